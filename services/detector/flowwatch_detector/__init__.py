@@ -1,0 +1,1 @@
+"""Detector service: Faust workers running the pii agent (later: incident and egress agents)."""

@@ -1,0 +1,93 @@
+"""The Faust application of the detector: the pii agent turns flow events into findings.
+
+Run: ``faust -A flowwatch_detector.app worker --without-web`` (``flowwatch up`` does it for you).
+Delivery is at-least-once: a micro-batch (``stream.take_events``) is acknowledged only after every
+output it produced was acknowledged by the broker, so a killed worker loses nothing; replays produce
+the same finding ids, which the indexer writes idempotently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
+
+import faust
+
+from flowwatch.settings import DetectorSettings, topics
+from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
+
+log = logging.getLogger("flowwatch.detector")
+
+settings = DetectorSettings()
+TOPICS = topics()
+HEADER_REASON = "fw-reason"
+HEADER_ERROR = "fw-error"
+HEADER_DEAD_LETTER = "fw-dead-letter"
+
+app = faust.App(
+    "flowwatch-detector",
+    broker=[f"kafka://{hp}" for hp in settings.kafka_bootstrap.split(",")],
+    store=settings.faust_store,
+    topic_partitions=TOPICS.partitions,
+    topic_allow_declare=False,  # topics are created with their partition counts before workers start
+    consumer_auto_offset_reset="earliest",
+    producer_acks=-1,
+    web_enabled=False,
+    datadir=os.environ.get("FLOWWATCH_DETECTOR_DATADIR", "/tmp/flowwatch-detector"),
+)
+
+flow_events = app.topic(
+    TOPICS.flow_events, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+    partitions=TOPICS.partitions,
+)
+findings_topic = app.topic(TOPICS.findings, key_serializer="raw", value_serializer="raw",
+                           partitions=TOPICS.partitions)
+dlq_topic = app.topic(TOPICS.dead_letters, key_serializer="raw", value_serializer="raw",
+                      partitions=TOPICS.partitions)
+
+_executor: Executor | None = None
+
+
+def executor() -> Executor:
+    """Process pool for scanning (``scan_processes`` = 0: a single thread, for debugging)."""
+    global _executor
+    if _executor is None:
+        key = settings.hash_key.get_secret_value().encode()
+        if not key:
+            log.warning("FLOWWATCH_HASH_KEY is empty: subject hashes are unkeyed (development only)")
+        if settings.scan_processes > 0:
+            _executor = ProcessPoolExecutor(settings.scan_processes, initializer=init_worker, initargs=(key,))
+        else:
+            init_worker(key)
+            _executor = ThreadPoolExecutor(1)
+    return _executor
+
+
+@app.agent(flow_events)
+async def pii(stream: faust.StreamT) -> None:
+    """Validate, scan and emit one finding (or one dead letter) per flow event."""
+    loop = asyncio.get_running_loop()
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+        batch = [
+            RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+            for e in events
+        ]
+        outcomes = await loop.run_in_executor(executor(), partial(process_batch, batch, TOPICS.dead_letters))
+        pending = [await _emit(raw, out) for raw, out in zip(batch, outcomes, strict=True)]
+        # wait for the broker's acknowledgement of every output before the batch is acked (no loss)
+        await asyncio.gather(*pending)
+
+
+async def _emit(raw: RawEvent, out: Outcome) -> asyncio.Future:  # type: ignore[type-arg]
+    if out.finding is not None:
+        return await findings_topic.send(key=out.key, value=out.finding, force=True)
+    log.info("dead letter", extra={"event_offset": raw.offset, "reason": out.reason})
+    headers = [
+        (HEADER_REASON, (out.reason or "").encode()),
+        (HEADER_ERROR, (out.error or "").encode()[:4000]),
+        (HEADER_DEAD_LETTER, out.dead_letter or b"{}"),
+    ]
+    return await dlq_topic.send(key=raw.key, value=raw.value, headers=headers, force=True)

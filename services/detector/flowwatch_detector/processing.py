@@ -1,0 +1,116 @@
+"""Validation and PI scanning of a batch of raw flow events — pure, CPU-bound, process-pool safe.
+
+``process_batch`` runs in a worker process of a ``ProcessPoolExecutor`` so that scanning never blocks
+the Faust event loop (heartbeats, timers). It returns serialised outputs only; raw PI stays here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+from pydantic import ValidationError
+
+from flowwatch.detection.scanner import default_scanner
+from flowwatch.findings import build_finding
+from flowwatch.ids import dead_letter_id
+from flowwatch.models import MAX_EVENT_BYTES, DeadLetter, FlowEvent, utc_now
+
+
+@dataclass(frozen=True, slots=True)
+class RawEvent:
+    """One consumed message: where it came from, its key and its original bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one raw event: a finding (JSON bytes) or a dead letter (reason + record)."""
+
+    key: bytes
+    finding: bytes | None = None
+    dead_letter: bytes | None = None
+    reason: str | None = None
+    error: str | None = None
+
+
+_hash_key = b""
+
+
+def init_worker(hash_key: bytes) -> None:
+    """Process-pool initializer: set the HMAC key and warm the scanner (compiles its patterns)."""
+    global _hash_key
+    _hash_key = hash_key
+    default_scanner()
+
+
+def process_batch(batch: list[RawEvent], dlq_topic: str) -> list[Outcome]:
+    """Validate and scan every event of ``batch``; one Outcome per event, in order."""
+    now = utc_now()
+    return [_process_one(raw, dlq_topic, now) for raw in batch]
+
+
+def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
+    value = raw.value or b""
+    if len(value) > MAX_EVENT_BYTES:
+        return _dead(raw, dlq_topic, now, "too_large", f"{len(value)} bytes > {MAX_EVENT_BYTES}")
+    try:
+        event = FlowEvent.model_validate_json(value)
+    except ValidationError as exc:
+        reason = "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"
+        return _dead(raw, dlq_topic, now, reason, _summarise(exc))
+    key = raw.key or event.processor.id.encode()
+    if raw.key and raw.key.decode(errors="replace") != event.processor.id:
+        return _dead(raw, dlq_topic, now, "key_mismatch",
+                     f"message key {raw.key!r} differs from processor.id {event.processor.id!r}")
+    finding = build_finding(event, default_scanner(), _hash_key, now)
+    return Outcome(key=key, finding=orjson.dumps(finding.model_dump(mode="json")))
+
+
+def _summarise(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str) -> Outcome:
+    value = raw.value or b""
+    event_id, processor_id = _best_effort_ids(value)
+    record = DeadLetter(
+        dead_letter_id=dead_letter_id(value),
+        reason=reason,
+        error=error[:2000],
+        event_id=event_id,
+        processor_id=processor_id or (raw.key.decode(errors="replace") if raw.key else None),
+        size_bytes=len(value),
+        source_topic=raw.topic,
+        source_partition=raw.partition,
+        source_offset=raw.offset,
+        dlq_topic=dlq_topic,
+        received_at=now,
+    )
+    return Outcome(key=raw.key or b"", dead_letter=orjson.dumps(record.model_dump(mode="json")),
+                   reason=reason, error=record.error)
+
+
+def _best_effort_ids(value: bytes) -> tuple[str | None, str | None]:
+    """event_id and processor.id of a document that failed validation, when they can be read."""
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    event_id = doc.get("event_id") if isinstance(doc.get("event_id"), str) else None
+    proc = doc.get("processor")
+    processor_id = proc.get("id") if isinstance(proc, dict) and isinstance(proc.get("id"), str) else None
+    return event_id, processor_id

@@ -1,0 +1,1 @@
+"""Indexer service: consumes findings and dead letters from Kafka and bulk-writes them to Elasticsearch."""

@@ -1,0 +1,53 @@
+"""Turn consumed Kafka messages into Elasticsearch bulk actions (index name, id, source)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from flowwatch.es_indices import dead_letters_index, findings_index
+
+HEADER_DEAD_LETTER = "fw-dead-letter"
+
+
+class BadRecord(ValueError):
+    """A message on an output topic that the indexer cannot turn into a document."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One bulk ``index`` action: where and what."""
+
+    index: str
+    id: str
+    source: dict[str, Any]
+
+
+def finding_action(prefix: str, value: bytes) -> Action:
+    """Bulk action for a finding message (value = Finding JSON). Raises BadRecord."""
+    try:
+        doc = orjson.loads(value)
+        occurred = datetime.fromisoformat(doc["occurred_at"])
+        return Action(findings_index(prefix, occurred), doc["finding_id"], doc)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BadRecord(f"unreadable finding: {exc}") from exc
+
+
+def dead_letter_action(
+    prefix: str, headers: list[tuple[str, bytes]] | None, partition: int, offset: int
+) -> Action:
+    """Bulk action for a message of the dead-letter topic: the record travels in its headers; the
+    message value (the original bytes) is not indexed. Raises BadRecord."""
+    record = dict(headers or []).get(HEADER_DEAD_LETTER)
+    if record is None:
+        raise BadRecord("dead letter without the fw-dead-letter header")
+    try:
+        doc = orjson.loads(record)
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(f"unreadable dead-letter header: {exc}") from exc
+    doc["dlq_partition"] = partition
+    doc["dlq_offset"] = offset
+    return Action(dead_letters_index(prefix), doc["dead_letter_id"], doc)

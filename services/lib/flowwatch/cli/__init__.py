@@ -1,0 +1,1 @@
+"""The ``flowwatch`` command line (typer)."""

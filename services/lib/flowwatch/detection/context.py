@@ -1,0 +1,44 @@
+"""Context words that raise or lower a match's score (data in ``context.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ContextRules:
+    """Positive words per entity, negative words for all, the window (characters) and score changes."""
+
+    window: int
+    boost: float
+    penalty: float
+    positive: dict[str, tuple[str, ...]]
+    negative: tuple[str, ...]
+
+    def adjust(self, entity: str, score: float, before: str, hint: str = "") -> float:
+        """Return ``score`` adjusted by the words in ``before`` (text preceding the match) and ``hint``
+        (a field name). Negative words win over positive ones. Result clipped to 0..1.
+        """
+        haystack = f"{hint} {before}".lower()
+        if any(w in haystack for w in self.negative):
+            return max(0.0, score - self.penalty)
+        if any(w in haystack for w in self.positive.get(entity, ())):
+            return min(1.0, score + self.boost)
+        return score
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> ContextRules:
+    """The packaged context rules."""
+    data = yaml.safe_load(files(__package__).joinpath("context.yaml").read_text("utf-8"))
+    return ContextRules(
+        window=int(data["window"]),
+        boost=float(data["boost"]),
+        penalty=float(data["penalty"]),
+        positive={k: tuple(w.lower() for w in v) for k, v in data["positive"].items()},
+        negative=tuple(w.lower() for w in data["negative"]),
+    )

@@ -1,0 +1,88 @@
+"""The scanner: runs every recognizer over text or records, applies context, resolves overlaps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from flowwatch.detection.context import ContextRules, default_rules
+from flowwatch.detection.recognizers import (
+    BankCardRecognizer,
+    EmailRecognizer,
+    MobilePhoneRecognizer,
+    ResidentIdRecognizer,
+)
+from flowwatch.detection.types import Match, Recognizer
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """A match inside one record field; offsets are into that field's string value."""
+
+    record: int
+    field: str
+    match: Match
+
+
+class Scanner:
+    """Finds PI in free text and in flat records.
+
+    ``threshold``: minimum score (0..1) of a reported match after context adjustment.
+    """
+
+    def __init__(
+        self,
+        recognizers: Sequence[Recognizer],
+        context: ContextRules | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
+        self.recognizers = list(recognizers)
+        self.by_entity = {r.entity: r for r in self.recognizers}
+        self.context = context or default_rules()
+        self.threshold = threshold
+
+    def scan_text(self, text: str, hint: str = "") -> list[Match]:
+        """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
+        candidates: list[Match] = []
+        window = self.context.window
+        for recognizer in self.recognizers:
+            for m in recognizer.analyze(text):
+                before = text[max(0, m.start - window) : m.start]
+                score = self.context.adjust(m.type, m.score, before, hint)
+                if score >= self.threshold:
+                    candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
+        return _resolve_overlaps(candidates)
+
+    def scan_records(self, records: Iterable[Mapping[str, object]]) -> list[FieldMatch]:
+        """Entities in every string or number value of every record; the field name is context."""
+        out: list[FieldMatch] = []
+        for i, record in enumerate(records):
+            for field, value in record.items():
+                if value is None or isinstance(value, bool):
+                    continue
+                text = value if isinstance(value, str) else str(value)
+                out.extend(FieldMatch(i, field, m) for m in self.scan_text(text, hint=field))
+        return out
+
+    def subject_key(self, match: Match) -> str | None:
+        """Normalised identifier of the person behind ``match``, or None."""
+        recognizer = self.by_entity.get(match.type)
+        return recognizer.subject_key(match.value) if recognizer else None
+
+
+def _resolve_overlaps(matches: list[Match]) -> list[Match]:
+    """Keep the best of overlapping matches: higher score, then longer span, then earlier start."""
+    kept: list[Match] = []
+    for m in sorted(matches, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
+        if not any(m.overlaps(k) for k in kept):
+            kept.append(m)
+    return sorted(kept, key=lambda m: m.start)
+
+
+@lru_cache(maxsize=1)
+def default_scanner() -> Scanner:
+    """The scanner with every built-in recognizer and the packaged context rules."""
+    return Scanner([ResidentIdRecognizer(), BankCardRecognizer(), MobilePhoneRecognizer(), EmailRecognizer()])

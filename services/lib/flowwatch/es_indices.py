@@ -1,0 +1,137 @@
+"""Elasticsearch indices of Flowwatch: names, index templates and the routing of a document to its index.
+
+Findings go to monthly indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM``): an event always lands in
+the same index, so writing by deterministic id stays idempotent, and retention (issue 7) can drop whole
+months. Dead letters and API keys have one index each.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from elasticsearch import Elasticsearch
+
+KW = {"type": "keyword"}
+DATE = {"type": "date"}
+INT = {"type": "integer"}
+BOOL = {"type": "boolean"}
+
+
+def findings_pattern(prefix: str) -> str:
+    """Index pattern that covers every findings index."""
+    return f"{prefix}-findings-*"
+
+
+def findings_index(prefix: str, occurred_at: datetime) -> str:
+    """Monthly findings index of an event that occurred at ``occurred_at`` (UTC month)."""
+    return f"{prefix}-findings-{occurred_at.astimezone(UTC):%Y.%m}"
+
+
+def dead_letters_index(prefix: str) -> str:
+    """Index of dead-letter records."""
+    return f"{prefix}-deadletters"
+
+
+def api_keys_index(prefix: str) -> str:
+    """Index of API keys (hashes only)."""
+    return f"{prefix}-apikeys"
+
+
+FINDING_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "schema_version": KW,
+        "finding_id": KW,
+        "event_id": KW,
+        "processor_id": KW,
+        "processor_name": {"type": "text", "fields": {"raw": KW}},
+        "kind": KW,
+        "activity": KW,
+        "occurred_at": DATE,
+        "detected_at": DATE,
+        "source_region": KW,
+        "destination_region": KW,
+        "entity_types": KW,
+        "categories": KW,
+        "sensitive": BOOL,
+        "entity_counts": {"type": "object", "dynamic": True},
+        "entities": {
+            "type": "nested",
+            "properties": {
+                "type": KW,
+                "category": KW,
+                "sensitive": BOOL,
+                "count": INT,
+                "fields": KW,
+                "masked_samples": {"type": "keyword", "index": False},
+            },
+        },
+        "distinct_subjects": INT,
+        "subject_count_basis": KW,
+        "record_count": INT,
+        "text_chars": INT,
+        "detector_version": KW,
+    },
+}
+
+DEAD_LETTER_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "schema_version": KW,
+        "dead_letter_id": KW,
+        "reason": KW,
+        "error": {"type": "text"},
+        "event_id": KW,
+        "processor_id": KW,
+        "size_bytes": INT,
+        "source_topic": KW,
+        "source_partition": INT,
+        "source_offset": {"type": "long"},
+        "dlq_topic": KW,
+        "dlq_partition": INT,
+        "dlq_offset": {"type": "long"},
+        "received_at": DATE,
+    },
+}
+
+API_KEY_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "key_hash": KW,
+        "key_id": KW,
+        "role": KW,
+        "processor_id": KW,
+        "name": KW,
+        "created_at": DATE,
+        "revoked_at": DATE,
+    },
+}
+
+
+def templates(prefix: str) -> dict[str, dict[str, Any]]:
+    """Index templates by name: ``{name: {"index_patterns": [...], "template": {...}}}``."""
+    one_shard = {"number_of_shards": 1}
+    return {
+        f"{prefix}-findings": {
+            "index_patterns": [findings_pattern(prefix)],
+            "template": {"settings": one_shard, "mappings": FINDING_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-deadletters": {
+            "index_patterns": [dead_letters_index(prefix)],
+            "template": {"settings": one_shard, "mappings": DEAD_LETTER_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-apikeys": {
+            "index_patterns": [api_keys_index(prefix)],
+            "template": {"settings": one_shard, "mappings": API_KEY_MAPPINGS},
+            "priority": 100,
+        },
+    }
+
+
+def ensure_templates(es: Elasticsearch, prefix: str) -> None:
+    """Create or update every Flowwatch index template (idempotent). Raises elasticsearch errors."""
+    for name, body in templates(prefix).items():
+        es.indices.put_index_template(name=name, **body)

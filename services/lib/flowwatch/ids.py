@@ -1,0 +1,24 @@
+"""Deterministic ids of derived records (DESIGN.md: hash of the source event id and the rule).
+
+Replays after a crash or a rebalance produce the same ids, so the indexer's writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def derived_id(rule: str, processor_id: str, event_id: str) -> str:
+    """Return a 32-hex-character id for the record derived by ``rule`` from one event of one processor."""
+    digest = hashlib.sha256(f"{rule}\x1f{processor_id}\x1f{event_id}".encode()).hexdigest()
+    return digest[:32]
+
+
+def finding_id(processor_id: str, event_id: str) -> str:
+    """Id of the PI finding of a flow event."""
+    return derived_id("pii-finding/v1", processor_id, event_id)
+
+
+def dead_letter_id(raw: bytes) -> str:
+    """Id of a dead letter: SHA-256 (hex) of the original message bytes."""
+    return hashlib.sha256(raw).hexdigest()

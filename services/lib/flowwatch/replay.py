@@ -1,0 +1,209 @@
+"""Produce flow events from a JSONL file and account for every one of them in Elasticsearch.
+
+An event is accounted for when its finding (deterministic id from processor id and event id) or its
+dead letter (id = SHA-256 of its bytes) is indexed. Used by ``flowwatch replay`` / ``demo``, the
+integration tests and the bench.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from confluent_kafka import Producer
+from elasticsearch import Elasticsearch
+
+from flowwatch.es_indices import dead_letters_index, findings_pattern
+from flowwatch.ids import dead_letter_id, finding_id
+
+CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What one produced message should become: its finding id (if it can have one) and dead-letter id."""
+
+    key: bytes | None
+    finding_id: str | None
+    dead_letter_id: str
+
+
+def expectation(raw: bytes) -> Expected:
+    """Expected ids of a raw message; the key is ``processor.id`` when it can be read."""
+    fid = key = None
+    try:
+        doc = orjson.loads(raw)
+        proc = doc.get("processor") if isinstance(doc, dict) else None
+        pid = proc.get("id") if isinstance(proc, dict) else None
+        eid = doc.get("event_id") if isinstance(doc, dict) else None
+        if isinstance(pid, str):
+            key = pid.encode()
+            if isinstance(eid, str):
+                fid = finding_id(pid, eid)
+    except orjson.JSONDecodeError:
+        pass
+    return Expected(key, fid, dead_letter_id(raw))
+
+
+def read_jsonl(path: Path) -> Iterator[bytes]:
+    """Non-empty lines of a JSONL file, as bytes without the newline."""
+    with path.open("rb") as fh:
+        for line in fh:
+            line = line.rstrip(b"\r\n")
+            if line:
+                yield line
+
+
+@dataclass
+class ReplayReport:
+    """Outcome of a replay: counts, timing (seconds) and throughput (events per second)."""
+
+    events: int = 0
+    findings: int = 0
+    dead_letters: int = 0
+    missing: int = 0
+    produce_seconds: float = 0.0
+    total_seconds: float = 0.0
+    entity_events: Counter[str] = field(default_factory=Counter)
+    entity_occurrences: Counter[str] = field(default_factory=Counter)
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)
+    processors: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def throughput(self) -> float:
+        """Events per second from the first produce to the last event accounted for."""
+        return self.events / self.total_seconds if self.total_seconds else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly summary."""
+        return {
+            "events": self.events, "findings": self.findings, "dead_letters": self.dead_letters,
+            "missing": self.missing, "produce_seconds": round(self.produce_seconds, 3),
+            "total_seconds": round(self.total_seconds, 3), "throughput_events_per_s": round(self.throughput, 1),
+            "findings_by_entity_type": dict(self.entity_events.most_common()),
+            "entity_occurrences": dict(self.entity_occurrences.most_common()),
+            "dead_letter_reasons": dict(self.dead_letter_reasons.most_common()),
+            "findings_by_processor": dict(self.processors.most_common()),
+        }
+
+
+def produce(bootstrap: str, topic: str, messages: Iterable[bytes]) -> list[Expected]:
+    """Produce every message (key = processor.id when readable) and wait for the broker's acks.
+
+    Raises RuntimeError when any message could not be delivered.
+    """
+    producer = Producer({
+        "bootstrap.servers": bootstrap, "linger.ms": 10, "acks": "all", "compression.type": "none",
+        "message.max.bytes": 1_048_576, "queue.buffering.max.messages": 200_000,
+    })
+    errors: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    expected = []
+    for raw in messages:
+        exp = expectation(raw)
+        expected.append(exp)
+        while True:
+            try:
+                producer.produce(topic, value=raw, key=exp.key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(60) or errors:
+        raise RuntimeError(f"could not deliver every event: {errors[:3] or 'flush timed out'}")
+    return expected
+
+
+def account(
+    es: Elasticsearch,
+    prefix: str,
+    expected: list[Expected],
+    timeout: float,
+    on_progress: Callable[[int, int], None] | None = None,
+    poll: float = 0.25,
+) -> tuple[set[str], set[str], list[Expected]]:
+    """Wait until every expected event has a finding or a dead letter, or ``timeout`` seconds pass.
+
+    Returns (finding ids seen, dead-letter ids seen, events still missing).
+    """
+    findings: set[str] = set()
+    dead: set[str] = set()
+    pending = list(expected)
+    deadline = time.monotonic() + timeout
+    while pending:
+        fids = [e.finding_id for e in pending if e.finding_id]
+        findings |= _existing_ids(es, findings_pattern(prefix), fids)
+        dead |= _existing_ids(es, dead_letters_index(prefix), [e.dead_letter_id for e in pending])
+        pending = [e for e in pending if e.finding_id not in findings and e.dead_letter_id not in dead]
+        if on_progress:
+            on_progress(len(expected) - len(pending), len(expected))
+        if not pending or time.monotonic() > deadline:
+            break
+        time.sleep(poll)
+    return findings, dead, pending
+
+
+def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: set[str], dead: set[str]) -> None:
+    """Fill the report's per-entity, per-processor and dead-letter-reason counts from Elasticsearch."""
+    ids = sorted(findings)
+    for i in range(0, len(ids), CHUNK):
+        chunk = ids[i : i + CHUNK]
+        resp = es.search(index=findings_pattern(prefix), query={"ids": {"values": chunk}}, size=len(chunk),
+                         source=["entity_counts", "processor_id"])
+        for hit in resp["hits"]["hits"]:
+            src = hit["_source"]
+            report.processors[src["processor_id"]] += 1
+            for entity, n in src.get("entity_counts", {}).items():
+                report.entity_events[entity] += 1
+                report.entity_occurrences[entity] += n
+    dids = sorted(dead)
+    for i in range(0, len(dids), CHUNK):
+        chunk = dids[i : i + CHUNK]
+        resp = es.search(index=dead_letters_index(prefix), query={"ids": {"values": chunk}}, size=len(chunk),
+                         source=["reason"])
+        for hit in resp["hits"]["hits"]:
+            report.dead_letter_reasons[hit["_source"]["reason"]] += 1
+
+
+def _existing_ids(es: Elasticsearch, index: str, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), CHUNK * 5):
+        chunk = ids[i : i + CHUNK * 5]
+        resp = es.search(index=index, query={"ids": {"values": chunk}}, size=len(chunk), source=False,
+                         ignore_unavailable=True, allow_no_indices=True)
+        found.update(h["_id"] for h in resp["hits"]["hits"])
+    return found
+
+
+def replay(
+    bootstrap: str,
+    topic: str,
+    es: Elasticsearch,
+    prefix: str,
+    messages: Iterable[bytes],
+    wait: bool = True,
+    timeout: float = 600.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> ReplayReport:
+    """Produce ``messages``; with ``wait``, account for each of them and fill in the report."""
+    report = ReplayReport()
+    t0 = time.monotonic()
+    expected = produce(bootstrap, topic, messages)
+    report.events = len(expected)
+    report.produce_seconds = time.monotonic() - t0
+    if not wait:
+        return report
+    findings, dead, missing = account(es, prefix, expected, timeout, on_progress)
+    report.total_seconds = time.monotonic() - t0
+    report.findings, report.dead_letters, report.missing = len(findings), len(dead), len(missing)
+    summarise(es, prefix, report, findings, dead)
+    return report

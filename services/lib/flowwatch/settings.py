@@ -1,0 +1,84 @@
+"""Settings of every Flowwatch service, read from the environment (prefix ``FLOWWATCH_``).
+
+One model per service family (pydantic-settings). Secrets (``FLOWWATCH_HASH_KEY``) come only from the
+environment or a Kubernetes Secret; the demo generates one under the state folder.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Topics(BaseSettings):
+    """Kafka topic names and partition counts. Everything is keyed by ``processor.id``."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWWATCH_TOPIC_", extra="ignore")
+
+    flow_events: str = "flow-events"
+    dead_letters: str = "flow-events-dlq"
+    findings: str = "findings"
+    partitions: int = Field(default=4, ge=1, description="Partitions of every data topic.")
+
+    def all_with_partitions(self) -> dict[str, int]:
+        """Topic name → partition count, for creation before any worker starts."""
+        return {self.flow_events: self.partitions, self.dead_letters: self.partitions,
+                self.findings: self.partitions}
+
+
+class KafkaSettings(BaseSettings):
+    """Where the Kafka-protocol broker is."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWWATCH_", extra="ignore")
+
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
+
+
+class ElasticsearchSettings(BaseSettings):
+    """Where Elasticsearch is and the prefix of Flowwatch's indices."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWWATCH_", extra="ignore")
+
+    es_url: str = "http://127.0.0.1:9200"
+    es_username: str | None = None
+    es_password: SecretStr | None = None
+    es_index_prefix: str = "flowwatch"
+
+
+class DetectorSettings(KafkaSettings):
+    """Detector (Faust workers)."""
+
+    hash_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="HMAC key for subject hashes derived from identifiers. Required in production.",
+    )
+    batch_size: int = Field(default=500, ge=1, description="Events per micro-batch (stream.take).")
+    batch_within: float = Field(default=0.2, gt=0, description="Seconds to wait to fill a batch.")
+    scan_processes: int = Field(
+        default=1, ge=0, description="Process-pool size for scanning; 0 scans in the event loop thread."
+    )
+    faust_store: str = Field(default="memory://", description="Faust table store; rocksdb:// in production.")
+
+
+class IndexerSettings(KafkaSettings, ElasticsearchSettings):
+    """Indexer (Kafka → Elasticsearch bulk writer)."""
+
+    bulk_max_docs: int = Field(default=2000, ge=1)
+    bulk_max_wait: float = Field(default=0.5, gt=0, description="Seconds to wait to fill a bulk request.")
+    group_id: str = "flowwatch-indexer"
+
+
+class ApiSettings(ElasticsearchSettings):
+    """Query service (FastAPI)."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    key_cache_seconds: float = Field(default=5.0, ge=0, description="How long a looked-up API key is cached.")
+
+
+@lru_cache(maxsize=1)
+def topics() -> Topics:
+    """The topic settings of this process (cached)."""
+    return Topics()

@@ -1,0 +1,323 @@
+"""The local stack: embedded engines plus every Flowwatch service, supervised by process id.
+
+``Stack.up()`` is idempotent: it starts only what is not running. State (pids, ports, logs, engine data)
+lives in one folder (default ``./.flowwatch``; ``FLOWWATCH_HOME`` overrides), so ``down`` stops exactly
+what ``up`` started and ``status`` tells what runs. Used by the CLI, the integration tests and the bench.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from flowwatch.engines import (
+    EngineError,
+    free_port,
+    pid_alive,
+    port_open,
+    start_noida,
+    start_tansu,
+    stop_process_group,
+)
+from flowwatch.settings import Topics
+
+DEFAULT_HOME = Path(".flowwatch")
+STATE_FILE = "state.json"
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or reached; the message says what to look at."""
+
+
+def home_dir() -> Path:
+    """The state folder of this checkout (``FLOWWATCH_HOME`` or ``./.flowwatch``), absolute."""
+    return Path(os.environ.get("FLOWWATCH_HOME", DEFAULT_HOME)).resolve()
+
+
+@dataclass
+class Component:
+    """A supervised process: name, pid, log file, and its command (for restarts)."""
+
+    name: str
+    pid: int
+    log: str
+    cmd: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        """True while the process runs."""
+        return pid_alive(self.pid)
+
+
+@dataclass
+class StackState:
+    """What ``up`` started: engine endpoints, components, the API URL and the topic layout."""
+
+    kafka_bootstrap: str = ""
+    es_url: str = ""
+    kafka_engine: str = "noida-db"
+    api_url: str = ""
+    index_prefix: str = "flowwatch"
+    partitions: int = 4
+    components: dict[str, Component] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, home: Path) -> StackState:
+        """State saved in ``home``, or an empty state."""
+        path = home / STATE_FILE
+        if not path.exists():
+            return cls()
+        raw = json.loads(path.read_text())
+        comps = {k: Component(**v) for k, v in raw.pop("components", {}).items()}
+        return cls(**raw, components=comps)
+
+    def save(self, home: Path) -> None:
+        """Write the state atomically."""
+        home.mkdir(parents=True, exist_ok=True)
+        tmp = home / (STATE_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(home / STATE_FILE)
+
+
+class Stack:
+    """Embedded engines + detector workers + indexer + API on one machine.
+
+    ``workers``: number of detector worker processes. ``broker``: ``noida`` (Kafka and Elasticsearch
+    from noida-db) or ``tansu`` (Kafka from Tansu, Elasticsearch still from noida-db).
+    """
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        workers: int = 2,
+        broker: str = "noida",
+        partitions: int = 4,
+        index_prefix: str = "flowwatch",
+        api: bool = True,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.home = (home or home_dir()).resolve()
+        self.workers = workers
+        self.broker = broker
+        self.api_enabled = api
+        self.extra_env = extra_env or {}
+        self.state = StackState.load(self.home)
+        if not self.state.components:
+            self.state.partitions = partitions
+            self.state.index_prefix = index_prefix
+        self.logs = self.home / "logs"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def up(self, progress: Any = None) -> StackState:
+        """Start whatever is not running; return the state. Raises StackError with the failing log."""
+        say = progress or (lambda msg: None)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / ".gitignore").write_text("*\n")
+        self._ensure_engines(say)
+        say(f"creating topics ({self.state.partitions} partitions)")
+        create_topics(self.state.kafka_bootstrap, self.topics())
+        env = self.service_env()
+        for i in range(1, self.workers + 1):
+            self._ensure(f"detector-{i}", [sys.executable, "-m", "flowwatch_detector", "-l", "info"],
+                         {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}")}, say)
+        self._ensure("indexer", [sys.executable, "-m", "flowwatch_indexer"], env, say)
+        if self.api_enabled:
+            api = self.state.components.get("api")
+            port = int(self.state.api_url.rsplit(":", 1)[1]) if api and api.alive() else free_port()
+            self._ensure("api", [sys.executable, "-m", "flowwatch_api"],
+                         {**env, "FLOWWATCH_API_PORT": str(port)}, say)
+            self.state.api_url = f"http://127.0.0.1:{port}"
+        self.state.save(self.home)
+        if self.api_enabled:
+            self._wait_api(say)
+        return self.state
+
+    def down(self, progress: Any = None) -> list[str]:
+        """Stop every component this stack started (services first, engines last). Returns their names."""
+        say = progress or (lambda msg: None)
+        stopped = []
+        order = sorted(self.state.components, key=lambda n: n.startswith("engine-"))
+        for name in order:
+            comp = self.state.components[name]
+            if comp.alive():
+                say(f"stopping {name} (pid {comp.pid})")
+                stop_process_group(comp.pid, grace=20)
+                stopped.append(name)
+        self.state.components.clear()
+        self.state.api_url = ""
+        self.state.save(self.home)
+        return stopped
+
+    def status(self) -> dict[str, Any]:
+        """``{"running": bool, "api_url": str|None, "components": {name: {"pid", "alive", "log"}}, ...}``."""
+        comps = {n: {"pid": c.pid, "alive": c.alive(), "log": c.log} for n, c in self.state.components.items()}
+        running = bool(comps) and all(c["alive"] for c in comps.values())
+        return {
+            "running": running,
+            "api_url": self.state.api_url or None,
+            "kafka_bootstrap": self.state.kafka_bootstrap or None,
+            "es_url": self.state.es_url or None,
+            "kafka_engine": self.state.kafka_engine,
+            "home": str(self.home),
+            "components": comps,
+        }
+
+    # ------------------------------------------------------------------ service control (tests, bench)
+
+    def kill(self, name: str, sig: int = 9) -> None:
+        """Send ``sig`` to a component's process group (the kill test's SIGKILL)."""
+        comp = self.state.components[name]
+        os.killpg(os.getpgid(comp.pid), sig)
+        for _ in range(100):
+            if not comp.alive():
+                return
+            time.sleep(0.05)
+
+    def restart(self, name: str) -> None:
+        """Start a stopped component again with its original command and environment."""
+        comp = self.state.components[name]
+        if comp.alive():
+            stop_process_group(comp.pid)
+        self.state.components[name] = self._spawn(name, comp.cmd, comp.env)
+        self.state.save(self.home)
+
+    def topics(self) -> Topics:
+        """Topic layout of this stack."""
+        return Topics(partitions=self.state.partitions)
+
+    def service_env(self) -> dict[str, str]:
+        """Environment every service gets: engine addresses, prefix, partitions, HMAC key."""
+        return {
+            "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap,
+            "FLOWWATCH_ES_URL": self.state.es_url,
+            "FLOWWATCH_ES_INDEX_PREFIX": self.state.index_prefix,
+            "FLOWWATCH_TOPIC_PARTITIONS": str(self.state.partitions),
+            "FLOWWATCH_HASH_KEY": os.environ.get("FLOWWATCH_HASH_KEY") or self._hash_key(),
+            **self.extra_env,
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _ensure_engines(self, say: Any) -> None:
+        noida = self.state.components.get("engine-noida")
+        if noida is None or not noida.alive():
+            old_es = self.state.es_url
+            kafka_port = es_port = None
+            if noida is not None and old_es:  # restart on the same ports: same data, same URLs
+                es_port = int(old_es.rsplit(":", 1)[1])
+                kafka_port = int(self.state.kafka_bootstrap.rsplit(":", 1)[1]) if self.broker == "noida" else None
+                if port_open("127.0.0.1", es_port) or (kafka_port and port_open("127.0.0.1", kafka_port)):
+                    kafka_port = es_port = None
+            say("starting noida-db (Kafka + Elasticsearch)")
+            try:
+                engine = start_noida(self.home / "noida" / "data", kafka_port, es_port)
+            except EngineError as exc:
+                raise StackError(str(exc)) from exc
+            self.state.components["engine-noida"] = Component("engine-noida", engine.pid, str(engine.log), [])
+            self.state.es_url = engine.es_url or ""
+            if self.broker == "noida":
+                self.state.kafka_bootstrap = engine.kafka_bootstrap
+                self.state.kafka_engine = "noida-db"
+        if self.broker == "tansu":
+            tansu = self.state.components.get("engine-tansu")
+            if tansu is None or not tansu.alive():
+                say("starting tansu (Kafka)")
+                try:
+                    engine = start_tansu(self.home / "tansu")
+                except EngineError as exc:
+                    raise StackError(str(exc)) from exc
+                self.state.components["engine-tansu"] = Component("engine-tansu", engine.pid, str(engine.log), [])
+                self.state.kafka_bootstrap = engine.kafka_bootstrap
+                self.state.kafka_engine = "tansu"
+        self.state.save(self.home)
+
+    def _ensure(self, name: str, cmd: list[str], env: dict[str, str], say: Any) -> None:
+        comp = self.state.components.get(name)
+        if comp is not None and comp.alive():
+            return
+        say(f"starting {name}")
+        self.state.components[name] = self._spawn(name, cmd, env)
+        self.state.save(self.home)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> Component:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.home,
+                env={**os.environ, **env}, start_new_session=True,
+            )
+        return Component(name, proc.pid, str(log), cmd, env)
+
+    def _wait_api(self, say: Any, timeout: float = 60.0) -> None:
+        say(f"waiting for the API at {self.state.api_url}")
+        deadline = time.monotonic() + timeout
+        api = self.state.components["api"]
+        while time.monotonic() < deadline:
+            if not api.alive():
+                raise StackError(f"the API exited; see {api.log}:\n{_tail(api.log)}")
+            try:
+                if httpx.get(self.state.api_url + "/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise StackError(f"the API did not become ready in {timeout:.0f}s; see {api.log}")
+
+    def _hash_key(self) -> str:
+        path = self.home / "hash.key"
+        if not path.exists():
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def create_topics(bootstrap: str, layout: Topics, timeout: float = 30.0) -> None:
+    """Create every data topic with its partition count (existing topics are left as they are).
+
+    Raises StackError when the broker does not answer or a topic exists with fewer partitions.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = layout.all_with_partitions()
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            existing = admin.list_topics(timeout=5).topics
+            break
+        except Exception as exc:  # noqa: BLE001 - KafkaException while the broker starts
+            if time.monotonic() > deadline:
+                raise StackError(f"Kafka at {bootstrap} does not answer: {exc}") from exc
+            time.sleep(0.5)
+    missing = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
+    if missing:
+        for topic, fut in admin.create_topics(missing, operation_timeout=10).items():
+            try:
+                fut.result()
+            except Exception as exc:  # noqa: BLE001
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise StackError(f"cannot create topic {topic}: {exc}") from exc
+    for _ in range(50):
+        md = admin.list_topics(timeout=5).topics
+        short = {t: len(md[t].partitions) for t in wanted if t in md and len(md[t].partitions) < wanted[t]}
+        if all(t in md for t in wanted) and not short:
+            return
+        time.sleep(0.2)
+    raise StackError(f"topics not ready with their partition counts: {wanted}")
+
+
+def _tail(path: str, chars: int = 3000) -> str:
+    try:
+        return Path(path).read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
