@@ -35,6 +35,9 @@ app = faust.App(
     topic_allow_declare=False,  # topics are created with their partition counts before workers start
     consumer_auto_offset_reset="earliest",
     producer_acks=-1,
+    broker_session_timeout=settings.session_timeout,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+    broker_rebalance_timeout=settings.rebalance_timeout,
     web_enabled=False,
     datadir=os.environ.get("FLOWWATCH_DETECTOR_DATADIR", "/tmp/flowwatch-detector"),
 )

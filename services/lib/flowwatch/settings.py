@@ -60,6 +60,10 @@ class DetectorSettings(KafkaSettings):
         default=1, ge=0, description="Process-pool size for scanning; 0 scans in the event loop thread."
     )
     faust_store: str = Field(default="memory://", description="Faust table store; rocksdb:// in production.")
+    session_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds without heartbeat before a dead worker's partitions move."
+    )
+    rebalance_timeout: float = Field(default=20.0, gt=0, description="Seconds members get to rejoin a rebalance.")
 
 
 class IndexerSettings(KafkaSettings, ElasticsearchSettings):

@@ -1,0 +1,124 @@
+"""Authentication and tenant scoping of the query service — the ONE place that turns a caller into filters.
+
+Every ``/v1/*`` route depends on ``current_principal`` (``Authorization: Bearer <key>``; missing, malformed,
+unknown or revoked key → 401 with ``WWW-Authenticate: Bearer``). Routes never build tenant filters
+themselves: they call ``scope_filters(principal)`` and AND the clauses into their query, so a ``platform``
+key can only ever see documents whose tenant field equals its processor id, whatever the request says.
+
+Role → filter clauses (Elasticsearch query DSL, for the ``filter`` of a ``bool`` query):
+
+- ``admin``, ``soc_analyst``: ``[]`` (every tenant).
+- ``regulator``: ``[]`` (every tenant, read-only; stored documents hold masked PI only). Write routes
+  must exclude it with ``require_roles``.
+- ``platform``: ``[{"term": {<tenant_field>: <its processor id>}}]``.
+- anything else (defensive): ``[{"match_none": {}}]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from elasticsearch import Elasticsearch
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
+from flowwatch.settings import ApiSettings
+
+TENANT_FIELD = "processor_id"
+"""Field holding the tenant (processor id) in every Flowwatch document."""
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearerAuth",
+    bearerFormat="fw_<key_id>_<secret>",
+    description="API key created with `flowwatch keys create`, sent as `Authorization: Bearer KEY`.",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: the API key's public id, role and (``platform`` only) processor id."""
+
+    key_id: str
+    role: Role
+    processor_id: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_record(cls, record: ApiKeyRecord) -> Principal:
+        """Principal of a stored, valid API key."""
+        return cls(key_id=record.key_id, role=record.role, processor_id=record.processor_id, name=record.name)
+
+
+def scope_filters(principal: Principal, tenant_field: str = TENANT_FIELD) -> list[dict[str, Any]]:
+    """ES ``bool.filter`` clauses restricting ``principal`` to the documents it may read (see module doc).
+
+    ``tenant_field`` is the keyword field holding the processor id in the searched index.
+    """
+    if principal.role in (Role.ADMIN, Role.SOC_ANALYST, Role.REGULATOR):
+        return []
+    if principal.role is Role.PLATFORM and principal.processor_id:
+        return [{"term": {tenant_field: principal.processor_id}}]
+    return [{"match_none": {}}]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Request context (objects created once per app by ``create_app``)
+# ---------------------------------------------------------------------------------------------------
+
+
+def app_es(request: Request) -> Elasticsearch:
+    """The app's Elasticsearch client (sync; routes are plain ``def`` and run in the threadpool)."""
+    es: Elasticsearch = request.app.state.es
+    return es
+
+
+def app_settings(request: Request) -> ApiSettings:
+    """The app's settings."""
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Authenticate the request's bearer key (lookups cached for ``key_cache_seconds``).
+
+    Raises HTTPException 401 when the key is missing, malformed, unknown or revoked; Elasticsearch errors
+    propagate (the app maps them to 503).
+    """
+    if credentials is None or not credentials.credentials:
+        raise _unauthorized("missing bearer API key")
+    es = app_es(request)
+    prefix = app_settings(request).es_index_prefix
+    cache: KeyCache = request.app.state.key_cache
+    record = cache.get_or_load(credentials.credentials, lambda key: lookup_key(es, prefix, key))
+    if record is None:
+        raise _unauthorized("invalid or revoked API key")
+    return Principal.from_record(record)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: Role) -> Any:
+    """Dependency factory: the principal, or 403 when its role is not one of ``roles``.
+
+    Use for write or role-specific routes, e.g. ``Depends(require_roles(Role.ADMIN, Role.SOC_ANALYST))``.
+    """
+    allowed = frozenset(roles)
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in allowed:
+            raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="role not allowed here")
+        return principal
+
+    return Depends(dependency)
