@@ -38,6 +38,7 @@ app = faust.App(
     broker_session_timeout=settings.session_timeout,
     broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
     broker_rebalance_timeout=settings.rebalance_timeout,
+    consumer_group_instance_id=settings.instance_id,
     web_enabled=False,
     datadir=os.environ.get("FLOWWATCH_DETECTOR_DATADIR", "/tmp/flowwatch-detector"),
 )

@@ -63,6 +63,11 @@ class DetectorSettings(KafkaSettings):
     session_timeout: float = Field(
         default=10.0, gt=0, description="Seconds without heartbeat before a dead worker's partitions move."
     )
+    instance_id: str | None = Field(
+        default=None,
+        description="Static group membership id (KIP-345), stable across restarts (e.g. the StatefulSet pod "
+        "name): a restarted worker takes back its partitions without a group rebalance.",
+    )
     rebalance_timeout: float = Field(default=20.0, gt=0, description="Seconds members get to rejoin a rebalance.")
 
 

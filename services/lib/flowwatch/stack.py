@@ -130,7 +130,8 @@ class Stack:
         env = self.service_env()
         for i in range(1, self.workers + 1):
             self._ensure(f"detector-{i}", [sys.executable, "-m", "flowwatch_detector", "-l", "info"],
-                         {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}")}, say)
+                         {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}"),
+                          "FLOWWATCH_INSTANCE_ID": f"detector-{i}"}, say)
         self._ensure("indexer", [sys.executable, "-m", "flowwatch_indexer"], env, say)
         if self.api_enabled:
             api = self.state.components.get("api")
