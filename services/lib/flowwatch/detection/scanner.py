@@ -43,12 +43,16 @@ class Scanner:
         self.by_entity = {r.entity: r for r in self.recognizers}
         self.context = context or default_rules()
         self.threshold = threshold
+        self._any_digits = any(r.min_digits for r in self.recognizers)
 
     def scan_text(self, text: str, hint: str = "") -> list[Match]:
         """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
         candidates: list[Match] = []
         window = self.context.window
+        digits = sum(map(text.count, "0123456789")) if self._any_digits else 0
         for recognizer in self.recognizers:
+            if not recognizer.could_match(text, digits):
+                continue
             for m in recognizer.analyze(text):
                 before = text[max(0, m.start - window) : m.start]
                 score = self.context.adjust(m.type, m.score, before, hint)

@@ -39,6 +39,14 @@ class Recognizer(ABC):
 
     entity: str
     pattern: re.Pattern[str]
+    min_digits: int = 0
+    """Fewest ASCII digits a match contains; texts with fewer are skipped without running the pattern."""
+    needs: str = ""
+    """A character every match contains ("@" for e-mail); texts without it are skipped."""
+
+    def could_match(self, text: str, digits: int) -> bool:
+        """Cheap necessary condition, given the number of ASCII digits in ``text``."""
+        return digits >= self.min_digits and (not self.needs or self.needs in text)
 
     def analyze(self, text: str) -> Iterator[Match]:
         """Yield the validated matches of this entity in ``text``."""

@@ -16,6 +16,7 @@ class BankCardRecognizer(Recognizer):
     context to pass the default threshold.
     """
 
+    min_digits = 16
     entity = "CN_BANK_CARD"
     pattern = re.compile(NOT_AFTER_DIGIT + r"[1-9]\d{3}(?:[ -]?\d){12,15}" + NOT_BEFORE_DIGIT)
 

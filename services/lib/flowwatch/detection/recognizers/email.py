@@ -10,6 +10,7 @@ from flowwatch.detection.types import Recognizer
 class EmailRecognizer(Recognizer):
     """E-mail: ASCII local part and domain with a 2–24-letter TLD; boundaries are ASCII-only."""
 
+    needs = "@"
     entity = "EMAIL_ADDRESS"
     pattern = re.compile(
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@"

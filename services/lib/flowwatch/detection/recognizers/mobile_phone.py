@@ -4,36 +4,35 @@ from __future__ import annotations
 
 import re
 
-import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneMetadata
 
 from flowwatch.detection.types import NOT_AFTER_DIGIT, NOT_BEFORE_DIGIT, Recognizer
 
-_MOBILE_TYPES = {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
+# The allocated CN mobile ranges, from libphonenumber's metadata (the same pattern
+# phonenumbers.is_valid_number uses), compiled once: ~100x faster than parse() per candidate.
+_CN = PhoneMetadata.metadata_for_region("CN")
+assert _CN is not None and _CN.mobile is not None and _CN.mobile.national_number_pattern is not None
+_MOBILE_RANGES = re.compile(_CN.mobile.national_number_pattern)
+_NON_DIGITS = re.compile(r"\D")
 
 
 class MobilePhoneRecognizer(Recognizer):
     """Mobile number: 11 digits 1[3-9]x, grouped 3-4-4 or not, optional +86/0086 prefix.
 
-    The allocated ranges are checked with phonenumbers (Google libphonenumber metadata).
+    The allocated ranges are checked against phonenumbers' metadata (Google libphonenumber).
     """
 
+    min_digits = 11
     entity = "CN_MOBILE_PHONE"
     pattern = re.compile(
         NOT_AFTER_DIGIT + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + NOT_BEFORE_DIGIT
     )
 
     def validate(self, value: str) -> float:
-        """0.8 when phonenumbers says it is a valid CN mobile number, 0 otherwise."""
-        digits = re.sub(r"\D", "", value)[-11:]
-        try:
-            number = phonenumbers.parse(digits, "CN")
-        except phonenumbers.NumberParseException:
-            return 0.0
-        if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in _MOBILE_TYPES:
-            return 0.8
-        return 0.0
+        """0.8 when the number is in an allocated CN mobile range, 0 otherwise."""
+        digits = _NON_DIGITS.sub("", value)[-11:]
+        return 0.8 if _MOBILE_RANGES.fullmatch(digits) else 0.0
 
     def subject_key(self, value: str) -> str | None:
         """The 11-digit national number identifies its subscriber."""
-        return "mob:" + re.sub(r"\D", "", value)[-11:]
+        return "mob:" + _NON_DIGITS.sub("", value)[-11:]
