@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "1.0"
 MAX_EVENT_BYTES = 1_000_000
@@ -28,6 +28,16 @@ RegionCode = Annotated[
     ),
 ]
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def _not_a_number(value: object) -> object:
+    if isinstance(value, int | float):
+        raise ValueError("expected an RFC 3339 date-time string, not a number")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+"""RFC 3339 date-time with an offset (a JSON string; epoch numbers and naive times are refused)."""
 ScalarValue = str | int | float | bool | None
 
 
@@ -154,10 +164,10 @@ class Incident(_Strict):
     incident_id: Identifier
     type: IncidentType
     status: IncidentStatus
-    detected_at: AwareDatetime
+    detected_at: Timestamp
     harm_to_individuals: bool
     affected_subject_count: Annotated[int, Field(ge=0)] | None = None
-    handling_completed_at: AwareDatetime | None = None
+    handling_completed_at: Timestamp | None = None
     cause: str | None = Field(default=None, max_length=5000)
     measures_taken: str | None = Field(default=None, max_length=5000)
 
@@ -186,8 +196,8 @@ class FlowEvent(_Strict):
     schema_version: Literal["1.0"]
     event_id: Annotated[str, Field(min_length=1, max_length=200)]
     kind: EventKind
-    occurred_at: AwareDatetime
-    emitted_at: AwareDatetime | None = None
+    occurred_at: Timestamp
+    emitted_at: Timestamp | None = None
     processor: Processor
     source: Source | None = None
     destination: Destination | None = None
