@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
+
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
 from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import ensure_templates, findings_index

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uvicorn
-from flowwatch.settings import ApiSettings
 
+from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 
 

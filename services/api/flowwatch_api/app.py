@@ -16,10 +16,10 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.settings import ApiSettings
-
 from flowwatch_api import findings
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 from elasticsearch import Elasticsearch
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
 from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
 from flowwatch.settings import ApiSettings
 

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, Field
+
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
-from pydantic import AwareDatetime, BaseModel, Field
-
 from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, scope_filters
 
 router = APIRouter(prefix="/v1/findings", tags=["findings"])

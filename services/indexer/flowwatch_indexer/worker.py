@@ -116,7 +116,7 @@ class Indexer:
             try:
                 if self.es.ping():
                     return
-            except Exception:  # noqa: BLE001 - any transport failure means "not yet"
+            except Exception:
                 pass
             log.warning("waiting for Elasticsearch at %s", self.settings.es_url)
             time.sleep(delay)

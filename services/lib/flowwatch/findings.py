@@ -19,7 +19,7 @@ from flowwatch.detection.masking import mask
 from flowwatch.detection.scanner import Scanner
 from flowwatch.detection.types import Match
 from flowwatch.ids import finding_id
-from flowwatch.models import EntitySummary, FlowEvent, Finding, SubjectCountBasis
+from flowwatch.models import EntitySummary, Finding, FlowEvent, SubjectCountBasis
 
 DETECTOR_VERSION = f"flowwatch-detector/{__version__}"
 MAX_SAMPLES = 3

@@ -158,7 +158,7 @@ def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: se
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         resp = es.search(index=findings_pattern(prefix), query={"ids": {"values": chunk}}, size=len(chunk),
-                         source=["entity_counts", "processor_id"])
+                         source_includes=["entity_counts", "processor_id"])
         for hit in resp["hits"]["hits"]:
             src = hit["_source"]
             report.processors[src["processor_id"]] += 1
@@ -169,7 +169,7 @@ def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: se
     for i in range(0, len(dids), CHUNK):
         chunk = dids[i : i + CHUNK]
         resp = es.search(index=dead_letters_index(prefix), query={"ids": {"values": chunk}}, size=len(chunk),
-                         source=["reason"])
+                         source_includes=["reason"])
         for hit in resp["hits"]["hits"]:
             report.dead_letter_reasons[hit["_source"]["reason"]] += 1
 

@@ -296,7 +296,7 @@ def create_topics(bootstrap: str, layout: Topics, timeout: float = 30.0) -> None
         try:
             existing = admin.list_topics(timeout=5).topics
             break
-        except Exception as exc:  # noqa: BLE001 - KafkaException while the broker starts
+        except Exception as exc:
             if time.monotonic() > deadline:
                 raise StackError(f"Kafka at {bootstrap} does not answer: {exc}") from exc
             time.sleep(0.5)
@@ -305,7 +305,7 @@ def create_topics(bootstrap: str, layout: Topics, timeout: float = 30.0) -> None
         for topic, fut in admin.create_topics(missing, operation_timeout=10).items():
             try:
                 fut.result()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise StackError(f"cannot create topic {topic}: {exc}") from exc
     for _ in range(50):

@@ -139,10 +139,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for entity, n in summary["findings_by_entity_type"].items():
         ent.add_row(entity, str(n), str(summary["entity_occurrences"].get(entity, 0)))
     out.print(ent)
-    if summary["dead_letter_reasons"]:
-        out.print("dead letters by reason: " + ", ".join(f"{k}={v}" for k, v in summary["dead_letter_reasons"].items()))
-    if summary["findings_by_processor"]:
-        out.print("findings by processor: " + ", ".join(f"{k}={v}" for k, v in summary["findings_by_processor"].items()))
+    for title, key in (("dead letters by reason", "dead_letter_reasons"),
+                       ("findings by processor", "findings_by_processor")):
+        if summary[key]:
+            out.print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in summary[key].items()))
 
 
 @app.command()
