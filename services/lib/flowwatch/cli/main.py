@@ -204,7 +204,7 @@ def scan(
     Text is scanned in 1 MB chunks (bounded memory). A file ending in .json/.jsonl, or --records, is read
     as JSON: a flow event, a list of records, or one record per line.
     """
-    from flowwatch.cli.scan import entity_json, scan_json_document, scan_text_stream
+    from flowwatch.cli.scan import entity_json, scan_text_stream
     from flowwatch.detection.scanner import default_scanner
 
     scanner = default_scanner()
@@ -213,17 +213,9 @@ def scan(
     count = 0
     try:
         if is_json:
-            lines = [stream.read()] if file.endswith(".json") else stream
-            for line in lines:
-                if not line.strip():
-                    continue
-                try:
-                    doc = orjson.loads(line)
-                except orjson.JSONDecodeError as exc:
-                    _fail(f"not JSON: {exc}")
-                for field, rec, m in scan_json_document(scanner, doc):
-                    count += 1
-                    _emit(entity_json(m, reveal, field, rec), as_json)
+            for field, rec, m in _json_matches(scanner, stream, whole=not file.endswith(".jsonl")):
+                count += 1
+                _emit(entity_json(m, reveal, field, rec), as_json)
         else:
             for m in scan_text_stream(scanner, stream):
                 count += 1
@@ -233,6 +225,31 @@ def scan(
             stream.close()
     if not as_json:
         console.print(f"{count} entities")
+
+
+def _json_matches(scanner: Any, stream: Any, whole: bool) -> Any:
+    """Matches of a JSON document (``whole``: the stream is one document, else JSONL if it is not)
+    or of JSON Lines, where a line holding one record is record number = line number."""
+    from flowwatch.cli.scan import scan_json_document
+
+    lines: Any = stream
+    if whole:
+        data = stream.read()
+        try:
+            yield from scan_json_document(scanner, orjson.loads(data))
+            return
+        except orjson.JSONDecodeError:
+            lines = data.splitlines()
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            _fail(f"line {number + 1} is not JSON: {exc}")
+        single_record = isinstance(doc, dict) and "records" not in doc and "text" not in doc
+        for field, rec, m in scan_json_document(scanner, doc):
+            yield field, (number if single_record else rec), m
 
 
 def _emit(line: bytes, as_json: bool) -> None:

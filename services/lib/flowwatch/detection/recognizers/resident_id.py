@@ -45,5 +45,8 @@ class ResidentIdRecognizer(Recognizer):
 
 @lru_cache(maxsize=8192)
 def region_known(code: str) -> bool:
-    """True when the 6-digit administrative-division code is in python-stdnum's table (cached)."""
-    return any(props for _, props in numdb.get("cn/loc").info(code))
+    """True when the 6-digit administrative-division code names a county in python-stdnum's table (cached).
+
+    A known province with an unknown county (119999) is not known: every level must be found.
+    """
+    return all(props for _, props in numdb.get("cn/loc").info(code))
