@@ -44,7 +44,7 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check services tests bench
-	$(BIN)/mypy services/lib/flowwatch
+	$(BIN)/mypy services/lib/flowwatch services/indexer services/detector
 
 lock:
 	rm -rf /tmp/flowwatch-lock && $(PYTHON) -m venv /tmp/flowwatch-lock

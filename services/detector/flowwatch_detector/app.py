@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Awaitable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
+from typing import Any, cast
 
 import faust
 
@@ -74,7 +76,8 @@ def executor() -> Executor:
 async def pii(stream: faust.StreamT) -> None:
     """Validate, scan and emit one finding (or one dead letter) per flow event."""
     loop = asyncio.get_running_loop()
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_within):
+    # take_events exists on faust.Stream; faust's StreamT protocol does not declare it
+    async for events in cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within):
         batch = [
             RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
@@ -85,7 +88,8 @@ async def pii(stream: faust.StreamT) -> None:
         await asyncio.gather(*pending)
 
 
-async def _emit(raw: RawEvent, out: Outcome) -> asyncio.Future:  # type: ignore[type-arg]
+async def _emit(raw: RawEvent, out: Outcome) -> Awaitable[Any]:
+    """Send the outcome's record; return the broker-acknowledgement future (not yet awaited)."""
     if out.finding is not None:
         return await findings_topic.send(key=out.key, value=out.finding, force=True)
     log.info("dead letter", extra={"event_offset": raw.offset, "reason": out.reason})

@@ -19,11 +19,15 @@ class BadRecord(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One bulk ``index`` action: where and what."""
+    """One bulk ``index`` action: where, and the document as JSON bytes (passed through unchanged)."""
 
     index: str
     id: str
-    source: dict[str, Any]
+    source: bytes
+
+    def ndjson(self) -> bytes:
+        """The two NDJSON lines of this action in a bulk request body."""
+        return orjson.dumps({"index": {"_index": self.index, "_id": self.id}}) + b"\n" + self.source + b"\n"
 
 
 def finding_action(prefix: str, value: bytes) -> Action:
@@ -31,18 +35,16 @@ def finding_action(prefix: str, value: bytes) -> Action:
     try:
         doc = orjson.loads(value)
         occurred = datetime.fromisoformat(doc["occurred_at"])
-        return Action(findings_index(prefix, occurred), doc["finding_id"], doc)
+        return Action(findings_index(prefix, occurred), doc["finding_id"], value)
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadRecord(f"unreadable finding: {exc}") from exc
 
 
-def dead_letter_action(
-    prefix: str, headers: list[tuple[str, bytes]] | None, partition: int, offset: int
-) -> Action:
+def dead_letter_action(prefix: str, headers: Any, partition: int, offset: int) -> Action:
     """Bulk action for a message of the dead-letter topic: the record travels in its headers; the
     message value (the original bytes) is not indexed. Raises BadRecord."""
     record = dict(headers or []).get(HEADER_DEAD_LETTER)
-    if record is None:
+    if not isinstance(record, bytes | str):
         raise BadRecord("dead letter without the fw-dead-letter header")
     try:
         doc = orjson.loads(record)
@@ -50,4 +52,4 @@ def dead_letter_action(
         raise BadRecord(f"unreadable dead-letter header: {exc}") from exc
     doc["dlq_partition"] = partition
     doc["dlq_offset"] = offset
-    return Action(dead_letters_index(prefix), doc["dead_letter_id"], doc)
+    return Action(dead_letters_index(prefix), doc["dead_letter_id"], orjson.dumps(doc))

@@ -57,7 +57,7 @@ class DetectorSettings(KafkaSettings):
     batch_size: int = Field(default=500, ge=1, description="Events per micro-batch (stream.take).")
     batch_within: float = Field(default=0.2, gt=0, description="Seconds to wait to fill a batch.")
     scan_processes: int = Field(
-        default=1, ge=0, description="Process-pool size for scanning; 0 scans in the event loop thread."
+        default=0, ge=0, description="Process-pool size for scanning; 0 scans in one helper thread of the worker."
     )
     faust_store: str = Field(default="memory://", description="Faust table store; rocksdb:// in production.")
     session_timeout: float = Field(
@@ -74,7 +74,7 @@ class DetectorSettings(KafkaSettings):
 class IndexerSettings(KafkaSettings, ElasticsearchSettings):
     """Indexer (Kafka → Elasticsearch bulk writer)."""
 
-    bulk_max_docs: int = Field(default=2000, ge=1)
+    bulk_max_docs: int = Field(default=1000, ge=1, description="Most documents in one bulk request.")
     bulk_max_wait: float = Field(default=0.5, gt=0, description="Seconds to wait to fill a bulk request.")
     group_id: str = "flowwatch-indexer"
 

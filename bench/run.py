@@ -1,0 +1,264 @@
+"""`make bench`: end-to-end throughput of Flowwatch against a pass-through Faust agent, same broker, same run.
+
+Measures, for N events of ~1 KB on the embedded noida-db (2 worker processes each side):
+  * produce rate (librdkafka, acks=all);
+  * detector CPU cost in-process on one core (validation + scan + finding), the ceiling per core;
+  * end to end: first produce → every finding on the `findings` topic → every finding indexed in ES;
+  * baseline: first produce → every event forwarded by the pass-through agent (bench/passthrough_app.py);
+and prints the figures, the ratios, and where the time goes. Results also go to bench/results/e2e.json.
+
+Usage: python bench/run.py [--events N] [--workers W] [--broker noida|tansu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, TopicPartition
+from elasticsearch import Elasticsearch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from events import make_event  # noqa: E402
+
+from flowwatch.engines import stop_process_group  # noqa: E402
+from flowwatch.es_indices import findings_pattern  # noqa: E402
+from flowwatch.replay import produce  # noqa: E402
+from flowwatch.settings import Topics  # noqa: E402
+from flowwatch.stack import Stack, create_topics  # noqa: E402
+from flowwatch_detector.processing import RawEvent, init_worker, process_batch  # noqa: E402
+
+
+def say(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def high_watermark_total(bootstrap: str, topic: str, partitions: int) -> int:
+    """Sum of the high watermarks (messages ever written) of a topic."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-watermarks"})
+    try:
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in range(partitions))
+    finally:
+        c.close()
+
+
+def wait_for_topic(bootstrap: str, topic: str, partitions: int, target: int, timeout: float) -> float:
+    """Poll until the topic holds ``target`` messages; return the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if high_watermark_total(bootstrap, topic, partitions) >= target:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise TimeoutError(f"{topic} did not reach {target} messages in {timeout:.0f}s")
+
+
+def wait_for_es(es: Elasticsearch, prefix: str, target: int, timeout: float) -> float:
+    """Poll until the findings indices hold ``target`` documents; return the monotonic time it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            es.indices.refresh(index=findings_pattern(prefix))
+            if es.count(index=findings_pattern(prefix))["count"] >= target:
+                return time.monotonic()
+        except Exception:  # index not created yet
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"Elasticsearch did not reach {target} findings in {timeout:.0f}s")
+
+
+def cpu_seconds_by_group() -> dict[int, float]:
+    """CPU seconds (user + system) consumed so far by every process, summed per process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pgid, utime, stime = int(fields[2]), int(fields[11]), int(fields[12])
+        totals[pgid] = totals.get(pgid, 0.0) + (utime + stime) / tick
+    return totals
+
+
+def cpu_by_component(stack: Stack, before: dict[int, float], after: dict[int, float]) -> dict[str, float]:
+    """CPU seconds each stack component (its whole process group) used between two snapshots."""
+    out: dict[str, float] = {}
+    for name, comp in stack.state.components.items():
+        key = "detector workers" if name.startswith("detector-") else name.replace("engine-", "") + (
+            " (Kafka + Elasticsearch)" if name == "engine-noida" else "")
+        out[key] = out.get(key, 0.0) + after.get(comp.pid, 0.0) - before.get(comp.pid, 0.0)
+    out["bench driver (producer, polling)"] = after.get(os.getpgid(0), 0.0) - before.get(os.getpgid(0), 0.0)
+    return {k: round(v, 2) for k, v in out.items()}
+
+
+def cpu_ceiling(events: list[bytes]) -> float:
+    """Events per second of validation + scan + finding in this process (one core)."""
+    init_worker(b"bench-key")
+    batch = [RawEvent("flow-events", 0, i, None, raw) for i, raw in enumerate(events)]
+    process_batch(batch[:200], "dlq")  # warm caches
+    t0 = time.perf_counter()
+    process_batch(batch, "dlq")
+    return len(batch) / (time.perf_counter() - t0)
+
+
+def run_pipeline(stack: Stack, events: list[bytes], warm: list[bytes], timeout: float) -> dict[str, Any]:
+    bootstrap, layout = stack.state.kafka_bootstrap, stack.topics()
+    es = Elasticsearch(stack.state.es_url, request_timeout=30)
+    prefix = stack.state.index_prefix
+    say(f"warming the detector group with {len(warm)} events")
+    produce(bootstrap, layout.flow_events, warm)
+    wait_for_es(es, prefix, len(warm), timeout)
+    before = high_watermark_total(bootstrap, layout.findings, layout.partitions)
+    say(f"end to end: {len(events)} events")
+    cpu_before = cpu_seconds_by_group()
+    t0 = time.monotonic()
+    produce(bootstrap, layout.flow_events, events)
+    t_produced = time.monotonic()
+    t_findings = wait_for_topic(bootstrap, layout.findings, layout.partitions, before + len(events), timeout)
+    t_indexed = wait_for_es(es, prefix, len(warm) + len(events), timeout)
+    cpu = cpu_by_component(stack, cpu_before, cpu_seconds_by_group())
+    return {"produce_s": t_produced - t0, "to_findings_topic_s": t_findings - t0, "to_indexed_s": t_indexed - t0,
+            "cpu_seconds": cpu}
+
+
+def run_passthrough(stack: Stack, workers: int, events: list[bytes], warm: list[bytes], timeout: float) -> float:
+    bootstrap = stack.state.kafka_bootstrap
+    partitions = stack.state.partitions
+    create_topics(bootstrap, _BenchTopics(partitions=partitions))
+    env = {**os.environ, "FLOWWATCH_KAFKA_BOOTSTRAP": bootstrap, "FLOWWATCH_TOPIC_PARTITIONS": str(partitions)}
+    procs = []
+    for i in range(workers):
+        log = open(stack.home / "logs" / f"passthrough-{i}.log", "ab")  # noqa: SIM115
+        procs.append(subprocess.Popen(
+            [sys.executable, str(HERE / "passthrough_app.py"), "worker", "--without-web", "-l", "warn"],
+            env={**env, "FLOWWATCH_INSTANCE_ID": f"pt-{i}",
+                 "FLOWWATCH_DETECTOR_DATADIR": str(stack.home / f"passthrough-{i}")},
+            stdout=log, stderr=subprocess.STDOUT, cwd=HERE, start_new_session=True))
+    try:
+        say(f"warming the pass-through group with {len(warm)} events")
+        produce(bootstrap, "bench-in", warm)
+        wait_for_topic(bootstrap, "bench-out", partitions, len(warm), timeout)
+        say(f"pass-through: {len(events)} events")
+        t0 = time.monotonic()
+        produce(bootstrap, "bench-in", events)
+        return wait_for_topic(bootstrap, "bench-out", partitions, len(warm) + len(events), timeout) - t0
+    finally:
+        for p in procs:
+            stop_process_group(p.pid, grace=10)
+
+
+class _BenchTopics(Topics):
+    def all_with_partitions(self) -> dict[str, int]:
+        return {"bench-in": self.partitions, "bench-out": self.partitions}
+
+
+def run_config(broker: str, args: argparse.Namespace, events: list[bytes], warm: list[bytes]) -> dict[str, Any]:
+    """One configuration: the pipeline end to end, then (on noida-db) the pass-through baseline."""
+    home = Path(tempfile.mkdtemp(prefix="flowwatch-bench-"))
+    stack = Stack(home=home, workers=args.workers, broker=broker, api=False)
+    say(f"[{broker}] starting the stack ({args.workers} detector workers) in {home}")
+    stack.up()
+    baseline_s = None
+    try:
+        e2e = run_pipeline(stack, events, warm, args.timeout)
+        say(f"[{broker}] end to end: {e2e}")
+        if broker == "noida":
+            for name in [n for n in stack.state.components if n.startswith(("detector-", "indexer"))]:
+                stop_process_group(stack.state.components[name].pid)
+            baseline_s = run_passthrough(stack, args.workers, events, warm, args.timeout)
+    except BaseException:
+        say(f"[{broker}] failed; logs kept in {home / 'logs'}")
+        raise
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+    finally:
+        stack.down()
+    n = len(events)
+    result: dict[str, Any] = {
+        "kafka_engine": "noida-db" if broker == "noida" else "tansu",
+        "elasticsearch_engine": "noida-db",
+        "end_to_end_events_per_s": round(n / e2e["to_indexed_s"]),
+        "detector_stage_events_per_s": round(n / e2e["to_findings_topic_s"]),
+        "produce_events_per_s": round(n / e2e["produce_s"]),
+        "indexing_tail_s": round(e2e["to_indexed_s"] - e2e["to_findings_topic_s"], 2),
+        "end_to_end_seconds": round(e2e["to_indexed_s"], 2),
+        "cpu_seconds_end_to_end": e2e["cpu_seconds"],
+        "cpu_ms_per_event": {k: round(v * 1000 / n, 3) for k, v in e2e["cpu_seconds"].items()},
+    }
+    if baseline_s is not None:
+        result["passthrough_events_per_s"] = round(n / baseline_s)
+        result["ratio_end_to_end_vs_passthrough"] = round(result["end_to_end_events_per_s"] / (n / baseline_s), 3)
+    return result
+
+
+def report(result: dict[str, Any]) -> None:
+    """Print the figures of every configuration."""
+    print("\nFlowwatch end-to-end benchmark")
+    print(f"  {result['events']} events x ~{result['mean_event_bytes']} B, {result['workers']} detector worker "
+          f"processes, {result['cores']} cores; target end to end >= {result['target_end_to_end_events_per_s']:,}/s")
+    print(f"  detector CPU ceiling, in-process, 1 core: {result['detector_cpu_ceiling_events_per_s_per_core']:,} "
+          "events/s (validation + scan + finding)")
+    for cfg in result["configurations"]:
+        print(f"\n  Kafka = {cfg['kafka_engine']}, Elasticsearch = {cfg['elasticsearch_engine']}")
+        print(f"    produce (librdkafka, acks=all)            {cfg['produce_events_per_s']:>9,} events/s")
+        if "passthrough_events_per_s" in cfg:
+            print(f"    pass-through Faust agent (baseline)       {cfg['passthrough_events_per_s']:>9,} events/s")
+        print(f"    detector stage (produce → findings topic) {cfg['detector_stage_events_per_s']:>9,} events/s")
+        print(f"    end to end (produce → indexed in ES)      {cfg['end_to_end_events_per_s']:>9,} events/s")
+        if "ratio_end_to_end_vs_passthrough" in cfg:
+            print(f"    ratio end-to-end / pass-through           {cfg['ratio_end_to_end_vs_passthrough']:>9}")
+        print(f"    indexing tail after the last finding      {cfg['indexing_tail_s']:>9} s")
+        wall = cfg["end_to_end_seconds"]
+        print(f"    where the time goes ({wall} s wall x {result['cores']} cores = "
+              f"{wall * result['cores']:.1f} core-seconds available):")
+        for name, secs in sorted(cfg["cpu_seconds_end_to_end"].items(), key=lambda kv: -kv[1]):
+            print(f"      {name:<36} {secs:>7.2f} CPU s  {cfg['cpu_ms_per_event'][name]:>7.3f} ms/event")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 20000)))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--brokers", default="noida,tansu", help="Comma-separated Kafka engines to run.")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    args = ap.parse_args()
+    # SIGTERM (e.g. from `timeout`) must still run the finally blocks that stop every process we started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    rng = random.Random(2026)
+    run = f"r{int(time.time())}"
+    events = [make_event(i, run, rng) for i in range(args.events)]
+    warm = [make_event(i, run + "w", rng) for i in range(200)]
+
+    say("measuring the detector's CPU ceiling in-process (one core)")
+    result: dict[str, Any] = {
+        "events": args.events,
+        "mean_event_bytes": round(sum(map(len, events)) / len(events)),
+        "workers": args.workers,
+        "cores": os.cpu_count() or 1,
+        "detector_cpu_ceiling_events_per_s_per_core": round(cpu_ceiling(events[:5000])),
+        "target_end_to_end_events_per_s": 2000,
+        "configurations": [run_config(b, args, events, warm) for b in args.brokers.split(",")],
+    }
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    (out / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
+    report(result)
+
+
+if __name__ == "__main__":
+    main()
