@@ -58,17 +58,9 @@ FINDING_MAPPINGS: dict[str, Any] = {
         # kept in _source, not indexed: filters use entity_types; indexing this dynamic object cost ~25 %
         # of noida-db's bulk throughput (bench, 2026-11-21)
         "entity_counts": {"type": "object", "enabled": False},
-        "entities": {
-            "type": "nested",
-            "properties": {
-                "type": KW,
-                "category": KW,
-                "sensitive": BOOL,
-                "count": INT,
-                "fields": KW,
-                "masked_samples": {"type": "keyword", "index": False},
-            },
-        },
+        # stored for the API, not indexed: searches and aggregations use entity_types / categories;
+        # as a nested field every finding cost noida-db's Elasticsearch 1 + len(entities) documents
+        "entities": {"type": "object", "enabled": False},
         "distinct_subjects": INT,
         "subject_count_basis": KW,
         "record_count": INT,
