@@ -5,22 +5,10 @@ from __future__ import annotations
 import json
 import random
 
-from stdnum import luhn
-from stdnum.cn import ric
+from flowwatch.samples.checksums import bank_card, resident_id
 
 TARGET_BYTES = 1024
 FILLER = "本次数据传输用于订单履约与售后服务，接收方已签署数据处理协议并承诺按约定目的使用。"
-
-
-def _rid(rng: random.Random) -> str:
-    birth = f"{rng.randrange(1960, 2005)}{rng.randrange(1, 13):02d}{rng.randrange(1, 28):02d}"
-    body = f"440305{birth}{rng.randrange(1000):03d}"
-    return body + ric.calc_check_digit(body + "0")
-
-
-def _card(rng: random.Random) -> str:
-    body = "62" + "".join(str(rng.randrange(10)) for _ in range(16))
-    return body + luhn.calc_check_digit(body)
 
 
 def make_event(i: int, run: str, rng: random.Random) -> bytes:
@@ -36,8 +24,8 @@ def make_event(i: int, run: str, rng: random.Random) -> bytes:
         "destination": {"region": "SG", "recipient": "Fulfilment Pte. Ltd."},
         "activity": "export",
         "records": [
-            {"姓名": "王小明", "身份证号": _rid(rng), "手机号": f"139{rng.randrange(10**8):08d}",
-             "银行卡号": _card(rng), "订单号": f"DD{rng.randrange(10**12):012d}", "金额": "128.50"},
+            {"姓名": "王小明", "身份证号": resident_id(rng), "手机号": f"139{rng.randrange(10**8):08d}",
+             "银行卡号": bank_card(rng), "订单号": f"DD{rng.randrange(10**12):012d}", "金额": "128.50"},
             {"姓名": "李华", "手机号": f"137{rng.randrange(10**8):08d}", "email": f"user{i}@example.cn"},
         ],
         "text": "",

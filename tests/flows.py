@@ -5,25 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from stdnum import luhn
-from stdnum.cn import ric
-
-
-def resident_id(rng: random.Random, region: str = "110105", birth: str = "19850612") -> str:
-    """A valid 18-character resident ID (MOD 11-2) with a random sequence number."""
-    body = f"{region}{birth}{rng.randrange(1000):03d}"
-    return body + ric.calc_check_digit(body + "0")  # stdnum expects the check position present
-
-
-def unionpay_card(rng: random.Random, length: int = 19) -> str:
-    """A Luhn-valid UnionPay card number (prefix 62)."""
-    body = "62" + "".join(str(rng.randrange(10)) for _ in range(length - 3))
-    return body + luhn.calc_check_digit(body)
-
-
-def mobile(rng: random.Random) -> str:
-    """A valid mainland mobile number (139 range)."""
-    return "139" + "".join(str(rng.randrange(10)) for _ in range(8))
+from flowwatch.samples.checksums import bank_card, mobile, resident_id
 
 
 def event(i: int, processor: str, rng: random.Random, region: str = "US") -> dict:
@@ -37,7 +19,7 @@ def event(i: int, processor: str, rng: random.Random, region: str = "US") -> dic
         "source": {"region": "CN"},
         "destination": {"region": region, "recipient": "Acme Inc."},
         "activity": "export",
-        "records": [{"身份证号": resident_id(rng), "银行卡号": unionpay_card(rng), "手机号": mobile(rng),
+        "records": [{"身份证号": resident_id(rng), "银行卡号": bank_card(rng), "手机号": mobile(rng),
                      "订单号": f"DD{i:012d}"}],
         "text": f"请联系客服邮箱 user{i}@example.com。",
     }

@@ -38,6 +38,9 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
+from stdnum import luhn
+from stdnum.cn import ric
+
 __all__ = [
     "ADMIN_REGIONS",
     "LANDLINE_AREAS",
@@ -158,14 +161,13 @@ def _digits(rng: random.Random, n: int) -> str:
 # Resident identity card (GB 11643-1999)
 # ---------------------------------------------------------------------------------------------------
 
-_RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_RIC_CHECK = "10X98765432"
+_RIC_CHECK = "10X98765432"  # every possible check character (for near misses)
 
 
 def resident_id_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character (``0``–``9`` or ``X``) of the first 17 digits of a resident ID."""
-    total = sum(int(c) * w for c, w in zip(first17, _RIC_WEIGHTS, strict=True))
-    return _RIC_CHECK[total % 11]
+    """ISO 7064 MOD 11-2 check character (``0``–``9`` or ``X``) of the first 17 digits of a resident ID
+    (python-stdnum's GB 11643 implementation; it expects the check position to be present)."""
+    return ric.calc_check_digit(first17 + "0")
 
 
 def birth_date_for_age(
@@ -250,14 +252,8 @@ _CARD_WEIGHTS = tuple(weight for _, _, weight in _CARD_PREFIXES)
 
 
 def _luhn_check_digit(partial: str) -> str:
-    """Luhn check digit to append to ``partial`` (all digits)."""
-    total = 0
-    for i, char in enumerate(reversed(partial)):
-        value = int(char)
-        if i % 2 == 0:  # these positions are doubled once the check digit is appended
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return str((10 - total % 10) % 10)
+    """Luhn check digit to append to ``partial`` (all digits), from python-stdnum."""
+    return str(luhn.calc_check_digit(partial))
 
 
 def _card_body(rng: random.Random) -> str:
