@@ -38,7 +38,6 @@ from events import make_event  # noqa: E402
 from flowwatch.engines import stop_process_group  # noqa: E402
 from flowwatch.es_indices import findings_pattern  # noqa: E402
 from flowwatch.replay import produce  # noqa: E402
-from flowwatch.settings import Topics  # noqa: E402
 from flowwatch.stack import Stack, create_topics  # noqa: E402
 from flowwatch_detector.processing import RawEvent, init_worker, process_batch  # noqa: E402
 
@@ -167,7 +166,7 @@ def run_pipeline(stack: Stack, events: list[bytes], warm: list[bytes], timeout: 
 def run_passthrough(stack: Stack, workers: int, events: list[bytes], warm: list[bytes], timeout: float) -> float:
     bootstrap = stack.state.kafka_bootstrap
     partitions = stack.state.partitions
-    create_topics(bootstrap, _BenchTopics(partitions=partitions))
+    create_topics(bootstrap, {"bench-in": partitions, "bench-out": partitions})
     env = {**os.environ, "FLOWWATCH_KAFKA_BOOTSTRAP": bootstrap, "FLOWWATCH_TOPIC_PARTITIONS": str(partitions)}
     procs = []
     for i in range(workers):
@@ -195,11 +194,6 @@ def run_passthrough(stack: Stack, workers: int, events: list[bytes], warm: list[
 def run_prefix(events: list[bytes]) -> str:
     """The event-id prefix shared by a list of bench events (``<run>-``)."""
     return str(orjson.loads(events[0])["event_id"]).rsplit("-", 1)[0] + "-"
-
-
-class _BenchTopics(Topics):
-    def all_with_partitions(self) -> dict[str, int]:
-        return {"bench-in": self.partitions, "bench-out": self.partitions}
 
 
 def run_config(broker: str, args: argparse.Namespace, events: list[bytes], warm: list[bytes]) -> dict[str, Any]:

@@ -126,7 +126,7 @@ class Stack:
         (self.home / ".gitignore").write_text("*\n")
         self._ensure_engines(say)
         say(f"creating topics ({self.state.partitions} partitions)")
-        create_topics(self.state.kafka_bootstrap, self.topics())
+        create_topics(self.state.kafka_bootstrap, self.topics().all_with_partitions())
         env = self.service_env()
         for i in range(1, self.workers + 1):
             self._ensure(f"detector-{i}", [sys.executable, "-m", "flowwatch_detector", "-l", "info"],
@@ -284,13 +284,12 @@ class Stack:
         return path.read_text().strip()
 
 
-def create_topics(bootstrap: str, layout: Topics, timeout: float = 30.0) -> None:
-    """Create every data topic with its partition count (existing topics are left as they are).
+def create_topics(bootstrap: str, wanted: dict[str, int], timeout: float = 30.0) -> None:
+    """Create every topic of ``wanted`` (name → partitions); existing topics are left as they are.
 
     Raises StackError when the broker does not answer or a topic exists with fewer partitions.
     """
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = layout.all_with_partitions()
     deadline = time.monotonic() + timeout
     while True:
         try:
