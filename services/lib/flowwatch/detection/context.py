@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 
@@ -11,13 +11,18 @@ import yaml
 
 @dataclass(frozen=True)
 class ContextRules:
-    """Positive words per entity, negative words for all, the window (characters) and score changes."""
+    """Positive words per entity, negative words for all, the window (characters) and score changes.
+
+    ``boost`` is the default raise; ``entity_boost`` overrides it for entities whose pattern alone says
+    little (an 8-digit Taiwan permit number, a date that is a birth date only when 出生 is near).
+    """
 
     window: int
     boost: float
     penalty: float
     positive: dict[str, tuple[str, ...]]
     negative: tuple[str, ...]
+    entity_boost: dict[str, float] = field(default_factory=dict)
 
     def adjust(self, entity: str, score: float, before: str, hint: str = "") -> float:
         """Return ``score`` adjusted by the words in ``before`` (text preceding the match) and ``hint``
@@ -27,7 +32,7 @@ class ContextRules:
         if any(w in haystack for w in self.negative):
             return max(0.0, score - self.penalty)
         if any(w in haystack for w in self.positive.get(entity, ())):
-            return min(1.0, score + self.boost)
+            return min(1.0, score + self.entity_boost.get(entity, self.boost))
         return score
 
 
@@ -41,4 +46,5 @@ def default_rules() -> ContextRules:
         penalty=float(data["penalty"]),
         positive={k: tuple(w.lower() for w in v) for k, v in data["positive"].items()},
         negative=tuple(w.lower() for w in data["negative"]),
+        entity_boost={k: float(v) for k, v in (data.get("entity_boost") or {}).items()},
     )
