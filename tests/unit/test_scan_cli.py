@@ -251,6 +251,7 @@ def test_cli_scan_jsonl_file_reports_field_and_record(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = _json_lines(result.stdout)
     assert [(r["type"], r["field"], r["record"], r["start"], r["end"], r["masked"]) for r in rows] == [
+        ("PERSON", "姓名", 0, 0, 2, "张*"),
         ("CN_RESIDENT_ID", "身份证号", 0, 0, 18, "110105********002X"),
         ("CN_MOBILE_PHONE", "备注", 1, 4, 15, "138****5678"),
         ("CN_BANK_CARD", "银行卡", 2, 0, 19, "622202*********0128"),

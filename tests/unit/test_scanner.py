@@ -191,6 +191,7 @@ def test_scan_records_reports_field_and_record_index() -> None:
     got = [(fm.record, fm.field, fm.match.type, fm.match.start, fm.match.end, fm.match.value)
            for fm in default_scanner().scan_records(records)]
     assert got == [
+        (0, "姓名", "PERSON", 0, 2, "张三"),
         (0, "身份证号", "CN_RESIDENT_ID", 0, 18, KNOWN_ID),
         (0, "手机号", "CN_MOBILE_PHONE", 0, 11, MOBILE),
         (1, "contact", "CN_MOBILE_PHONE", 2, 13, MOBILE),

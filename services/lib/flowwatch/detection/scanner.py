@@ -7,15 +7,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flowwatch.detection.context import ContextRules, default_rules
-from flowwatch.detection.recognizers import (
-    BankCardRecognizer,
-    EmailRecognizer,
-    MobilePhoneRecognizer,
-    ResidentIdRecognizer,
-)
+from flowwatch.detection.recognizers import ALL_RECOGNIZERS
 from flowwatch.detection.types import Match, Recognizer
 
 DEFAULT_THRESHOLD = 0.5
+NOT_IDENTIFYING = frozenset({"CN_USCC", "IP_ADDRESS", "GEO_COORDINATE", "DATE_OF_BIRTH"})
+"""Entities that do not by themselves make a free text about an identifiable person."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +41,7 @@ class Scanner:
         self.context = context or default_rules()
         self.threshold = threshold
         self._any_digits = any(r.min_digits for r in self.recognizers)
+        self._dependent = frozenset(r.entity for r in self.recognizers if r.requires_identified)
 
     def scan_text(self, text: str, hint: str = "") -> list[Match]:
         """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
@@ -58,6 +56,15 @@ class Scanner:
                 score = self.context.adjust(m.type, m.score, before, hint)
                 if score >= self.threshold:
                     candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
+        if hint:
+            for recognizer in self.recognizers:
+                for m in recognizer.analyze_field(text, hint):
+                    score = self.context.adjust(m.type, m.score, "", hint)
+                    if score >= self.threshold:
+                        candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
+        if not hint and any(c.type in self._dependent for c in candidates):
+            if not any(c.type not in self._dependent and c.type not in NOT_IDENTIFYING for c in candidates):
+                candidates = [c for c in candidates if c.type not in self._dependent]
         return _resolve_overlaps(candidates)
 
     def scan_records(self, records: Iterable[Mapping[str, object]]) -> list[FieldMatch]:
@@ -89,4 +96,4 @@ def _resolve_overlaps(matches: list[Match]) -> list[Match]:
 @lru_cache(maxsize=1)
 def default_scanner() -> Scanner:
     """The scanner with every built-in recognizer and the packaged context rules."""
-    return Scanner([ResidentIdRecognizer(), BankCardRecognizer(), MobilePhoneRecognizer(), EmailRecognizer()])
+    return Scanner([cls() for cls in ALL_RECOGNIZERS])

@@ -43,6 +43,10 @@ class Recognizer(ABC):
     """Fewest ASCII digits a match contains; texts with fewer are skipped without running the pattern."""
     needs: str = ""
     """A character every match contains ("@" for e-mail); texts without it are skipped."""
+    requires_identified: bool = False
+    """In free text, report this entity only when the same text also names or identifies a person (a name,
+    an ID, a phone …): "患者张三确诊肺癌" is health PI, a news report on lung cancer is not (PIPL Art. 4: PI
+    relates to identified or identifiable natural persons). Record fields named for it are always reported."""
 
     def could_match(self, text: str, digits: int) -> bool:
         """Cheap necessary condition, given the number of ASCII digits in ``text``."""
@@ -55,6 +59,14 @@ class Recognizer(ABC):
             score = self.validate(value)
             if score > 0:
                 yield Match(self.entity, m.start(), m.end(), score, value)
+
+    def analyze_field(self, value: str, field: str) -> Iterator[Match]:
+        """Matches that only the record field name makes (a whole ``diagnosis`` value is medical PI).
+
+        Called by the scanner for record values in addition to ``analyze``; offsets are into ``value``.
+        Default: none.
+        """
+        return iter(())
 
     @abstractmethod
     def validate(self, value: str) -> float:

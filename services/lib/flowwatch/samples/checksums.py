@@ -33,13 +33,11 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import random
-import re
-from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
 
 from stdnum import luhn
 from stdnum.cn import ric
+
+from flowwatch.divisions import AdminRegion, load_admin_regions
 
 __all__ = [
     "ADMIN_REGIONS",
@@ -82,66 +80,7 @@ _DIGITS = "0123456789"
 # ---------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AdminRegion:
-    """One county-level division: 6-digit code, names (prefecture may be ``""``) and the first year the
-    code was in use (0 = before 1980, i.e. valid for any birth year in python-stdnum's table)."""
-
-    code: str
-    province: str
-    prefecture: str
-    county: str
-    valid_from: int
-
-
-_EXCLUDED_PROVINCES = frozenset({"71", "81", "82", "83"})  # Taiwan, HK, Macau, residence-permit codes
-_GROUPING_NAMES = frozenset({"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"})
-_LOC_LINE = re.compile(r'^\s*(?P<code>\d+) (?P<level>province|county)="(?P<name>[^"]*)"')
-_OPEN_ENDED = re.compile(r"\[(\d*)-\](.+)")
-
-
-def _current_name(raw: str) -> tuple[str, int] | None:
-    """Name still in use for a loc.dat entry and the year it took effect (0 = always), or ``None`` when
-    the code was withdrawn (only closed ``[YYYY-YYYY]`` ranges)."""
-    if "[" not in raw:
-        return raw, 0
-    for part in raw.split(","):
-        match = _OPEN_ENDED.fullmatch(part)
-        if match:
-            return match.group(2), int(match.group(1) or 0)
-    return None
-
-
-@cache
-def _load_admin_regions() -> tuple[AdminRegion, ...]:
-    """Parse ``stdnum/cn/loc.dat`` into the county-level codes still in use, oldest first."""
-    text = (files("stdnum.cn") / "loc.dat").read_text(encoding="utf-8")
-    provinces: dict[str, str] = {}
-    current: dict[str, tuple[str, int]] = {}
-    province = ""
-    for line in text.splitlines():
-        match = _LOC_LINE.match(line)
-        if match is None:
-            continue
-        if match["level"] == "province":
-            province = match["code"]
-            provinces[province] = match["name"]
-            continue
-        named = _current_name(match["name"])
-        if named is not None:
-            current[province + match["code"]] = named
-    regions = []
-    for code, (county, since) in current.items():
-        if code.endswith("00") or county in _GROUPING_NAMES or code[:2] in _EXCLUDED_PROVINCES:
-            continue
-        prefecture = current.get(code[:4] + "00", ("", 0))[0]
-        if prefecture in _GROUPING_NAMES:
-            prefecture = ""
-        regions.append(AdminRegion(code, provinces[code[:2]], prefecture, county, since))
-    return tuple(sorted(regions, key=lambda r: (r.valid_from, r.code)))
-
-
-ADMIN_REGIONS: tuple[AdminRegion, ...] = _load_admin_regions()
+ADMIN_REGIONS: tuple[AdminRegion, ...] = load_admin_regions()
 """County-level divisions of mainland China usable in resident IDs, USCCs and addresses (sorted by
 ``valid_from``)."""
 _REGION_YEARS: tuple[int, ...] = tuple(r.valid_from for r in ADMIN_REGIONS)

@@ -1,0 +1,104 @@
+"""PERSON: Chinese personal names without a spaCy model — surname lists and context."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cache
+
+from faker.providers.person.zh_CN import Provider as _ZhNames
+
+from flowwatch.detection.terms import entry, field_is
+from flowwatch.detection.types import Match, Recognizer
+
+HAN = "\u4e00-\u9fff"
+ANCHORED_SCORE = 0.75
+FIELD_SCORE = 0.85
+ENGLISH_SCORE = 0.7
+
+
+@cache
+def surnames() -> tuple[str, ...]:
+    """Surnames: Faker's zh_CN list (399, by frequency) plus compound surnames, minus function words
+    (``terms.yaml`` PERSON); compound ones first so 欧阳 wins over 欧."""
+    spec = entry("PERSON")
+    excluded = set(spec["exclude_surnames"])
+    single = [s for s in _ZhNames.last_names if s not in excluded and len(s) == 1]
+    compound = sorted({*spec["compound_surnames"], *(s for s in _ZhNames.last_names if len(s) > 1)}, key=len)
+    return tuple(reversed(compound)) + tuple(single)
+
+
+class PersonRecognizer(Recognizer):
+    """A Chinese full name (surname + 1–2 given-name characters) right after an anchor word (姓名：, 联系人,
+    收件人, 患者 … in ``terms.yaml``), or the whole value of a name field (``customer_name``); an English
+    ``Name: John Smith``. A bare surname-like character sequence in prose is never reported: without a
+    Chinese NER model, the anchor is the evidence.
+
+    The given name ends before a follower word (电话, 先生, 身份证 …): "联系人张三电话" → 张三.
+    """
+
+    entity = "PERSON"
+    pattern = re.compile("")  # replaced in __init__ (built from data)
+
+    def __init__(self) -> None:
+        spec = entry("PERSON")
+        names = "|".join(map(re.escape, surnames()))
+        anchors = "|".join(map(re.escape, sorted(spec["anchors"], key=len, reverse=True)))
+        weak = "|".join(map(re.escape, sorted(spec["weak_anchors"], key=len, reverse=True)))
+        self.pattern = re.compile(
+            rf"(?:(?P<strong>{anchors})|(?P<weak>{weak}))(?:为|是)?(?P<colon>[:：])?[ \u3000]?"
+            rf"(?P<surname>{names})(?P<given>[{HAN}]{{1,3}})"
+        )
+        self._weak_followers = tuple(sorted(spec["weak_followers"], key=len, reverse=True))
+        self._english = re.compile(
+            r"(?i:name|contact|customer|recipient|patient)\s*[:：]\s*(?P<name>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})"
+            r"(?![A-Za-z])"
+        )
+        self._followers = tuple(sorted(spec["followers"], key=len, reverse=True))
+        self._fields = tuple(f.lower() for f in spec["fields"])
+        self._whole = re.compile(rf"(?:{names})[{HAN}]{{1,2}}|[A-Z][a-z]+(?: [A-Z][a-z]+){{1,2}}")
+
+    def could_match(self, text: str, digits: int) -> bool:
+        """Every match has a Chinese anchor or an ASCII colon-form; the regex is cheap enough to run."""
+        return bool(text)
+
+    def analyze(self, text: str) -> Iterator[Match]:
+        """Anchored Chinese names and ``Name: First Last`` forms."""
+        for m in self.pattern.finditer(text):
+            given = self._given(m.group("given"))
+            if not given or "某" in given:  # 宋某: a redacted name
+                continue
+            start = m.start("surname")
+            end = m.end("surname") + len(given)
+            if m.group("weak") and not m.group("colon") and not self._ends_name(text, end):
+                continue
+            yield Match(self.entity, start, end, ANCHORED_SCORE, text[start:end])
+        if ":" in text or "：" in text:
+            for m in self._english.finditer(text):
+                yield Match(self.entity, m.start("name"), m.end("name"), ENGLISH_SCORE, m.group("name"))
+
+    def _ends_name(self, text: str, end: int) -> bool:
+        """After a weak anchor: the name must end at ，、（, an ASCII character, the end, or a weak follower."""
+        if end >= len(text):
+            return True
+        nxt = text[end]
+        return nxt in "，,、（(：: " or nxt.isascii() or text.startswith(self._weak_followers, end)
+
+    def _given(self, run: str) -> str:
+        """The given name inside ``run`` (1–3 Han characters after the surname): cut at a follower word;
+        '' when the run starts with one ("联系人和电话")."""
+        for i in range(len(run)):
+            if run.startswith(self._followers, i):
+                return run[:i]
+        return run[:2]
+
+    def analyze_field(self, value: str, field: str) -> Iterator[Match]:
+        """The whole value of a name field when it looks like a name (张三, 欧阳娜娜, John Smith)."""
+        stripped = value.strip()
+        if stripped and field_is(field, self._fields) and self._whole.fullmatch(stripped):
+            start = value.index(stripped)
+            yield Match(self.entity, start, start + len(stripped), FIELD_SCORE, stripped)
+
+    def validate(self, value: str) -> float:
+        """``FIELD_SCORE`` when ``value`` is shaped like a full name, else 0."""
+        return FIELD_SCORE if self._whole.fullmatch(value) else 0.0
