@@ -12,15 +12,18 @@ import hmac
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flowwatch import __version__
 from flowwatch.detection.categories import CategoryTable, default_table
 from flowwatch.detection.masking import mask
+from flowwatch.detection.minors import MINOR_CATEGORY, category_at
 from flowwatch.detection.scanner import Scanner
 from flowwatch.detection.types import Match
 from flowwatch.ids import finding_id
 from flowwatch.models import EntitySummary, Finding, FlowEvent, SubjectCountBasis
 
+CHINA = ZoneInfo("Asia/Shanghai")
 DETECTOR_VERSION = f"flowwatch-detector/{__version__}"
 MAX_SAMPLES = 3
 TEXT_FIELD = "text"
@@ -31,9 +34,11 @@ class _Tally:
     count: int = 0
     fields: set[str] = field(default_factory=set)
     samples: list[str] = field(default_factory=list)
+    minor: bool = False
 
-    def add(self, where: str, masked: str) -> None:
+    def add(self, where: str, masked: str, minor: bool = False) -> None:
         self.count += 1
+        self.minor = self.minor or minor
         self.fields.add(where)
         if len(self.samples) < MAX_SAMPLES and masked not in self.samples:
             self.samples.append(masked)
@@ -53,6 +58,9 @@ def build_finding(
 ) -> Finding:
     """Scan ``event.records`` and ``event.text`` and return the event's finding.
 
+    An entity type whose matches show a person under 14 on the event date (Asia/Shanghai) gets the category
+    ``minor_under_14`` (PIPL Art. 28, 31): birth dates and resident IDs carry the birth date.
+
     Distinct persons: ``subjects.keys`` when given; else one keyed hash per record (its strongest
     identifier) plus the distinct identifiers in the text; else ``dataset.record_count`` flagged as
     declared (not de-duplicated).
@@ -61,9 +69,14 @@ def build_finding(
     tallies: dict[str, _Tally] = defaultdict(_Tally)
     person_keys: set[str] = set()
 
+    on = event.occurred_at.astimezone(CHINA).date()
+
+    def minor(m: Match) -> bool:
+        return category_at(m, on, table) == MINOR_CATEGORY
+
     per_record: dict[int, list[Match]] = defaultdict(list)
     for fm in scanner.scan_records(event.records or ()):
-        tallies[fm.match.type].add(fm.field, mask(fm.match.type, fm.match.value))
+        tallies[fm.match.type].add(fm.field, mask(fm.match.type, fm.match.value), minor(fm.match))
         per_record[fm.record].append(fm.match)
     # one person per record, identified by its strongest identifier
     for record_matches in per_record.values():
@@ -75,15 +88,15 @@ def build_finding(
     if text:
         text_matches = scanner.scan_text(text)
         for m in text_matches:
-            tallies[m.type].add(TEXT_FIELD, mask(m.type, m.value))
+            tallies[m.type].add(TEXT_FIELD, mask(m.type, m.value), minor(m))
         person_keys.update(keyed_hash(hash_key, k) for k in _person_keys(scanner, text_matches))
 
     distinct, basis = _distinct_subjects(event, person_keys)
     entities = [
         EntitySummary(
             type=entity,
-            category=table.category(entity),
-            sensitive=table.is_sensitive(table.category(entity)),
+            category=MINOR_CATEGORY if t.minor else table.category(entity),
+            sensitive=t.minor or table.is_sensitive(table.category(entity)),
             count=t.count,
             fields=sorted(t.fields),
             masked_samples=t.samples,

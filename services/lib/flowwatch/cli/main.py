@@ -6,11 +6,12 @@ when set, else the stack started by ``flowwatch up`` in this folder (``FLOWWATCH
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import orjson
 import typer
@@ -35,7 +36,7 @@ DEFAULT_SAMPLES = 6000
 DEFAULT_SEED = 20261121
 
 
-def _fail(msg: str, code: int = 1) -> None:
+def _fail(msg: str, code: int = 1) -> NoReturn:
     console.print(f"[bold red]error:[/] {msg}")
     raise typer.Exit(code)
 
@@ -198,6 +199,10 @@ def scan(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entity per line.")] = False,
     reveal: Annotated[bool, typer.Option("--reveal", help="Also print raw values (handle with care).")] = False,
     records: Annotated[bool, typer.Option("--records/--text", help="Treat input as JSON/JSONL records.")] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date (YYYY-MM-DD) ages are computed at, for minor_under_14; default today."),
+    ] = None,
 ) -> None:
     """Scan text or JSON records offline for personal information; prints masked values only.
 
@@ -208,6 +213,10 @@ def scan(
     from flowwatch.detection.scanner import default_scanner
 
     scanner = default_scanner()
+    try:
+        on = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of must be a date YYYY-MM-DD, got {as_of!r}")
     is_json = records or file.endswith((".json", ".jsonl"))
     stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
     count = 0
@@ -215,11 +224,11 @@ def scan(
         if is_json:
             for field, rec, m in _json_matches(scanner, stream, whole=not file.endswith(".jsonl")):
                 count += 1
-                _emit(entity_json(m, reveal, field, rec), as_json)
+                _emit(entity_json(m, reveal, field, rec, on), as_json)
         else:
             for m in scan_text_stream(scanner, stream):
                 count += 1
-                _emit(entity_json(m, reveal), as_json)
+                _emit(entity_json(m, reveal, on=on), as_json)
     finally:
         if stream is not sys.stdin:
             stream.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -9,6 +10,7 @@ import orjson
 
 from flowwatch.detection.categories import default_table
 from flowwatch.detection.masking import mask
+from flowwatch.detection.minors import category_at
 from flowwatch.detection.scanner import Scanner
 from flowwatch.detection.types import Match
 
@@ -59,11 +61,18 @@ def scan_json_document(scanner: Scanner, doc: Any) -> Iterator[tuple[str | None,
         yield None, None, m
 
 
-def entity_json(match: Match, reveal: bool, field: str | None = None, record: int | None = None) -> bytes:
-    """One output line: type, start, end, score, category, masked (and value only with ``reveal``)."""
+def entity_json(
+    match: Match, reveal: bool, field: str | None = None, record: int | None = None, on: dt.date | None = None
+) -> bytes:
+    """One output line: type, start, end, score, category, masked (and value only with ``reveal``).
+
+    ``on``: the date ages are computed at (default today): birth dates and resident IDs of persons under
+    14 on that date have the category ``minor_under_14`` (PIPL Art. 28, 31).
+    """
+    category = category_at(match, on or dt.date.today(), default_table())
     out: dict[str, Any] = {
         "type": match.type, "start": match.start, "end": match.end, "score": match.score,
-        "category": default_table().category(match.type), "masked": mask(match.type, match.value),
+        "category": category, "masked": mask(match.type, match.value),
     }
     if field is not None:
         out["field"] = field

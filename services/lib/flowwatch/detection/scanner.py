@@ -62,10 +62,13 @@ class Scanner:
                     score = self.context.adjust(m.type, m.score, "", hint)
                     if score >= self.threshold:
                         candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
-        if not hint and any(c.type in self._dependent for c in candidates):
-            if not any(c.type not in self._dependent and c.type not in NOT_IDENTIFYING for c in candidates):
-                candidates = [c for c in candidates if c.type not in self._dependent]
+        if not hint and not self._identifies(candidates):
+            candidates = [c for c in candidates if c.type not in self._dependent]
         return _resolve_overlaps(candidates)
+
+    def _identifies(self, candidates: list[Match]) -> bool:
+        """True when ``candidates`` name or identify a person (anything but dependent or non-identifying)."""
+        return any(c.type not in self._dependent and c.type not in NOT_IDENTIFYING for c in candidates)
 
     def scan_records(self, records: Iterable[Mapping[str, object]]) -> list[FieldMatch]:
         """Entities in every string or number value of every record; the field name is context."""
