@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from datetime import UTC, datetime
 
@@ -200,7 +201,7 @@ def test_term_lists_loaded() -> None:
     for entity in ("MEDICAL_TERM", "RELIGIOUS_BELIEF", "BIOMETRIC"):
         listed = terms(entity)
         assert len(listed) >= 20 and len(set(listed)) == len(listed)
-        assert all(len(a) >= len(b) for a, b in zip(listed, listed[1:], strict=False))
+        assert all(len(a) >= len(b) for a, b in itertools.pairwise(listed))
 
 
 # ---------------------------------------------------------------------------------------------------
