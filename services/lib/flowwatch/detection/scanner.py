@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -11,6 +14,12 @@ from flowwatch.detection.recognizers import ALL_RECOGNIZERS
 from flowwatch.detection.types import Match, Recognizer
 
 DEFAULT_THRESHOLD = 0.5
+SAMPLE_ABOVE = 2000
+"""Records: larger batches are sampled per field (``Scanner.scan_records``)."""
+SAMPLE_SIZE = 500
+"""Records scanned whole in a sampled batch."""
+FREE_TEXT_CHARS = 64
+"""A field whose sampled values have a longer median is free text and always scanned whole."""
 NOT_IDENTIFYING = frozenset({"CN_USCC", "IP_ADDRESS", "GEO_COORDINATE", "DATE_OF_BIRTH"})
 """Entities that do not by themselves make a free text about an identifiable person."""
 
@@ -45,10 +54,13 @@ class Scanner:
 
     def scan_text(self, text: str, hint: str = "") -> list[Match]:
         """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
+        return self._scan(text, hint, self.recognizers)
+
+    def _scan(self, text: str, hint: str, recognizers: Sequence[Recognizer]) -> list[Match]:
         candidates: list[Match] = []
         window = self.context.window
         digits = sum(map(text.count, "0123456789")) if self._any_digits else 0
-        for recognizer in self.recognizers:
+        for recognizer in recognizers:
             if not recognizer.could_match(text, digits):
                 continue
             for m in recognizer.analyze(text):
@@ -57,7 +69,7 @@ class Scanner:
                 if score >= self.threshold:
                     candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
         if hint:
-            for recognizer in self.recognizers:
+            for recognizer in recognizers:
                 for m in recognizer.analyze_field(text, hint):
                     score = self.context.adjust(m.type, m.score, "", hint)
                     if score >= self.threshold:
@@ -70,16 +82,57 @@ class Scanner:
         """True when ``candidates`` name or identify a person (anything but dependent or non-identifying)."""
         return any(c.type not in self._dependent and c.type not in NOT_IDENTIFYING for c in candidates)
 
-    def scan_records(self, records: Iterable[Mapping[str, object]]) -> list[FieldMatch]:
-        """Entities in every string or number value of every record; the field name is context."""
+    def scan_records(
+        self, records: Iterable[Mapping[str, object]], sample_above: int = SAMPLE_ABOVE, sample_size: int = SAMPLE_SIZE
+    ) -> list[FieldMatch]:
+        """Entities in the string and number values of records; the field name is context.
+
+        Up to ``sample_above`` records every value is scanned by every recognizer. A larger batch is
+        sampled per field: ``sample_size`` records (a fixed-seed random choice) are scanned whole, which
+        says which entity types each structured field holds; in the other records a short-valued field
+        (median value ≤ ``FREE_TEXT_CHARS`` characters in the sample) is scanned only for those types, and
+        not at all when the sample found none. Free-text fields are always scanned whole, and identifier
+        fields are validated in every record, so person counts stay exact for the fields that hold them.
+
+        Miss bound: an entity type present in a fraction ``p`` of a structured field's values escapes a
+        sample of ``n`` records with probability ``(1 - p) ** n`` ≤ ``exp(-n p)``: with the default
+        n = 500, a type in ≥ 1 % of the values is missed with probability < 0.7 %, in ≥ 2 % < 0.005 %.
+        Rarer types in structured fields of large batches can be missed: that is the trade.
+        """
+        rows = records if isinstance(records, list) else list(records)
+        if len(rows) <= sample_above:
+            return [fm for i, record in enumerate(rows) for fm in self._scan_record(i, record, None)]
+        sampled = set(random.Random(len(rows)).sample(range(len(rows)), sample_size))
         out: list[FieldMatch] = []
-        for i, record in enumerate(records):
-            for field, value in record.items():
-                if value is None or isinstance(value, bool):
-                    continue
-                text = value if isinstance(value, str) else str(value)
-                out.extend(FieldMatch(i, field, m) for m in self.scan_text(text, hint=field))
-        return out
+        seen: dict[str, set[str]] = defaultdict(set)
+        lengths: dict[str, list[int]] = defaultdict(list)
+        for i in sorted(sampled):
+            for fm in self._scan_record(i, rows[i], None):
+                seen[fm.field].add(fm.match.type)
+                out.append(fm)
+            for field, value in rows[i].items():
+                lengths[field].append(len(value) if isinstance(value, str) else 0)
+        structured = {f for f, ls in lengths.items() if statistics.median(ls) <= FREE_TEXT_CHARS}
+        plan = {f: [r for r in self.recognizers if r.entity in seen.get(f, ())] for f in structured}
+        for i, record in enumerate(rows):
+            if i not in sampled:
+                out.extend(self._scan_record(i, record, plan))
+        return sorted(out, key=lambda fm: fm.record)
+
+    def _scan_record(
+        self, index: int, record: Mapping[str, object], plan: Mapping[str, Sequence[Recognizer]] | None
+    ) -> Iterator[FieldMatch]:
+        """Matches of one record. ``plan`` (sampling): the recognizers to run per structured field; a field
+        not in it (free text, or absent from the sample) runs every recognizer."""
+        for field, value in record.items():
+            if value is None or isinstance(value, bool):
+                continue
+            recognizers = self.recognizers if plan is None else plan.get(field, self.recognizers)
+            if not recognizers:
+                continue
+            text = value if isinstance(value, str) else str(value)
+            for m in self._scan(text, field, recognizers):
+                yield FieldMatch(index, field, m)
 
     def subject_key(self, match: Match) -> str | None:
         """Normalised identifier of the person behind ``match``, or None."""
