@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install demo up down status test test-unit test-integration bench lint lock clean
+.PHONY: install demo up down status test test-unit test-integration bench bench-detection eval lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Flowwatch needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -40,7 +40,14 @@ test-integration: install
 	$(BIN)/python -m pytest -q -m integration
 
 bench: install
+	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/run.py
+
+bench-detection: install
+	$(BIN)/python bench/detection.py
+
+eval: install
+	$(BIN)/python -m flowwatch.evaluation
 
 lint: install
 	$(BIN)/ruff check services tests bench
