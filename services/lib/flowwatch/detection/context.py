@@ -26,12 +26,15 @@ class ContextRules:
 
     def adjust(self, entity: str, score: float, before: str, hint: str = "") -> float:
         """Return ``score`` adjusted by the words in ``before`` (text preceding the match) and ``hint``
-        (a field name). Negative words win over positive ones. Result clipped to 0..1.
+        (a field name). The word nearest the match decides: "订单号…收货人：张三" is a name (收货人 is
+        nearer), "卡号…订单号6222…" is not a card. Result clipped to 0..1.
         """
         haystack = f"{hint} {before}".lower()
-        if any(w in haystack for w in self.negative):
+        negative = max((haystack.rfind(w) for w in self.negative), default=-1)
+        positive = max((haystack.rfind(w) for w in self.positive.get(entity, ())), default=-1)
+        if negative > positive:
             return max(0.0, score - self.penalty)
-        if any(w in haystack for w in self.positive.get(entity, ())):
+        if positive >= 0:
             return min(1.0, score + self.entity_boost.get(entity, self.boost))
         return score
 

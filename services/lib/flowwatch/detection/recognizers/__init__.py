@@ -9,21 +9,41 @@ from flowwatch.detection.recognizers.bank_card import BankCardRecognizer
 from flowwatch.detection.recognizers.biometric import BiometricRecognizer
 from flowwatch.detection.recognizers.date_of_birth import DateOfBirthRecognizer
 from flowwatch.detection.recognizers.email import EmailRecognizer
+from flowwatch.detection.recognizers.geo_coordinate import GeoCoordinateRecognizer
+from flowwatch.detection.recognizers.hk_id import HkIdRecognizer
+from flowwatch.detection.recognizers.hmt_permit import HmtPermitRecognizer
+from flowwatch.detection.recognizers.ip_address import IpAddressRecognizer
+from flowwatch.detection.recognizers.landline import LandlineRecognizer
+from flowwatch.detection.recognizers.licence_plate import LicencePlateRecognizer
 from flowwatch.detection.recognizers.medical_term import MedicalTermRecognizer
+from flowwatch.detection.recognizers.mo_id import MoIdRecognizer
 from flowwatch.detection.recognizers.mobile_phone import MobilePhoneRecognizer
+from flowwatch.detection.recognizers.passport import PassportRecognizer
 from flowwatch.detection.recognizers.person import PersonRecognizer
 from flowwatch.detection.recognizers.religious_belief import ReligiousBeliefRecognizer
 from flowwatch.detection.recognizers.resident_id import ResidentIdRecognizer
+from flowwatch.detection.recognizers.tw_id import TwIdRecognizer
+from flowwatch.detection.recognizers.uscc import UsccRecognizer
 from flowwatch.detection.types import Recognizer
 
 ALL_RECOGNIZERS: tuple[type[Recognizer], ...] = (
     ResidentIdRecognizer,
+    PassportRecognizer,
+    HkIdRecognizer,
+    MoIdRecognizer,
+    TwIdRecognizer,
+    HmtPermitRecognizer,
     MobilePhoneRecognizer,
     BankCardRecognizer,
     EmailRecognizer,
+    LandlineRecognizer,
     PersonRecognizer,
     AddressRecognizer,
     DateOfBirthRecognizer,
+    LicencePlateRecognizer,
+    GeoCoordinateRecognizer,
+    IpAddressRecognizer,
+    UsccRecognizer,
     MedicalTermRecognizer,
     ReligiousBeliefRecognizer,
     BiometricRecognizer,
@@ -36,9 +56,19 @@ __all__ = [
     "BiometricRecognizer",
     "DateOfBirthRecognizer",
     "EmailRecognizer",
+    "GeoCoordinateRecognizer",
+    "HkIdRecognizer",
+    "HmtPermitRecognizer",
+    "IpAddressRecognizer",
+    "LandlineRecognizer",
+    "LicencePlateRecognizer",
     "MedicalTermRecognizer",
+    "MoIdRecognizer",
     "MobilePhoneRecognizer",
+    "PassportRecognizer",
     "PersonRecognizer",
     "ReligiousBeliefRecognizer",
     "ResidentIdRecognizer",
+    "TwIdRecognizer",
+    "UsccRecognizer",
 ]

@@ -51,7 +51,7 @@ class AddressRecognizer(Recognizer):
     _run_char = re.compile(r"[\u4e00-\u9fff0-9A-Za-z·\-]")
     _tail = re.compile(
         r"(?:[\u4e00-\u9fff]{2,8}(?=\d{1,4}(?:栋|幢|号楼|座|楼|层|单元|室)))?"
-        r"(?:\d{1,4}(?:栋|幢|号楼|座|楼|层|单元|室|房))*"
+        r"(?:(?:\d{1,4}[A-Z]?|[A-Z])(?:栋|幢|号楼|座|楼|层|单元|室|房))*"
     )
 
     def __init__(self) -> None:

@@ -28,6 +28,15 @@ def surnames() -> tuple[str, ...]:
     return tuple(reversed(compound)) + tuple(single)
 
 
+@cache
+def all_surnames() -> tuple[str, ...]:
+    """Every surname including the excluded function-word ones (由丽娟): used after ``姓名：``."""
+    single = [s for s in _ZhNames.last_names if len(s) == 1]
+    spec = entry("PERSON")
+    compound = sorted({*spec["compound_surnames"], *(s for s in _ZhNames.last_names if len(s) > 1)}, key=len)
+    return tuple(reversed(compound)) + tuple(single)
+
+
 class PersonRecognizer(Recognizer):
     """A Chinese full name (surname + 1–2 given-name characters) right after an anchor word (姓名：, 联系人,
     收件人, 患者 … in ``terms.yaml``), or the whole value of a name field (``customer_name``); an English
@@ -42,7 +51,8 @@ class PersonRecognizer(Recognizer):
 
     def __init__(self) -> None:
         spec = entry("PERSON")
-        names = "|".join(map(re.escape, surnames()))
+        names = "|".join(map(re.escape, all_surnames()))
+        self._common = frozenset(surnames())
         anchors = "|".join(map(re.escape, sorted(spec["anchors"], key=len, reverse=True)))
         weak = "|".join(map(re.escape, sorted(spec["weak_anchors"], key=len, reverse=True)))
         self.pattern = re.compile(
@@ -56,6 +66,7 @@ class PersonRecognizer(Recognizer):
         )
         self._followers = tuple(sorted(spec["followers"], key=len, reverse=True))
         self._fields = tuple(f.lower() for f in spec["fields"])
+        self._roles = frozenset(spec["field_roles"])
         self._whole = re.compile(rf"(?:{names})[{HAN}]{{1,2}}|[A-Z][a-z]+(?: [A-Z][a-z]+){{1,2}}")
 
     def could_match(self, text: str, digits: int) -> bool:
@@ -68,6 +79,8 @@ class PersonRecognizer(Recognizer):
             given = self._given(m.group("given"))
             if not given or "某" in given:  # 宋某: a redacted name
                 continue
+            if m.group("surname") not in self._common and not m.group("colon"):
+                continue  # 和/由…: a surname only after 姓名：
             start = m.start("surname")
             end = m.end("surname") + len(given)
             if m.group("weak") and not m.group("colon") and not self._ends_name(text, end):
@@ -95,9 +108,17 @@ class PersonRecognizer(Recognizer):
     def analyze_field(self, value: str, field: str) -> Iterator[Match]:
         """The whole value of a name field when it looks like a name (张三, 欧阳娜娜, John Smith)."""
         stripped = value.strip()
-        if stripped and field_is(field, self._fields) and self._whole.fullmatch(stripped):
+        if stripped and self._is_name_field(field) and self._whole.fullmatch(stripped):
             start = value.index(stripped)
             yield Match(self.entity, start, start + len(stripped), FIELD_SCORE, stripped)
+
+    def _is_name_field(self, field: str) -> bool:
+        """A listed name field, or ``<role>_name`` / ``<role>Name`` for a person role (guest_name)."""
+        if field_is(field, self._fields):
+            return True
+        last = re.sub(r"(?<=[a-z])(?=[A-Z])", "_", field.rsplit(".", 1)[-1]).lower()
+        role, _, tail = last.rpartition("_")
+        return tail == "name" and role.rsplit("_", 1)[-1] in self._roles
 
     def validate(self, value: str) -> float:
         """``FIELD_SCORE`` when ``value`` is shaped like a full name, else 0."""
