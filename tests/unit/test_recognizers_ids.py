@@ -420,9 +420,14 @@ LANDLINE_SET_OFF = [
     ("+861062345678", "tel:01062345678"),
     ("0086 10 62345678", "tel:01062345678"),
     ("0351-2345678", "tel:03512345678"),
-    ("010-62345678-801", "tel:01062345678-801"),
-    ("010-62345678转801", "tel:01062345678-801"),
+    ("010-62345678", "tel:01062345678"),
 ]
+
+
+@pytest.mark.parametrize("ext", ["-801", "转801", "分机801"])
+def test_landline_extension_is_not_part_of_the_span(ext: str) -> None:
+    text = f"请拨打010-62345678{ext}咨询"
+    assert scan(text) == [at(text, "010-62345678", "CN_LANDLINE")]
 
 
 @pytest.mark.parametrize("value, key", LANDLINE_SET_OFF)

@@ -64,7 +64,7 @@ class PersonRecognizer(Recognizer):
             r"(?i:name|contact|customer|recipient|patient)\s*[:：]\s*(?P<name>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})"
             r"(?![A-Za-z])"
         )
-        self._followers = tuple(sorted(spec["followers"], key=len, reverse=True))
+        self._followers = tuple(sorted({*spec["followers"], *spec["weak_followers"]}, key=len, reverse=True))
         self._fields = tuple(f.lower() for f in spec["fields"])
         self._roles = frozenset(spec["field_roles"])
         self._whole = re.compile(rf"(?:{names})[{HAN}]{{1,2}}|[A-Z][a-z]+(?: [A-Z][a-z]+){{1,2}}")
