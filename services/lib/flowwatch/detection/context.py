@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib.resources import files
 
 import yaml
@@ -29,14 +30,31 @@ class ContextRules:
         (a field name). The word nearest the match decides: "订单号…收货人：张三" is a name (收货人 is
         nearer), "卡号…订单号6222…" is not a card. Result clipped to 0..1.
         """
-        haystack = f"{hint} {before}".lower()
-        negative = max((haystack.rfind(w) for w in self.negative), default=-1)
-        positive = max((haystack.rfind(w) for w in self.positive.get(entity, ())), default=-1)
-        if negative > positive:
+        reversed_haystack = f"{hint} {before}".lower()[::-1]
+        negative = self._reversed_negative.search(reversed_haystack)
+        positive_re = self._reversed_positive.get(entity)
+        positive = positive_re.search(reversed_haystack) if positive_re else None
+        # in the reversed text, the first match is the word that ends nearest the match
+        if negative and (positive is None or negative.start() <= positive.start()):
             return max(0.0, score - self.penalty)
-        if positive >= 0:
+        if positive:
             return min(1.0, score + self.entity_boost.get(entity, self.boost))
         return score
+
+    @cached_property
+    def _reversed_negative(self) -> re.Pattern[str]:
+        return _reversed_alternation(self.negative)
+
+    @cached_property
+    def _reversed_positive(self) -> dict[str, re.Pattern[str]]:
+        return {entity: _reversed_alternation(words) for entity, words in self.positive.items() if words}
+
+
+def _reversed_alternation(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex matching any of ``words`` written backwards (longest first), or nothing if none."""
+    if not words:
+        return re.compile(r"(?!x)x")
+    return re.compile("|".join(re.escape(w[::-1]) for w in sorted(set(words), key=len, reverse=True)))
 
 
 @lru_cache(maxsize=1)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from functools import cache
 
+import ahocorasick
 from faker.providers.person.zh_CN import Provider as _ZhNames
 
 from flowwatch.detection.terms import entry, field_is
@@ -53,16 +54,19 @@ class PersonRecognizer(Recognizer):
         spec = entry("PERSON")
         names = "|".join(map(re.escape, all_surnames()))
         self._common = frozenset(surnames())
-        anchors = "|".join(map(re.escape, sorted(spec["anchors"], key=len, reverse=True)))
-        weak = "|".join(map(re.escape, sorted(spec["weak_anchors"], key=len, reverse=True)))
-        self.pattern = re.compile(
-            rf"(?:(?P<strong>{anchors})|(?P<weak>{weak}))(?:为|是)?(?P<colon>[:：])?[ \u3000]?"
-            rf"(?P<surname>{names})(?P<given>[{HAN}]{{1,3}})"
-        )
+        self._anchors = ahocorasick.Automaton()
+        for weak, words in ((False, spec["anchors"]), (True, spec["weak_anchors"])):
+            for word in words:
+                self._anchors.add_word(word, (weak, len(word)))
+        self._anchors.make_automaton()
+        self._single = frozenset(s for s in all_surnames() if len(s) == 1)
+        self._compound = frozenset(s for s in all_surnames() if len(s) == 2)
+        self.pattern = re.compile(rf"(?:为|是)?([:：])?[ \u3000]?([{HAN}]{{2,5}})")
+        """What follows an anchor: optional 为/是, colon, one space, then the surname and given name."""
         self._weak_followers = tuple(sorted(spec["weak_followers"], key=len, reverse=True))
         self._english = re.compile(
-            r"(?i:name|contact|customer|recipient|patient)\s*[:：]\s*(?P<name>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})"
-            r"(?![A-Za-z])"
+            r"(?:[Nn]ame|NAME|[Cc]ontact|[Cc]ustomer|[Rr]ecipient|[Pp]atient)[ \t]*[:：][ \t]*"
+            r"(?P<name>[A-Z][a-z]+(?: [A-Z][a-z]+){1,2})(?![A-Za-z])"
         )
         self._followers = tuple(sorted({*spec["followers"], *spec["weak_followers"]}, key=len, reverse=True))
         self._fields = tuple(f.lower() for f in spec["fields"])
@@ -75,16 +79,24 @@ class PersonRecognizer(Recognizer):
 
     def analyze(self, text: str) -> Iterator[Match]:
         """Anchored Chinese names and ``Name: First Last`` forms."""
-        for m in self.pattern.finditer(text):
-            given = self._given(m.group("given"))
+        last_start = -1
+        for end_index, (weak, _) in self._anchors.iter(text):
+            m = self.pattern.match(text, end_index + 1)
+            if m is None:
+                continue
+            run, start, colon = m.group(2), m.start(2), m.group(1)
+            surname = run[:2] if run[:2] in self._compound else run[:1]
+            if surname not in self._single and surname not in self._compound:
+                continue
+            if surname not in self._common and not colon:
+                continue  # 和/由…: a surname only after 姓名：
+            given = self._given(run[len(surname) : len(surname) + 3])
             if not given or "某" in given:  # 宋某: a redacted name
                 continue
-            if m.group("surname") not in self._common and not m.group("colon"):
-                continue  # 和/由…: a surname only after 姓名：
-            start = m.start("surname")
-            end = m.end("surname") + len(given)
-            if m.group("weak") and not m.group("colon") and not self._ends_name(text, end):
+            end = start + len(surname) + len(given)
+            if start <= last_start or (weak and not colon and not self._ends_name(text, end)):
                 continue
+            last_start = start
             yield Match(self.entity, start, end, ANCHORED_SCORE, text[start:end])
         if ":" in text or "：" in text:
             for m in self._english.finditer(text):
