@@ -100,7 +100,7 @@ def test_negative_word_removes_valid_numbers(word: str) -> None:
 def test_nearest_context_word_decides() -> None:
     assert found(f"卡号（订单号）{CARD_19}") == []
     assert [t for t, *_ in found(f"订单号 卡号{CARD_19}")] == ["CN_BANK_CARD"]
-    assert [t for t, *_ in found(f"订单号20261121001，收货人：张三")] == ["PERSON"]
+    assert [t for t, *_ in found("订单号20261121001，收货人：张三")] == ["PERSON"]
 
 
 def test_negative_field_name_removes_match() -> None:
