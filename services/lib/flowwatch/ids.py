@@ -22,3 +22,13 @@ def finding_id(processor_id: str, event_id: str) -> str:
 def dead_letter_id(raw: bytes) -> str:
     """Id of a dead letter: SHA-256 (hex) of the original message bytes."""
     return hashlib.sha256(raw).hexdigest()
+
+
+def incident_doc_id(processor_id: str, incident_id: str) -> str:
+    """Id of the aggregated incident record of one processor's ``incident_id``."""
+    return derived_id("incident/v1", processor_id, incident_id)
+
+
+def alert_id(dedup_key: str) -> str:
+    """Id of an alert: hash of its dedup key (raised once; a replay overwrites the same document)."""
+    return hashlib.sha256(f"alert/v1\x1f{dedup_key}".encode()).hexdigest()[:32]

@@ -170,6 +170,23 @@ class Incident(_Strict):
     handling_completed_at: Timestamp | None = None
     cause: str | None = Field(default=None, max_length=5000)
     measures_taken: str | None = Field(default=None, max_length=5000)
+    reported_at: Timestamp | None = Field(
+        default=None, description="When the report to the regulator was made (Draft Regs Art. 11 para 2(1))."
+    )
+    followup_reported_at: Timestamp | None = Field(
+        default=None, description="When the follow-up report was made (Draft Regs Art. 11 para 2(2))."
+    )
+    notified_at: Timestamp | None = Field(
+        default=None, description="When affected individuals were notified (Draft Regs Art. 11 para 1; PIPL Art. 57)."
+    )
+    waivers: dict[Literal["notify_individuals"], Annotated[str, Field(min_length=1, max_length=2000)]] | None = Field(
+        default=None,
+        description="Obligation → reason it is not performed: notice may be skipped when measures effectively "
+        "avoid harm (PIPL Art. 57 para 2).",
+    )
+    regulator_required_notice: bool | None = Field(
+        default=None, description="The PI protection department required notice despite a waiver (PIPL Art. 57 para 2)."
+    )
 
 
 class FlowEvent(_Strict):
