@@ -1,0 +1,208 @@
+"""Aggregation of incident updates per incident: commutative and idempotent, so updates may arrive in any
+order and any number of times (at-least-once delivery, replays after a crash).
+
+Distinct persons are counted exactly with a ``PersonStore`` (a Faust table in the detector, a set in tests)
+holding keyed hashes only. A person counts as sensitive when any update flagged their sensitive PI
+(PIPL Art. 28). Declared counts (``affected_subject_count``) are kept apart and used only as a flagged
+fallback when no person could be counted (REGULATIONS.md B6: persons, not records).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flowwatch.incidents.models import IncidentUpdate, TimelineEntry
+from flowwatch.models import IncidentStatus, IncidentType
+from flowwatch.rules.incident_pack import ObligationId
+from flowwatch.rules.obligations import IncidentFacts
+
+MAX_TIMELINE = 200
+"""Timeline entries kept per incident (the oldest are kept: they tell how it started)."""
+
+
+class PersonStore(Protocol):
+    """Set of keyed person hashes per incident. ``add`` returns True when the key was new."""
+
+    def add(self, key: str) -> bool:
+        """Add ``key`` (already namespaced by processor and incident); True when it was not there."""
+        ...
+
+
+class SetPersonStore:
+    """In-memory ``PersonStore`` (tests, tools)."""
+
+    def __init__(self) -> None:
+        self.keys: set[str] = set()
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; True when new."""
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+
+def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+class IncidentState(BaseModel):
+    """Aggregated facts of one incident (the Faust table value, JSON-serialisable).
+
+    Merge rules (each commutative): instants of occurrence/detection/fulfilment take the earliest value
+    (the conservative clock start; the first fulfilment); ``handling_completed_at`` the latest; flags are
+    OR-ed; texts and type take the value of the latest update by ``received_at`` (ties: larger update id);
+    declared counts take the maximum; sets are unions. Each ``update_id`` is applied once.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    processor_id: str
+    incident_id: str
+    processor_name: str | None = None
+    first_seen_at: datetime
+    updated_at: datetime
+    occurred_at: datetime | None = None
+    detected_at: datetime | None = None
+    type: IncidentType | None = None
+    type_from: tuple[datetime, str] | None = None
+    status: IncidentStatus | None = None
+    harm_to_individuals: bool = False
+    persons_counted: int = 0
+    sensitive_persons: int = 0
+    persons_declared: int | None = None
+    records_declared: int = 0
+    handling_completed_at: datetime | None = None
+    cause: str | None = None
+    cause_from: tuple[datetime, str] | None = None
+    measures_taken: str | None = None
+    measures_from: tuple[datetime, str] | None = None
+    reported_at: datetime | None = None
+    followup_reported_at: datetime | None = None
+    notified_at: datetime | None = None
+    waivers: dict[ObligationId, str] = Field(default_factory=dict)
+    regulator_required_notice: bool = False
+    important_data: bool = False
+    important_data_refs: list[str] = Field(default_factory=list)
+    entity_types: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    update_ids: list[str] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    alerts_raised: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def new(cls, update: IncidentUpdate) -> IncidentState:
+        """An empty state for the incident of ``update``."""
+        return cls(
+            processor_id=update.processor_id,
+            incident_id=update.incident_id,
+            first_seen_at=update.received_at,
+            updated_at=update.received_at,
+        )
+
+    @property
+    def persons(self) -> int:
+        """Distinct persons: counted when any could be counted, else the declared count (flagged)."""
+        return self.persons_counted if self.persons_counted or self.persons_declared is None else self.persons_declared
+
+    @property
+    def persons_basis(self) -> Literal["counted", "declared"]:
+        """``counted`` (de-duplicated by Flowwatch) or ``declared`` (the platform's number, a fallback)."""
+        return "declared" if not self.persons_counted and self.persons_declared is not None else "counted"
+
+    def apply(self, update: IncidentUpdate, persons: PersonStore) -> bool:
+        """Merge ``update`` into the state; False (and nothing changes) when it was applied before.
+
+        Raises ValueError when the update belongs to another incident.
+        """
+        if (update.processor_id, update.incident_id) != (self.processor_id, self.incident_id):
+            raise ValueError("update of another incident")
+        if update.update_id in self.update_ids:
+            return False
+        self.update_ids.append(update.update_id)
+        self.processor_name = update.processor_name or self.processor_name
+        self.first_seen_at = min(self.first_seen_at, update.received_at)
+        self.updated_at = max(self.updated_at, update.received_at)
+        self.occurred_at = _earliest(self.occurred_at, update.occurred_at)
+        self.detected_at = _earliest(self.detected_at, update.detected_at)
+        self.handling_completed_at = _latest(self.handling_completed_at, update.handling_completed_at)
+        self.reported_at = _earliest(self.reported_at, update.reported_at)
+        self.followup_reported_at = _earliest(self.followup_reported_at, update.followup_reported_at)
+        self.notified_at = _earliest(self.notified_at, update.notified_at)
+        stamp = (update.received_at, update.update_id)
+        if update.type is not None and (self.type_from is None or stamp > self.type_from):
+            self.type, self.type_from = update.type, stamp
+        if update.cause and (self.cause_from is None or stamp > self.cause_from):
+            self.cause, self.cause_from = update.cause, stamp
+        if update.measures_taken and (self.measures_from is None or stamp > self.measures_from):
+            self.measures_taken, self.measures_from = update.measures_taken, stamp
+        if update.status is IncidentStatus.OCCURRED or (update.status and self.status is None):
+            self.status = update.status
+        self.harm_to_individuals = self.harm_to_individuals or bool(update.harm_to_individuals)
+        self.regulator_required_notice = self.regulator_required_notice or bool(update.regulator_required_notice)
+        self.important_data = self.important_data or update.important_data
+        if update.affected_subject_count is not None:
+            self.persons_declared = max(self.persons_declared or 0, update.affected_subject_count)
+        if update.source == "event" and update.record_count:
+            self.records_declared += update.record_count
+        for obligation, reason in update.waivers.items():
+            self.waivers[obligation] = reason
+        self.important_data_refs = sorted({*self.important_data_refs, *update.important_data_refs})
+        self.entity_types = sorted({*self.entity_types, *update.entity_types})
+        self.categories = sorted({*self.categories, *update.categories})
+        prefix = f"{self.processor_id}\x1f{self.incident_id}\x1f"
+        sensitive = set(update.sensitive_person_keys)
+        for key in {*update.person_keys, *sensitive}:
+            if persons.add(prefix + "p\x1f" + key):
+                self.persons_counted += 1
+            if key in sensitive and persons.add(prefix + "s\x1f" + key):
+                self.sensitive_persons += 1
+        self._log(update)
+        return True
+
+    def _log(self, update: IncidentUpdate) -> None:
+        what = _describe(update)
+        entry = TimelineEntry(at=update.received_at, what=what, update_id=update.update_id, actor=update.actor)
+        self.timeline = sorted([*self.timeline, entry], key=lambda e: (e.at, e.update_id or ""))[:MAX_TIMELINE]
+
+    def facts(self) -> IncidentFacts | None:
+        """The facts the obligations are evaluated on, or None while occurrence or detection is unknown
+        (only API marks arrived so far)."""
+        if self.occurred_at is None:
+            return None
+        return IncidentFacts(
+            incident_id=self.incident_id,
+            occurred_at=self.occurred_at,
+            detected_at=self.detected_at or self.first_seen_at,
+            persons=self.persons,
+            persons_basis=self.persons_basis,
+            important_data=self.important_data,
+            harm_to_individuals=self.harm_to_individuals,
+            handling_completed_at=self.handling_completed_at,
+            reported_at=self.reported_at,
+            followup_reported_at=self.followup_reported_at,
+            notified_at=self.notified_at,
+            waivers=self.waivers,
+            regulator_required_notice=self.regulator_required_notice,
+        )
+
+
+def _describe(update: IncidentUpdate) -> str:
+    """One timeline line for an update (counts and marks, never PI)."""
+    if update.source == "api":
+        parts = [f"{field} set" for field in ("reported_at", "followup_reported_at", "notified_at")
+                 if getattr(update, field) is not None]
+        parts += [f"{ob} waived: {reason}" for ob, reason in update.waivers.items()]
+        return "; ".join(parts) or "marked"
+    persons = len(set(update.person_keys) | set(update.sensitive_person_keys))
+    text = f"incident event: {persons} person keys"
+    if update.handling_completed_at:
+        text += ", handling completed"
+    return text
