@@ -19,6 +19,7 @@ from typing import Any, cast
 import faust
 
 from flowwatch.settings import DetectorSettings, topics
+from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
 log = logging.getLogger("flowwatch.detector")
@@ -53,6 +54,24 @@ findings_topic = app.topic(TOPICS.findings, key_serializer="raw", value_serializ
                            partitions=TOPICS.partitions)
 dlq_topic = app.topic(TOPICS.dead_letters, key_serializer="raw", value_serializer="raw",
                       partitions=TOPICS.partitions)
+
+# Event-loop lag and heartbeat monitor: one JSON log line every loop_stats_interval seconds; the same figures
+# (plus the window's raw lag samples) are appended to FLOWWATCH_LOOP_STATS_FILE when it is set ("{instance}"
+# in it becomes the instance id, for one file per worker).
+monitor: LoopMonitor | None = None
+if settings.loop_probe_interval > 0:
+    monitor = LoopMonitor(
+        probe_interval=settings.loop_probe_interval,
+        report_interval=settings.loop_stats_interval,
+        stats_file=stats_path(os.environ.get("FLOWWATCH_LOOP_STATS_FILE"), settings.instance_id),
+        instance=settings.instance_id,
+        heartbeat_interval=app.conf.broker_heartbeat_interval,
+        session_timeout=app.conf.broker_session_timeout,
+    )
+    # mode's SignalHandlerT alias rejects every handler under mypy (even a plain ``def f(sender, *a, **kw)``)
+    app.on_partitions_revoked.connect(monitor.on_partitions_revoked)  # type: ignore[arg-type]
+    app.on_partitions_assigned.connect(monitor.on_partitions_assigned)  # type: ignore[arg-type]
+    app.task(make_probe_task(monitor, app))
 
 _executor: Executor | None = None
 
