@@ -13,8 +13,9 @@ import orjson
 from pydantic import ValidationError
 
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.findings import build_finding
+from flowwatch.findings import scan_event
 from flowwatch.ids import dead_letter_id
+from flowwatch.incidents.from_event import update_from_event
 from flowwatch.models import MAX_EVENT_BYTES, DeadLetter, FlowEvent, utc_now
 
 
@@ -31,10 +32,12 @@ class RawEvent:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one raw event: a finding (JSON bytes) or a dead letter (reason + record)."""
+    """What became of one raw event: a finding (JSON bytes) or a dead letter (reason + record); an incident
+    event also yields an incident update (JSON bytes, keyed hashes only) for the incident agent."""
 
     key: bytes
     finding: bytes | None = None
+    incident_update: bytes | None = None
     dead_letter: bytes | None = None
     reason: str | None = None
     error: str | None = None
@@ -69,8 +72,13 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
     if raw.key and raw.key.decode(errors="replace") != event.processor.id:
         return _dead(raw, dlq_topic, now, "key_mismatch",
                      f"message key {raw.key!r} differs from processor.id {event.processor.id!r}")
-    finding = build_finding(event, default_scanner(), _hash_key, now)
-    return Outcome(key=key, finding=orjson.dumps(finding.model_dump(mode="json")))
+    finding, keys = scan_event(event, default_scanner(), _hash_key, now)
+    update = update_from_event(event, finding, keys)
+    return Outcome(
+        key=key,
+        finding=orjson.dumps(finding.model_dump(mode="json")),
+        incident_update=update.model_dump_json().encode() if update else None,
+    )
 
 
 def _summarise(exc: ValidationError, limit: int = 5) -> str:

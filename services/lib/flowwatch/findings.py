@@ -49,6 +49,16 @@ def keyed_hash(key: bytes, value: str) -> str:
     return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class PersonKeys:
+    """Keyed hashes of the persons of one event: all of them, and those whose sensitive PI is involved
+    (PIPL Art. 28). The platform's ``subjects.keys`` when given (all sensitive when the event holds
+    sensitive PI), else Flowwatch's HMACs of detected identifiers. Used for incidents; never indexed."""
+
+    all: frozenset[str]
+    sensitive: frozenset[str]
+
+
 def build_finding(
     event: FlowEvent,
     scanner: Scanner,
@@ -56,6 +66,17 @@ def build_finding(
     detected_at: datetime,
     table: CategoryTable | None = None,
 ) -> Finding:
+    """The finding of ``event`` (see ``scan_event``)."""
+    return scan_event(event, scanner, hash_key, detected_at, table)[0]
+
+
+def scan_event(
+    event: FlowEvent,
+    scanner: Scanner,
+    hash_key: bytes,
+    detected_at: datetime,
+    table: CategoryTable | None = None,
+) -> tuple[Finding, PersonKeys]:
     """Scan ``event.records`` and ``event.text`` and return the event's finding.
 
     An entity type whose matches show a person under 14 on the event date (Asia/Shanghai) gets the category
@@ -74,6 +95,12 @@ def build_finding(
     def minor(m: Match) -> bool:
         return category_at(m, on, table) == MINOR_CATEGORY
 
+    sensitive_keys: set[str] = set()
+
+    def is_sensitive(m: Match) -> bool:
+        category = category_at(m, on, table)
+        return table.is_sensitive(category)
+
     per_record: dict[int, list[Match]] = defaultdict(list)
     for fm in scanner.scan_records(event.records or ()):
         tallies[fm.match.type].add(fm.field, mask(fm.match.type, fm.match.value), minor(fm.match))
@@ -82,14 +109,20 @@ def build_finding(
     for record_matches in per_record.values():
         keys = _person_keys(scanner, record_matches)
         if keys:
-            person_keys.add(keyed_hash(hash_key, min(keys)))
+            hashed = keyed_hash(hash_key, min(keys))
+            person_keys.add(hashed)
+            if any(is_sensitive(m) for m in record_matches):
+                sensitive_keys.add(hashed)
 
     text = event.text or ""
     if text:
         text_matches = scanner.scan_text(text)
         for m in text_matches:
             tallies[m.type].add(TEXT_FIELD, mask(m.type, m.value), minor(m))
-        person_keys.update(keyed_hash(hash_key, k) for k in _person_keys(scanner, text_matches))
+        text_keys = {keyed_hash(hash_key, k) for k in _person_keys(scanner, text_matches)}
+        person_keys.update(text_keys)
+        if any(is_sensitive(m) for m in text_matches):
+            sensitive_keys.update(text_keys)
 
     distinct, basis = _distinct_subjects(event, person_keys)
     entities = [
@@ -104,7 +137,12 @@ def build_finding(
         for entity, t in sorted(tallies.items())
     ]
     dest = event.destination
-    return Finding(
+    if event.subjects and event.subjects.keys:
+        platform_keys = frozenset(event.subjects.keys)
+        event_keys = PersonKeys(platform_keys, platform_keys if any(e.sensitive for e in entities) else frozenset())
+    else:
+        event_keys = PersonKeys(frozenset(person_keys), frozenset(sensitive_keys))
+    finding = Finding(
         finding_id=finding_id(event.processor.id, event.event_id),
         event_id=event.event_id,
         processor_id=event.processor.id,
@@ -126,6 +164,7 @@ def build_finding(
         text_chars=len(text),
         detector_version=DETECTOR_VERSION,
     )
+    return finding, event_keys
 
 
 def _person_keys(scanner: Scanner, matches: list[Match]) -> set[str]:

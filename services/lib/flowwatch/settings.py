@@ -20,12 +20,16 @@ class Topics(BaseSettings):
     flow_events: str = "flow-events"
     dead_letters: str = "flow-events-dlq"
     findings: str = "findings"
+    incident_updates: str = "incident-updates"
+    incidents: str = "incidents"
+    alerts: str = "alerts"
     partitions: int = Field(default=4, ge=1, description="Partitions of every data topic.")
 
     def all_with_partitions(self) -> dict[str, int]:
         """Topic name → partition count, for creation before any worker starts."""
-        return {self.flow_events: self.partitions, self.dead_letters: self.partitions,
-                self.findings: self.partitions}
+        names = (self.flow_events, self.dead_letters, self.findings, self.incident_updates, self.incidents,
+                 self.alerts)
+        return dict.fromkeys(names, self.partitions)
 
 
 class KafkaSettings(BaseSettings):
@@ -69,6 +73,12 @@ class DetectorSettings(KafkaSettings):
         "name): a restarted worker takes back its partitions without a group rebalance.",
     )
     rebalance_timeout: float = Field(default=20.0, gt=0, description="Seconds members get to rejoin a rebalance.")
+    loop_probe_interval: float = Field(
+        default=0.1, ge=0, description="Seconds between event-loop lag probes of a worker; 0 turns the monitor off."
+    )
+    loop_stats_interval: float = Field(
+        default=10.0, gt=0, description="Seconds between loop-lag/heartbeat reports (one JSON log line each)."
+    )
 
 
 class IndexerSettings(KafkaSettings, ElasticsearchSettings):
