@@ -18,7 +18,8 @@ from typing import Any, cast
 
 import faust
 
-from flowwatch.settings import DetectorSettings, topics
+from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
+from flowwatch_detector import incidents
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -31,7 +32,7 @@ HEADER_ERROR = "fw-error"
 HEADER_DEAD_LETTER = "fw-dead-letter"
 
 app = faust.App(
-    "flowwatch-detector",
+    DETECTOR_APP_ID,
     broker=[f"kafka://{hp}" for hp in settings.kafka_bootstrap.split(",")],
     store=settings.faust_store,
     topic_partitions=TOPICS.partitions,
@@ -43,6 +44,7 @@ app = faust.App(
     broker_rebalance_timeout=settings.rebalance_timeout,
     consumer_group_instance_id=settings.instance_id,
     web_enabled=False,
+    table_standby_replicas=0,  # a worker's tables hold only its active partitions (the deadline timer scans them)
     datadir=os.environ.get("FLOWWATCH_DETECTOR_DATADIR", "/tmp/flowwatch-detector"),
 )
 
@@ -54,6 +56,9 @@ findings_topic = app.topic(TOPICS.findings, key_serializer="raw", value_serializ
                            partitions=TOPICS.partitions)
 dlq_topic = app.topic(TOPICS.dead_letters, key_serializer="raw", value_serializer="raw",
                       partitions=TOPICS.partitions)
+incident_updates_topic = app.topic(TOPICS.incident_updates, key_serializer="raw", value_serializer="raw",
+                                   partitions=TOPICS.partitions)
+incidents.register(app, settings, TOPICS)
 
 # Event-loop lag and heartbeat monitor: one JSON log line every loop_stats_interval seconds; the same figures
 # (plus the window's raw lag samples) are appended to FLOWWATCH_LOOP_STATS_FILE when it is set ("{instance}"
@@ -103,6 +108,11 @@ async def pii(stream: faust.StreamT) -> None:
         ]
         outcomes = await loop.run_in_executor(executor(), partial(process_batch, batch, TOPICS.dead_letters))
         pending = [await _emit(raw, out) for raw, out in zip(batch, outcomes, strict=True)]
+        pending += [
+            await incident_updates_topic.send(key=out.key, value=out.incident_update, force=True)
+            for out in outcomes
+            if out.incident_update is not None
+        ]
         # wait for the broker's acknowledgement of every output before the batch is acked (no loss)
         await asyncio.gather(*pending)
 

@@ -11,6 +11,13 @@ from functools import lru_cache
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DETECTOR_APP_ID = "flowwatch-detector"
+INCIDENT_STATE_TABLE = "incident-state"
+INCIDENT_PERSONS_TABLE = "incident-persons"
+DETECTOR_CHANGELOGS = tuple(f"{DETECTOR_APP_ID}-{t}-changelog" for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE))
+"""Changelog topics of the detector's Faust tables: created with the data topics' partition count before any
+worker starts (Faust refuses tables whose changelog has another partition count)."""
+
 
 class Topics(BaseSettings):
     """Kafka topic names and partition counts. Everything is keyed by ``processor.id``."""
@@ -28,7 +35,7 @@ class Topics(BaseSettings):
     def all_with_partitions(self) -> dict[str, int]:
         """Topic name → partition count, for creation before any worker starts."""
         names = (self.flow_events, self.dead_letters, self.findings, self.incident_updates, self.incidents,
-                 self.alerts)
+                 self.alerts, *DETECTOR_CHANGELOGS)
         return dict.fromkeys(names, self.partitions)
 
 
@@ -73,6 +80,12 @@ class DetectorSettings(KafkaSettings):
         "name): a restarted worker takes back its partitions without a group rebalance.",
     )
     rebalance_timeout: float = Field(default=20.0, gt=0, description="Seconds members get to rejoin a rebalance.")
+    incident_tick: float = Field(
+        default=5.0, gt=0, description="Seconds between checks of incident deadlines (alert precision)."
+    )
+    rule_packs_dir: str | None = Field(
+        default=None, description="Folder of extra incident rule packs (*.yaml), loaded beside the built-in ones."
+    )
     loop_probe_interval: float = Field(
         default=0.1, ge=0, description="Seconds between event-loop lag probes of a worker; 0 turns the monitor off."
     )
@@ -95,6 +108,9 @@ class ApiSettings(ElasticsearchSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     key_cache_seconds: float = Field(default=5.0, ge=0, description="How long a looked-up API key is cached.")
+    kafka_bootstrap: str = Field(
+        default="127.0.0.1:9092", description="host:port[,host:port]; the API produces obligation marks."
+    )
 
 
 @lru_cache(maxsize=1)

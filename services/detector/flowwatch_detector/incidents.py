@@ -1,0 +1,135 @@
+"""The incident agent: aggregates incident updates per incident in changelogged Faust tables, evaluates the
+obligations of the rule pack selected by ``occurred_at`` and raises deadline alerts, once each.
+
+- ``incident-updates`` (key ``processor_id``) carries ``IncidentUpdate``s from the pii agent (incident
+  events) and from the API (obligations marked done or waived), and ``tick`` messages from the timer.
+- Table ``incident-state``: ``processor\\x1fincident`` → ``IncidentState`` (JSON), including the dedup keys
+  of the alerts already raised, so a restarted worker recovers them from the changelog and raises nothing
+  twice. Table ``incident-persons``: namespaced keyed person hashes → 1, for exact distinct counts.
+- Out: ``incidents`` (the ``IncidentRecord``, latest state) and ``alerts`` (``Alert``), key ``processor_id``.
+
+Faust tables can only be written while a stream event is being processed (the changelog partition is the
+event's), so the timer does not write: it sends a ``tick`` for each incident whose next alert is due, and the
+agent, processing the tick on the incident's own partition, decides and records. "Now" is the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+import faust
+import orjson
+from pydantic import ValidationError
+
+from flowwatch.incidents.aggregate import IncidentState
+from flowwatch.incidents.alerts import due_alerts, next_alert_at
+from flowwatch.incidents.models import IncidentUpdate
+from flowwatch.incidents.report import build_record
+from flowwatch.models import utc_now
+from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
+from flowwatch.settings import INCIDENT_PERSONS_TABLE, INCIDENT_STATE_TABLE, DetectorSettings, Topics
+
+log = logging.getLogger("flowwatch.detector.incidents")
+
+TICK_RESEND = 30.0
+"""Seconds before the timer sends another tick for an incident whose first tick produced nothing yet."""
+
+
+class TablePersonStore:
+    """``PersonStore`` over a Faust table (call only while processing a stream event)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def add(self, key: str) -> bool:
+        """Add ``key``; True when it was new."""
+        if key in self.table:
+            return False
+        self.table[key] = 1
+        return True
+
+
+def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None:
+    """Declare the incident tables, the incident agent and its deadline timer on ``app``."""
+    packs: list[IncidentRulePack] = load_packs(settings.rule_packs_dir)
+    by_id = {p.id: p for p in packs}
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "partitions": topics.partitions}
+    updates_topic = app.topic(topics.incident_updates, key_type=bytes, value_type=bytes, **raw)
+    incidents_topic = app.topic(topics.incidents, **raw)
+    alerts_topic = app.topic(topics.alerts, **raw)
+    dlq_topic = app.topic(topics.dead_letters, **raw)
+    json: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
+    states = app.Table(INCIDENT_STATE_TABLE, default=None, partitions=topics.partitions, schema=json)
+    persons = TablePersonStore(app.Table(INCIDENT_PERSONS_TABLE, default=None, partitions=topics.partitions,
+                                         schema=json))
+    next_alert: dict[str, datetime | None] = {}
+    ticked: dict[str, float] = {}
+
+    def schedule(key: str, state: IncidentState, now: datetime) -> None:
+        record = build_record(state, packs, now)
+        pack = by_id.get(record.pack_id or "")
+        next_alert[key] = next_alert_at(state, record.obligations, pack) if pack else None
+        ticked.pop(key, None)
+
+    @app.agent(updates_topic)
+    async def incident_agent(stream: faust.StreamT) -> None:
+        """Apply each update (or tick), raise the alerts now due, emit the incident record."""
+        async for event in stream.events():
+            value = event.value or b""
+            try:
+                doc = orjson.loads(value)
+                update = None if "tick" in doc else IncidentUpdate.model_validate(doc)
+                processor_id, incident_id = (
+                    (doc["processor_id"], doc["tick"]) if update is None else (update.processor_id, update.incident_id)
+                )
+            except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError) as exc:
+                log.warning("invalid incident update kept in the dead-letter topic: %s", exc)
+                headers = [("fw-reason", b"invalid_incident_update"), ("fw-error", str(exc).encode()[:4000])]
+                await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
+                continue
+            key = f"{processor_id}\x1f{incident_id}"
+            stored = states.get(key)
+            if stored is not None:
+                state = IncidentState.model_validate(stored)
+            elif update is not None:
+                state = IncidentState.new(update)
+            else:
+                continue  # a tick for an incident this worker no longer owns
+            changed = state.apply(update, persons) if update is not None else False
+            now = utc_now()
+            record = build_record(state, packs, now)
+            pack = by_id.get(record.pack_id or "")
+            alerts = due_alerts(state, record.obligations, pack, now) if pack else []
+            acks = []
+            for alert in alerts:
+                log.info("alert %s %s", alert.type, alert.dedup_key)
+                acks.append(await alerts_topic.send(key=processor_id.encode(), value=alert.model_dump_json().encode(),
+                                                    force=True))
+            if alerts:
+                state.alerts_raised.extend(a.dedup_key for a in alerts)
+                record = build_record(state, packs, now)
+            if changed or alerts or stored is None:
+                states[key] = state.model_dump(mode="json")
+                acks.append(await incidents_topic.send(key=processor_id.encode(),
+                                                       value=record.model_dump_json().encode(), force=True))
+            await asyncio.gather(*acks)
+            schedule(key, state, now)
+
+    @app.timer(interval=settings.incident_tick)
+    async def incident_deadlines() -> None:
+        """Send a tick for every local incident whose next alert is due (the agent decides and records)."""
+        now = utc_now()
+        loop_now = asyncio.get_running_loop().time()
+        for key, stored in list(states.items()):
+            if key not in next_alert:
+                schedule(key, IncidentState.model_validate(stored), now)
+            due = next_alert.get(key)
+            if due is None or due > now or loop_now - ticked.get(key, -TICK_RESEND) < TICK_RESEND:
+                continue
+            ticked[key] = loop_now
+            processor_id, incident_id = key.split("\x1f", 1)
+            tick = orjson.dumps({"tick": incident_id, "processor_id": processor_id, "at": now.isoformat()})
+            await updates_topic.send(key=processor_id.encode(), value=tick)
