@@ -30,7 +30,11 @@ class ContextRules:
         (a field name). The word nearest the match decides: "订单号…收货人：张三" is a name (收货人 is
         nearer), "卡号…订单号6222…" is not a card. Result clipped to 0..1.
         """
-        reversed_haystack = f"{hint} {before}".lower()[::-1]
+        return self.adjust_reversed(entity, score, f"{hint} {before}".lower()[::-1])
+
+    def adjust_reversed(self, entity: str, score: float, reversed_haystack: str) -> float:
+        """``adjust`` on the lower-cased ``hint + " " + before`` written backwards (the scanner reverses
+        each text once and slices it, instead of reversing a window per match)."""
         negative = self._reversed_negative.search(reversed_haystack)
         positive_re = self._reversed_positive.get(entity)
         positive = positive_re.search(reversed_haystack) if positive_re else None

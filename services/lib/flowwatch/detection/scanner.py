@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,6 +15,7 @@ from flowwatch.detection.recognizers import ALL_RECOGNIZERS
 from flowwatch.detection.types import Match, Recognizer
 
 DEFAULT_THRESHOLD = 0.5
+_DIGIT = re.compile(r"[0-9]")
 SAMPLE_ABOVE = 2000
 """Records: larger batches are sampled per field (``Scanner.scan_records``)."""
 SAMPLE_SIZE = 500
@@ -45,7 +47,8 @@ class Scanner:
         context: ContextRules | None = None,
         threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
-        self.recognizers = list(recognizers)
+        # recognizers whose matches count only next to an identified person run after the others
+        self.recognizers = sorted(recognizers, key=lambda r: r.requires_identified)
         self.by_entity = {r.entity: r for r in self.recognizers}
         self.context = context or default_rules()
         self.threshold = threshold
@@ -58,22 +61,29 @@ class Scanner:
 
     def _scan(self, text: str, hint: str, recognizers: Sequence[Recognizer]) -> list[Match]:
         candidates: list[Match] = []
-        window = self.context.window
-        digits = sum(map(text.count, "0123456789")) if self._any_digits else 0
+        window, threshold, adjust = self.context.window, self.threshold, self.context.adjust_reversed
+        digits = len(_DIGIT.findall(text)) if self._any_digits else 0
+        reversed_text = ""  # the lower-cased text backwards, made at the first match
+        reversed_hint = " " + hint.lower()[::-1]
+        size = len(text)
         for recognizer in recognizers:
             if not recognizer.could_match(text, digits):
                 continue
+            if recognizer.requires_identified and not hint and not self._identifies(candidates):
+                continue  # dependent recognizers run last (see __init__): nothing identifies a person here
             for m in recognizer.analyze(text):
-                before = text[max(0, m.start - window) : m.start]
-                score = self.context.adjust(m.type, m.score, before, hint)
-                if score >= self.threshold:
-                    candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
+                if not reversed_text:
+                    reversed_text = text.lower()[::-1]
+                at = size - m.start
+                score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
+                if score >= threshold:
+                    candidates.append(m if score == m.score else Match(m.type, m.start, m.end, round(score, 3), m.value))
         if hint:
             for recognizer in recognizers:
                 for m in recognizer.analyze_field(text, hint):
-                    score = self.context.adjust(m.type, m.score, "", hint)
-                    if score >= self.threshold:
-                        candidates.append(Match(m.type, m.start, m.end, round(score, 3), m.value))
+                    score = adjust(m.type, m.score, reversed_hint)
+                    if score >= threshold:
+                        candidates.append(m if score == m.score else Match(m.type, m.start, m.end, round(score, 3), m.value))
         if not hint and not self._identifies(candidates):
             candidates = [c for c in candidates if c.type not in self._dependent]
         return _resolve_overlaps(candidates)

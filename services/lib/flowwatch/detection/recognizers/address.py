@@ -48,6 +48,8 @@ class AddressRecognizer(Recognizer):
     needs = "号"
     min_digits = 1
     pattern = re.compile(r"(?<=[路街道巷弄同里村段])\d{1,5}(?:-\d{1,4})?号")
+    _anchor = re.compile(r"[路街道巷弄同里村段](\d{1,5}(?:-\d{1,4})?号)")
+    """The same as ``pattern`` with the road character consumed: sre skips ahead on it (faster)."""
     _run_char = re.compile(r"[\u4e00-\u9fff0-9A-Za-z·\-]")
     _tail = re.compile(
         r"(?:[\u4e00-\u9fff]{2,8}(?=\d{1,4}(?:栋|幢|号楼|座|楼|层|单元|室)))?"
@@ -67,10 +69,10 @@ class AddressRecognizer(Recognizer):
     def analyze(self, text: str) -> Iterator[Match]:
         """Addresses anchored on each ``<road><number>号``."""
         last_end = 0
-        for m in self.pattern.finditer(text):
-            if m.start() < last_end:
+        for m in self._anchor.finditer(text):  # group 1: the house number
+            if m.start(1) < last_end:
                 continue
-            start = self._start(text, m.start(), last_end)
+            start = self._start(text, m.start(1), last_end)
             if start is None:
                 continue
             tail = self._tail.match(text, m.end())

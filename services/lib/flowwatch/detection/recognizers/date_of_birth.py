@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from flowwatch.detection.terms import field_is, fields
-from flowwatch.detection.types import NOT_AFTER_DIGIT, NOT_BEFORE_DIGIT, Match, Recognizer
+from flowwatch.detection.types import NOT_BEFORE_DIGIT, Match, Recognizer
 
 DATE_SCORE = 0.1
 """A bare date is far below the threshold: most dates are not birth dates. 出生/生日/dob within the
@@ -29,8 +29,7 @@ class DateOfBirthRecognizer(Recognizer):
     entity = "DATE_OF_BIRTH"
     min_digits = 6
     pattern = re.compile(
-        NOT_AFTER_DIGIT
-        + r"(?:19|20)\d{2}(?:年(?:1[0-2]|0?[1-9])月(?:3[01]|[12]\d|0?[1-9])日"
+        r"[12](?<![0-9][12])(?:(?<=1)9|(?<=2)0)\d{2}(?:年(?:1[0-2]|0?[1-9])月(?:3[01]|[12]\d|0?[1-9])日"
         r"|([-/.])(?:1[0-2]|0?[1-9])\1(?:3[01]|[12]\d|0?[1-9]))"
         + NOT_BEFORE_DIGIT
     )

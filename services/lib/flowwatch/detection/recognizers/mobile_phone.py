@@ -6,7 +6,7 @@ import re
 
 from phonenumbers import PhoneMetadata
 
-from flowwatch.detection.types import NOT_AFTER_DIGIT, NOT_BEFORE_DIGIT, Recognizer
+from flowwatch.detection.types import NOT_BEFORE_DIGIT, Recognizer
 
 # The allocated CN mobile ranges, from libphonenumber's metadata (the same pattern
 # phonenumbers.is_valid_number uses), compiled once: ~100x faster than parse() per candidate.
@@ -25,7 +25,9 @@ class MobilePhoneRecognizer(Recognizer):
     min_digits = 11
     entity = "CN_MOBILE_PHONE"
     pattern = re.compile(
-        NOT_AFTER_DIGIT + r"(?:(?:\+|00)86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}" + NOT_BEFORE_DIGIT
+        # the first character is a class and the boundary is checked after it: sre then skips ahead to
+        # candidate characters instead of trying a look-behind at every position (several times faster)
+        r"[+01](?<![0-9][+01])(?:(?<=\+)86[ -]?1|(?<=0)086[ -]?1|(?<=1))[3-9]\d(?:[ -]?\d{4}){2}" + NOT_BEFORE_DIGIT
     )
 
     def validate(self, value: str) -> float:

@@ -9,7 +9,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from flowwatch.detection.types import NOT_AFTER_ALNUM, NOT_BEFORE_ALNUM, Recognizer
+from flowwatch.detection.types import NOT_BEFORE_ALNUM, Recognizer
 
 
 class ResidentIdRecognizer(Recognizer):
@@ -22,8 +22,7 @@ class ResidentIdRecognizer(Recognizer):
     min_digits = 17
     entity = "CN_RESIDENT_ID"
     pattern = re.compile(
-        NOT_AFTER_ALNUM
-        + r"[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
+        r"[1-9](?<![0-9A-Za-z][1-9])\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx]"
         + NOT_BEFORE_ALNUM
     )
 
