@@ -77,13 +77,13 @@ class Scanner:
                 at = size - m.start
                 score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
                 if score >= threshold:
-                    candidates.append(m if score == m.score else Match(m.type, m.start, m.end, round(score, 3), m.value))
+                    candidates.append(m if score == m.score else _rescored(m, score))
         if hint:
             for recognizer in recognizers:
                 for m in recognizer.analyze_field(text, hint):
                     score = adjust(m.type, m.score, reversed_hint)
                     if score >= threshold:
-                        candidates.append(m if score == m.score else Match(m.type, m.start, m.end, round(score, 3), m.value))
+                        candidates.append(m if score == m.score else _rescored(m, score))
         if not hint and not self._identifies(candidates):
             candidates = [c for c in candidates if c.type not in self._dependent]
         return _resolve_overlaps(candidates)
@@ -148,6 +148,10 @@ class Scanner:
         """Normalised identifier of the person behind ``match``, or None."""
         recognizer = self.by_entity.get(match.type)
         return recognizer.subject_key(match.value) if recognizer else None
+
+
+def _rescored(m: Match, score: float) -> Match:
+    return Match(m.type, m.start, m.end, round(score, 3), m.value)
 
 
 def _resolve_overlaps(matches: list[Match]) -> list[Match]:
