@@ -53,11 +53,12 @@ class PersonRecognizer(Recognizer):
         spec = entry("PERSON")
         names = "|".join(map(re.escape, all_surnames()))
         self._common = frozenset(surnames())
-        words = sorted({*spec["anchors"], *spec["weak_anchors"]}, key=len, reverse=True)
+        words = sorted({*spec["anchors"], *spec["weak_anchors"], *spec["colon_anchors"]}, key=len, reverse=True)
         # one flat alternation: sre skips ahead on the anchors' first characters (faster here than an
         # Aho-Corasick automaton; a capturing group would turn that optimisation off)
         self._anchors = re.compile("|".join(map(re.escape, words)))
         self._weak_anchors = frozenset(spec["weak_anchors"]) - frozenset(spec["anchors"])
+        self._colon_anchors = frozenset(spec["colon_anchors"])
         self._single = frozenset(s for s in all_surnames() if len(s) == 1)
         self._compound = frozenset(s for s in all_surnames() if len(s) == 2)
         self.pattern = re.compile(rf"(?:为|是)?([:：])?[ \u3000]?([{HAN}]{{2,5}})")
@@ -84,6 +85,7 @@ class PersonRecognizer(Recognizer):
             m = self.pattern.match(text, anchor.end())
             if m is None:
                 continue
+            colon_only = anchor.group(0) in self._colon_anchors
             run, start, colon = m.group(2), m.start(2), m.group(1)
             surname = run[:2] if run[:2] in self._compound else run[:1]
             if surname not in self._single and surname not in self._compound:
@@ -95,6 +97,8 @@ class PersonRecognizer(Recognizer):
                 continue
             end = start + len(surname) + len(given)
             if start <= last_start or (weak and not colon and not self._ends_name(text, end)):
+                continue
+            if colon_only and not colon:
                 continue
             last_start = start
             yield Match(self.entity, start, end, ANCHORED_SCORE, text[start:end])
