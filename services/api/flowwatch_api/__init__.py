@@ -1,4 +1,4 @@
-"""Flowwatch query service (FastAPI): findings today; alerts, incidents, ledger and registry to come.
+"""Flowwatch query service (FastAPI): findings, incidents and alerts; ledger and registry to come.
 
 Run with ``flowwatch-api`` (see ``__main__``) or build the app with ``create_app``.
 """

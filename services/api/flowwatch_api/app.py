@@ -1,8 +1,9 @@
 """The query service application: ``create_app(settings)`` builds the FastAPI app.
 
 Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers ping, no auth), ``/v1/*``
-(bearer API key). Elasticsearch being unreachable or failing answers 503 JSON (``{"detail": ...}``) with
-``Retry-After``; any other unexpected error answers 500 JSON. Neither returns a stack trace.
+(bearer API key): findings, incidents (with their report and obligation marks) and alerts. Elasticsearch
+being unreachable or failing answers 503 JSON (``{"detail": ...}``) with ``Retry-After``; any other
+unexpected error answers 500 JSON. Neither returns a stack trace.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from fastapi.responses import JSONResponse
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
-from flowwatch.settings import ApiSettings
-from flowwatch_api import findings
+from flowwatch.settings import ApiSettings, topics
+from flowwatch_api import alerts, findings, incidents
+from flowwatch_api.producer import UpdateProducer
 
 log = logging.getLogger(__name__)
 
@@ -70,26 +72,30 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the query service for ``settings`` (default: from the environment, ``FLOWWATCH_*``).
 
-    Creates one Elasticsearch client (closed at shutdown) and a key-lookup cache; connects lazily, so
-    the app starts even when Elasticsearch is down (``/readyz`` then answers 503).
+    Creates one Elasticsearch client (closed at shutdown), a key-lookup cache and the Kafka producer of
+    obligation marks (``incident-updates``, flushed at shutdown); both connect lazily, so the app starts
+    even when Elasticsearch or Kafka is down (``/readyz`` then answers 503; a mark answers 503).
     """
     settings = settings or ApiSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        app.state.producer.close()
         app.state.es.close()
 
     app = FastAPI(
         title="Flowwatch query service",
         version=__version__,
-        description="Findings of personal-information flows (masked values only). "
+        description="Findings of personal-information flows (masked values only), incidents with their legal "
+        "obligations and deadline alerts. "
         "Every /v1 endpoint needs `Authorization: Bearer <API key>`; platform keys see only their processor.",
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.es = make_es_client(settings)
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
+    app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
 
     app.add_exception_handler(TransportError, _on_transport_error)
     app.add_exception_handler(ApiError, _on_api_error)
@@ -117,4 +123,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
 
     app.include_router(findings.router)
+    app.include_router(incidents.router)
+    app.include_router(alerts.router)
     return app

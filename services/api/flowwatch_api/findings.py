@@ -7,12 +7,9 @@ base64 (unpadded) of the last hit's sort values, opaque to clients.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated, Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import Elasticsearch
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
@@ -20,6 +17,7 @@ from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
 from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, scope_filters
+from flowwatch_api.query import iso_ms, search, search_page
 
 router = APIRouter(prefix="/v1/findings", tags=["findings"])
 
@@ -36,40 +34,6 @@ class FindingsPage(BaseModel):
     items: list[Finding]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(ge=0)
-
-
-def encode_cursor(sort_values: list[Any]) -> str:
-    """Opaque cursor (urlsafe base64, no padding) of a hit's sort values ``[epoch_ms, finding_id]``."""
-    raw = json.dumps(sort_values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """Sort values of a cursor made by ``encode_cursor``. Raises ValueError when it is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if (
-        not isinstance(values, list) or len(values) != 2
-        or not isinstance(values[0], int) or isinstance(values[0], bool) or not isinstance(values[1], str)
-    ):
-        raise ValueError("invalid cursor")
-    return values
-
-
-def _iso_ms(value: AwareDatetime) -> str:
-    return value.isoformat(timespec="milliseconds")
-
-
-def _search(es: Elasticsearch, index: str, **body: Any) -> dict[str, Any]:
-    """ES search over a pattern; a missing index reads as no hits."""
-    try:
-        resp = es.search(index=index, ignore_unavailable=True, allow_no_indices=True, **body)
-    except NotFoundError:
-        return {"hits": {"hits": [], "total": {"value": 0}}}
-    return dict(resp.body)
 
 
 @router.get("", response_model=FindingsPage, summary="Search findings (newest first, cursor paging)")
@@ -112,30 +76,16 @@ def list_findings(
     if from_ is not None or to is not None:
         bounds: dict[str, str] = {}
         if from_ is not None:
-            bounds["gte"] = _iso_ms(from_)
+            bounds["gte"] = iso_ms(from_)
         if to is not None:
-            bounds["lt"] = _iso_ms(to)
+            bounds["lt"] = iso_ms(to)
         filters.append({"range": {"occurred_at": bounds}})
 
-    body: dict[str, Any] = {
-        "query": {"bool": {"filter": filters}},
-        "sort": SORT,
-        "size": size + 1,  # one extra hit tells whether another page exists
-        "track_total_hits": True,
-    }
-    if cursor is not None:
-        try:
-            body["search_after"] = decode_cursor(cursor)
-        except ValueError:
-            raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="invalid cursor") from None
-
-    resp = _search(es, findings_pattern(settings.es_index_prefix), **body)
-    hits = resp["hits"]["hits"]
-    page, more = hits[:size], len(hits) > size
+    page, next_cursor, total = search_page(
+        es, findings_pattern(settings.es_index_prefix), filters, SORT, size, cursor
+    )
     return FindingsPage(
-        items=[Finding.model_validate(hit["_source"]) for hit in page],
-        next_cursor=encode_cursor(page[-1]["sort"]) if more else None,
-        total=int(resp["hits"]["total"]["value"]),
+        items=[Finding.model_validate(hit["_source"]) for hit in page], next_cursor=next_cursor, total=total
     )
 
 
@@ -155,7 +105,7 @@ def get_finding(
     not read (same answer, so existence does not leak across tenants)."""
     filters = [{"term": {"finding_id": finding_id}}, *scope_filters(principal)]
     index = findings_pattern(settings.es_index_prefix)
-    resp = _search(es, index, query={"bool": {"filter": filters}}, size=1)
+    resp = search(es, index, query={"bool": {"filter": filters}}, size=1)
     hits = resp["hits"]["hits"]
     if not hits:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="finding not found")

@@ -110,6 +110,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                                                     force=True))
             if alerts:
                 state.alerts_raised.extend(a.dedup_key for a in alerts)
+                # the record changed: a newer version for the indexer (versioned by updated_at)
+                state.updated_at = max(state.updated_at, now)
                 record = build_record(state, packs, now)
             if changed or alerts or stored is None:
                 states[key] = state.model_dump(mode="json")

@@ -4,6 +4,10 @@ One bulk request is in flight (in a helper thread) while the next batch is consu
 never idle waiting for Kafka. Offsets are committed explicitly per batch, after its bulk succeeded.
 At-least-once with deterministic ids: a crash between the bulk and the commit re-indexes the same ids,
 which changes nothing. Elasticsearch unavailable → exponential back-off; nothing is committed meanwhile.
+
+Topics: findings, dead letters, incidents and alerts. Incident records carry an external version (their
+``updated_at``): a stale one (replayed, or older than the stored state) is answered 409 by Elasticsearch,
+which the indexer counts as done (``stale``), not as a failure.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -20,13 +25,21 @@ from elasticsearch import exceptions as es_exc
 
 from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import IndexerSettings, topics
-from flowwatch_indexer.documents import Action, BadRecord, dead_letter_action, finding_action
+from flowwatch_indexer.documents import (
+    Action,
+    BadRecord,
+    alert_action,
+    dead_letter_action,
+    finding_action,
+    incident_action,
+)
 
 log = logging.getLogger("flowwatch.indexer")
 
 
 class Indexer:
-    """Consumes ``findings`` and ``flow-events-dlq`` and writes them to Elasticsearch in bulk."""
+    """Consumes ``findings``, ``flow-events-dlq``, ``incidents`` and ``alerts`` and writes them to
+    Elasticsearch in bulk."""
 
     def __init__(self, settings: IndexerSettings | None = None) -> None:
         self.settings = settings or IndexerSettings()
@@ -43,6 +56,12 @@ class Indexer:
         })
         self.running = True
         self.indexed = 0
+        self.stale = 0
+        t = self.topics
+        self.subscribed = [t.findings, t.dead_letters, t.incidents, t.alerts]
+        self._by_value: dict[str, Callable[[str, bytes], Action]] = {
+            t.findings: finding_action, t.incidents: incident_action, t.alerts: alert_action,
+        }
 
     def stop(self, *_: Any) -> None:
         """Finish the current batch and exit the loop."""
@@ -52,8 +71,8 @@ class Indexer:
         """Poll-index-commit until stopped."""
         self._wait_for_es()
         ensure_templates(self.es, self.settings.es_index_prefix)
-        self.consumer.subscribe([self.topics.findings, self.topics.dead_letters])
-        log.info("indexer started", extra={"topics": [self.topics.findings, self.topics.dead_letters]})
+        self.consumer.subscribe(self.subscribed)
+        log.info("indexer started", extra={"topics": self.subscribed})
         inflight: tuple[Future[None], list[TopicPartition], int] | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="bulk") as pool:
             try:
@@ -89,16 +108,22 @@ class Indexer:
                     log.warning("consumer error: %s", err)
                 continue
             try:
-                if msg.topic() == self.topics.dead_letters:
+                topic = msg.topic() or ""
+                if topic == self.topics.dead_letters:
                     action = dead_letter_action(prefix, msg.headers(), msg.partition() or 0, msg.offset() or 0)
+                elif topic in self._by_value:
+                    action = self._by_value[topic](prefix, msg.value() or b"")
                 else:
-                    action = finding_action(prefix, msg.value() or b"")
+                    raise BadRecord(f"message of unexpected topic {topic!r}")
             except BadRecord as exc:
                 # Output topics are written by our detector only; log loudly, keep the message on Kafka.
                 log.error("skipping unreadable record %s[%d]@%d: %s",
                           msg.topic(), msg.partition(), msg.offset(), exc)
                 continue
-            actions[(action.index, action.id)] = action  # last write wins within a batch
+            key = (action.index, action.id)
+            previous = actions.get(key)
+            if previous is None or action.supersedes(previous):
+                actions[key] = action  # last write wins within a batch; for incidents, the newest version
         return list(actions.values())
 
     def _bulk_with_retry(self, actions: list[Action]) -> None:
@@ -111,11 +136,16 @@ class Indexer:
                 # NDJSON bytes are sent as they are (the client's type hints only name the list form)
                 resp = self.es.bulk(operations=body, refresh=False)  # type: ignore[arg-type]
                 failed = [i for i in resp["items"] if i["index"].get("status", 500) >= 300]
+                stale = [i for i in failed if _is_stale(i["index"])]
+                failed = [i for i in failed if not _is_stale(i["index"])]
                 retryable = [i for i in failed if i["index"].get("status") in (429, 503, 500)]
                 for item in failed:
                     if item not in retryable:
                         log.error("document rejected: %s", item["index"].get("error"))
                 if not retryable:
+                    if stale:  # a newer state of these incidents is already indexed: nothing to do
+                        self.stale += len(stale)
+                        log.info("%d stale incident records skipped (a newer state is indexed)", len(stale))
                     return
                 log.warning("%d documents to retry", len(retryable))
             except (es_exc.ConnectionError, es_exc.TransportError, es_exc.ApiError) as exc:
@@ -136,6 +166,13 @@ class Indexer:
             log.warning("waiting for Elasticsearch at %s", self.settings.es_url)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def _is_stale(item: dict[str, Any]) -> bool:
+    """A bulk item refused because the stored document has a higher external version (409)."""
+    error = item.get("error")
+    kind = error.get("type") if isinstance(error, dict) else None
+    return item.get("status") == 409 and kind == "version_conflict_engine_exception"
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

@@ -2,7 +2,10 @@
 
 Findings go to monthly indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM``): an event always lands in
 the same index, so writing by deterministic id stays idempotent, and retention (issue 7) can drop whole
-months. Dead letters and API keys have one index each.
+months. Dead letters, API keys, incidents and alerts have one index each.
+
+Incidents and alerts (issue 4) map the fields the API filters and sorts on; the big descriptive parts
+(report, notice, timeline, citations, obligation texts) stay in ``_source`` but are not indexed.
 """
 
 from __future__ import annotations
@@ -16,6 +19,11 @@ KW = {"type": "keyword"}
 DATE = {"type": "date"}
 INT = {"type": "integer"}
 BOOL = {"type": "boolean"}
+LONG = {"type": "long"}
+STORED = {"type": "object", "enabled": False}
+"""An object kept in ``_source`` only: not parsed, not indexed, not searchable."""
+STORED_TEXT = {"type": "keyword", "index": False, "doc_values": False}
+"""A string (or list of strings) kept in ``_source`` only: neither indexed nor in doc values."""
 
 
 def findings_pattern(prefix: str) -> str:
@@ -36,6 +44,16 @@ def dead_letters_index(prefix: str) -> str:
 def api_keys_index(prefix: str) -> str:
     """Index of API keys (hashes only)."""
     return f"{prefix}-apikeys"
+
+
+def incidents_index(prefix: str) -> str:
+    """Index of aggregated incident records (document id = ``IncidentRecord.id``)."""
+    return f"{prefix}-incidents"
+
+
+def alerts_index(prefix: str) -> str:
+    """Index of deadline alerts (document id = ``Alert.alert_id``)."""
+    return f"{prefix}-alerts"
 
 
 FINDING_MAPPINGS: dict[str, Any] = {
@@ -103,6 +121,87 @@ API_KEY_MAPPINGS: dict[str, Any] = {
 }
 
 
+OBLIGATION_MAPPINGS: dict[str, Any] = {
+    # nested: "an obligation that is pending and past due" must match within ONE obligation
+    "type": "nested",
+    "dynamic": "strict",
+    "properties": {
+        "id": KW,
+        "pack_id": KW,
+        "legal_basis": STORED,
+        "triggered": BOOL,
+        "trigger_reason": STORED_TEXT,
+        "recipients": STORED_TEXT,
+        "report_contents": STORED_TEXT,
+        "period": STORED_TEXT,
+        "clock_started_by": KW,
+        "clock_start": DATE,
+        "due_at": DATE,
+        "calendar_known": BOOL,
+        "status": KW,
+        "done_at": DATE,
+        "done_late": BOOL,
+        "waived_reason": STORED_TEXT,
+        "late_at_detection": BOOL,
+        "notes": STORED_TEXT,
+    },
+}
+
+INCIDENT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": KW,
+        "incident_id": KW,
+        "processor_id": KW,
+        "processor_name": {"type": "text", "fields": {"raw": KW}},
+        "type": KW,
+        "status": KW,
+        "occurred_at": DATE,
+        "detected_at": DATE,
+        "first_seen_at": DATE,
+        "updated_at": DATE,
+        "persons": LONG,
+        "persons_basis": KW,
+        "persons_counted": LONG,
+        "persons_declared": LONG,
+        "sensitive_persons": LONG,
+        "important_data": BOOL,
+        "harm_to_individuals": BOOL,
+        "entity_types": KW,
+        "categories": KW,
+        "updates": INT,
+        "pack_id": KW,
+        "obligations": OBLIGATION_MAPPINGS,
+        # served by GET /v1/incidents/{id}/report, never searched
+        "report": STORED,
+        "notice": STORED,
+        "timeline": STORED,
+        "alerts_raised": STORED_TEXT,
+    },
+}
+
+ALERT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "alert_id": KW,
+        "dedup_key": KW,
+        "type": KW,
+        "severity": KW,
+        "processor_id": KW,
+        "incident_id": KW,
+        "obligation": KW,
+        "due_at": DATE,
+        "rule_pack": KW,
+        "legal_basis": STORED,
+        "title": STORED_TEXT,
+        "message": STORED_TEXT,
+        "raised_at": DATE,
+        "status": KW,
+        "count": INT,
+    },
+}
+
+
 def templates(prefix: str) -> dict[str, dict[str, Any]]:
     """Index templates by name: ``{name: {"index_patterns": [...], "template": {...}}}``."""
     one_shard = {"number_of_shards": 1}
@@ -120,6 +219,16 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
         f"{prefix}-apikeys": {
             "index_patterns": [api_keys_index(prefix)],
             "template": {"settings": one_shard, "mappings": API_KEY_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-incidents": {
+            "index_patterns": [incidents_index(prefix)],
+            "template": {"settings": one_shard, "mappings": INCIDENT_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-alerts": {
+            "index_patterns": [alerts_index(prefix)],
+            "template": {"settings": one_shard, "mappings": ALERT_MAPPINGS},
             "priority": 100,
         },
     }
