@@ -16,9 +16,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from confluent_kafka import Consumer
+from elasticsearch import Elasticsearch
 
+from flowwatch.apikeys import Role, create_key
 from flowwatch.replay import produce
 
 pytestmark = pytest.mark.integration
@@ -119,3 +122,53 @@ def test_incident_records_and_deadline_alerts_survive_a_worker_restart(make_stac
     assert len(alerts_of(alerts, "inc-a", "obligation_due_soon")) == 1  # not raised again after the restart
     assert len(alerts_of(alerts, "inc-b", "obligation_overdue")) == 1
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
+
+
+def test_api_marks_flow_through_the_agent_to_the_served_record(make_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = make_stack(broker="noida", workers=1, api=True, extra_env={"FLOWWATCH_INCIDENT_TICK": TICK})
+    es = Elasticsearch(stack.state.es_url, request_timeout=30)
+    admin = create_key(es, stack.state.index_prefix, Role.ADMIN, name="soc-lead")[0]
+    platform = create_key(es, stack.state.index_prefix, Role.PLATFORM, processor_id="p-bank", name="bank-ops")[0]
+    other = create_key(es, stack.state.index_prefix, Role.PLATFORM, processor_id="p-other")[0]
+    now = datetime.now(UTC)
+    produce(stack.state.kafka_bootstrap, stack.topics().flow_events,
+            [incident_event("c-1", "inc-c", now - timedelta(hours=1), now, range(0, 20), important=True)])
+    api = httpx.Client(base_url=stack.state.api_url, timeout=30)
+
+    def served(key: str) -> dict[str, Any] | None:
+        r = api.get("/v1/incidents/inc-c", headers={"Authorization": f"Bearer {key}"})
+        return r.json() if r.status_code == 200 else None
+
+    def status_of(record: dict[str, Any] | None, obligation: str) -> str | None:
+        if record is None:
+            return None
+        return next((o["status"] for o in record["obligations"] if o["id"] == obligation), None)
+
+    def wait(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if check():
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"timed out: {what}")
+
+    wait(lambda: status_of(served(platform), "regulator_report") == "pending", "incident served")
+    assert served(other) is None  # another platform: 404
+    record = served(admin)
+    assert record is not None and record["persons"] == 20 and record["important_data"] is True
+
+    r = api.post("/v1/incidents/inc-c/obligations/regulator_report", json={"action": "done"},
+                 headers={"Authorization": f"Bearer {platform}"})
+    assert r.status_code == 202, r.text
+    r = api.post("/v1/incidents/inc-c/obligations/notify_individuals",
+                 json={"action": "waive", "reason": "数据已加密且密钥未泄露，能够有效避免危害"},
+                 headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    wait(lambda: status_of(served(admin), "regulator_report") == "done"
+         and status_of(served(admin), "notify_individuals") == "waived", "marks applied by the agent")  # fmt: skip
+    record = served(admin)
+    assert record is not None
+    assert any(e["actor"] == "bank-ops" and "reported_at" in e["what"] for e in record["timeline"])
+    assert any(e["actor"] == "soc-lead" and "waived" in e["what"] for e in record["timeline"])
+    report = api.get("/v1/incidents/inc-c/report", headers={"Authorization": f"Bearer {admin}"}).json()
+    assert report["report"]["quantity_persons"] == 20
