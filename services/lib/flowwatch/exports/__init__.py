@@ -1,0 +1,1 @@
+"""Cross-border export detection and the export ledger (issue 5)."""

@@ -1,0 +1,43 @@
+"""What the detector tells the egress agent about one flow that leaves mainland China (or might)."""
+
+from __future__ import annotations
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from flowwatch.incidents.models import PersonKey
+from flowwatch.models import Activity, ExemptionClaim
+
+
+class ExportUpdate(BaseModel):
+    """One export flow (topic ``export-updates``, key ``processor_id``); persons as keyed hashes only.
+
+    ``is_export``: True when the destination is outside mainland China (HK, MO, TW included) or a remote
+    access comes from outside; None when the destination is unknown (its own alert when PI is involved).
+    ``persons_in_flow``: distinct persons of this flow (keys, else declared records), for exemption checks.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    processor_id: str
+    processor_name: str | None = None
+    event_id: str
+    occurred_at: AwareDatetime
+    activity: Activity | None = None
+    recipient: str | None = None
+    recipient_type: str | None = None
+    purpose: str | None = None
+    destination_region: str | None = None
+    destination_city: str | None = None
+    resolution_basis: str = Field(description="declared | ip | host | unknown")
+    is_export: bool | None
+    export_reason: str
+    onward_regions: list[str] = Field(default_factory=list)
+    exemption_claim: ExemptionClaim | None = None
+    important_data: bool = False
+    important_data_refs: list[str] = Field(default_factory=list)
+    has_pi: bool
+    persons_in_flow: int = Field(ge=0)
+    person_keys: list[PersonKey] = Field(default_factory=list)
+    sensitive_person_keys: list[PersonKey] = Field(default_factory=list)
+    entity_types: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
