@@ -14,7 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DETECTOR_APP_ID = "flowwatch-detector"
 INCIDENT_STATE_TABLE = "incident-state"
 INCIDENT_PERSONS_TABLE = "incident-persons"
-DETECTOR_CHANGELOGS = tuple(f"{DETECTOR_APP_ID}-{t}-changelog" for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE))
+EXPORT_LEDGER_TABLE = "export-ledger-state"
+EXPORT_PERSONS_TABLE = "export-persons"
+DETECTOR_CHANGELOGS = tuple(
+    f"{DETECTOR_APP_ID}-{t}-changelog"
+    for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE, EXPORT_LEDGER_TABLE, EXPORT_PERSONS_TABLE)
+)
 """Changelog topics of the detector's Faust tables: created with the data topics' partition count before any
 worker starts (Faust refuses tables whose changelog has another partition count)."""
 
@@ -30,12 +35,15 @@ class Topics(BaseSettings):
     incident_updates: str = "incident-updates"
     incidents: str = "incidents"
     alerts: str = "alerts"
+    export_updates: str = "export-updates"
+    export_ledger: str = "export-ledger"
+    registry: str = "processor-registry"
     partitions: int = Field(default=4, ge=1, description="Partitions of every data topic.")
 
     def all_with_partitions(self) -> dict[str, int]:
         """Topic name → partition count, for creation before any worker starts."""
         names = (self.flow_events, self.dead_letters, self.findings, self.incident_updates, self.incidents,
-                 self.alerts, *DETECTOR_CHANGELOGS)
+                 self.alerts, self.export_updates, self.export_ledger, self.registry, *DETECTOR_CHANGELOGS)
         return dict.fromkeys(names, self.partitions)
 
 

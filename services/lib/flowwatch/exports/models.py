@@ -41,3 +41,38 @@ class ExportUpdate(BaseModel):
     sensitive_person_keys: list[PersonKey] = Field(default_factory=list)
     entity_types: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
+
+
+class ThresholdProgress(BaseModel):
+    """Progress of a counter towards one threshold of the pack (units: persons)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="e.g. standard_contract_persons, assessment_persons, assessment_sensitive_persons")
+    counter: str = Field(description="persons | sensitive_persons")
+    threshold: int
+    value: int
+    reached: bool
+    article: str
+
+
+class LedgerRecord(BaseModel):
+    """The export ledger of one processor in one counting window (topic ``export-ledger``, index
+    ``<prefix>-ledger``, document id ``id``): counts, the mechanism the law requires now and what is on file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    processor_id: str
+    processor_name: str | None = None
+    pack_id: str
+    window_id: str
+    window_start: AwareDatetime
+    persons: int = Field(description="Distinct persons whose PI left in the window.")
+    sensitive_persons: int = Field(description="Distinct persons whose sensitive PI left in the window.")
+    flows: int
+    required_mechanism: str
+    required_reasons: list[str]
+    mechanisms_on_file: list[str]
+    thresholds: list[ThresholdProgress]
+    updated_at: AwareDatetime
