@@ -1,7 +1,8 @@
 """The query service application: ``create_app(settings)`` builds the FastAPI app.
 
 Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers ping, no auth), ``/v1/*``
-(bearer API key): findings, incidents (with their report and obligation marks) and alerts. Elasticsearch
+(bearer API key): findings, incidents (with their report and obligation marks), alerts, the processor
+registry and restriction list (writes go to ``processor-registry``) and the export ledger. Elasticsearch
 being unreachable or failing answers 503 JSON (``{"detail": ...}``) with ``Retry-After``; any other
 unexpected error answers 500 JSON. Neither returns a stack trace.
 """
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.settings import ApiSettings, topics
-from flowwatch_api import alerts, findings, incidents
+from flowwatch_api import alerts, exports, findings, incidents, registry
 from flowwatch_api.producer import UpdateProducer
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,10 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the query service for ``settings`` (default: from the environment, ``FLOWWATCH_*``).
 
-    Creates one Elasticsearch client (closed at shutdown), a key-lookup cache and the Kafka producer of
-    obligation marks (``incident-updates``, flushed at shutdown); both connect lazily, so the app starts
-    even when Elasticsearch or Kafka is down (``/readyz`` then answers 503; a mark answers 503).
+    Creates one Elasticsearch client (closed at shutdown), a key-lookup cache and the Kafka producers of
+    obligation marks (``incident-updates``) and registry records (``processor-registry``), flushed at
+    shutdown; all connect lazily, so the app starts even when Elasticsearch or Kafka is down (``/readyz``
+    then answers 503; a write answers 503).
     """
     settings = settings or ApiSettings()
 
@@ -82,13 +84,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         app.state.producer.close()
+        app.state.registry_producer.close()
         app.state.es.close()
 
     app = FastAPI(
         title="Flowwatch query service",
         version=__version__,
         description="Findings of personal-information flows (masked values only), incidents with their legal "
-        "obligations and deadline alerts. "
+        "obligations and deadline alerts, the processor registry and the cross-border export ledger. "
         "Every /v1 endpoint needs `Authorization: Bearer <API key>`; platform keys see only their processor.",
         lifespan=lifespan,
     )
@@ -96,6 +99,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.es = make_es_client(settings)
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
+    app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
 
     app.add_exception_handler(TransportError, _on_transport_error)
     app.add_exception_handler(ApiError, _on_api_error)
@@ -125,4 +129,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(findings.router)
     app.include_router(incidents.router)
     app.include_router(alerts.router)
+    app.include_router(registry.router)
+    app.include_router(exports.router)
     return app

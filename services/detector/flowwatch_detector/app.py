@@ -19,7 +19,7 @@ from typing import Any, cast
 import faust
 
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
-from flowwatch_detector import incidents
+from flowwatch_detector import egress, incidents
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -58,7 +58,10 @@ dlq_topic = app.topic(TOPICS.dead_letters, key_serializer="raw", value_serialize
                       partitions=TOPICS.partitions)
 incident_updates_topic = app.topic(TOPICS.incident_updates, key_serializer="raw", value_serializer="raw",
                                    partitions=TOPICS.partitions)
+export_updates_topic = app.topic(TOPICS.export_updates, key_serializer="raw", value_serializer="raw",
+                                 partitions=TOPICS.partitions)
 incidents.register(app, settings, TOPICS)
+egress.register(app, settings, TOPICS)
 
 # Event-loop lag and heartbeat monitor: one JSON log line every loop_stats_interval seconds; the same figures
 # (plus the window's raw lag samples) are appended to FLOWWATCH_LOOP_STATS_FILE when it is set ("{instance}"
@@ -112,6 +115,11 @@ async def pii(stream: faust.StreamT) -> None:
             await incident_updates_topic.send(key=out.key, value=out.incident_update, force=True)
             for out in outcomes
             if out.incident_update is not None
+        ]
+        pending += [
+            await export_updates_topic.send(key=out.key, value=out.export_update, force=True)
+            for out in outcomes
+            if out.export_update is not None
         ]
         # wait for the broker's acknowledgement of every output before the batch is acked (no loss)
         await asyncio.gather(*pending)

@@ -13,6 +13,7 @@ import orjson
 from pydantic import ValidationError
 
 from flowwatch.detection.scanner import default_scanner
+from flowwatch.exports.from_event import update_from_event as export_update_from_event
 from flowwatch.findings import scan_event
 from flowwatch.ids import dead_letter_id
 from flowwatch.incidents.from_event import update_from_event
@@ -38,6 +39,7 @@ class Outcome:
     key: bytes
     finding: bytes | None = None
     incident_update: bytes | None = None
+    export_update: bytes | None = None
     dead_letter: bytes | None = None
     reason: str | None = None
     error: str | None = None
@@ -74,10 +76,12 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
                      f"message key {raw.key!r} differs from processor.id {event.processor.id!r}")
     finding, keys = scan_event(event, default_scanner(), _hash_key, now)
     update = update_from_event(event, finding, keys)
+    export = export_update_from_event(event, finding, keys)
     return Outcome(
         key=key,
         finding=orjson.dumps(finding.model_dump(mode="json")),
         incident_update=update.model_dump_json().encode() if update else None,
+        export_update=export.model_dump_json().encode() if export else None,
     )
 
 

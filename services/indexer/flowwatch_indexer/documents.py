@@ -5,17 +5,30 @@ a newer document: replays overwrite). Incident records are the latest state of a
 on every change; a replayed or reordered older state must not overwrite a newer one, so they carry an
 external version (``updated_at`` in microseconds since the epoch, ``version_type=external_gte``):
 Elasticsearch accepts a version greater than or equal to the stored one and answers 409 otherwise.
+Export ledger records (issue 5) are versioned the same way.
+
+The processor registry is a compacted topic whose key is the document id (a JSON string: the processor id
+or ``RESTRICTIONS_KEY``): the last record per key wins, as in the detector's global table, so registry
+documents are plain ``index`` actions by that key, and a tombstone (null value) deletes the document.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from flowwatch.es_indices import alerts_index, dead_letters_index, findings_index, incidents_index
+from flowwatch.es_indices import (
+    alerts_index,
+    dead_letters_index,
+    findings_index,
+    incidents_index,
+    ledger_index,
+    registry_index,
+)
+from flowwatch.exports.registry import RESTRICTIONS_KEY
 
 HEADER_DEAD_LETTER = "fw-dead-letter"
 
@@ -29,20 +42,23 @@ VERSION_TYPE = "external_gte"
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One bulk ``index`` action: where, the document as JSON bytes (passed through unchanged) and, for
-    records that must not regress, an external version (``version_type=external_gte``)."""
+    """One bulk action: ``index`` (the document as JSON bytes, passed through unchanged, and, for records
+    that must not regress, an external version with ``version_type=external_gte``) or ``delete``."""
 
     index: str
     id: str
     source: bytes
     version: int | None = None
+    op: Literal["index", "delete"] = "index"
 
     def ndjson(self) -> bytes:
-        """The two NDJSON lines of this action in a bulk request body."""
+        """The NDJSON lines of this action in a bulk request body (two for ``index``, one for ``delete``)."""
         meta: dict[str, Any] = {"_index": self.index, "_id": self.id}
         if self.version is not None:
             meta["version"] = self.version
             meta["version_type"] = VERSION_TYPE
+        if self.op == "delete":
+            return orjson.dumps({"delete": meta}) + b"\n"
         return orjson.dumps({"index": meta}) + b"\n" + self.source + b"\n"
 
     def supersedes(self, other: Action) -> bool:
@@ -88,17 +104,61 @@ def dead_letter_action(prefix: str, headers: Any, partition: int, offset: int) -
     return Action(dead_letters_index(prefix), doc["dead_letter_id"], orjson.dumps(doc))
 
 
-def incident_action(prefix: str, value: bytes) -> Action:
-    """Bulk action for an incident message (value = ``IncidentRecord`` JSON): id ``id``, external version
-    ``updated_at`` in microseconds, so an older state never overwrites a newer one. Raises BadRecord."""
+def _versioned_action(index: str, value: bytes, what: str) -> Action:
+    """Index action by the record's ``id``, external version ``updated_at`` in microseconds. Raises
+    BadRecord."""
     try:
         doc = orjson.loads(value)
         doc_id, version = doc["id"], epoch_micros(doc["updated_at"])
         if not isinstance(doc_id, str) or not doc_id:
             raise ValueError("id is not a non-empty string")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise BadRecord(f"unreadable incident: {exc}") from exc
-    return Action(incidents_index(prefix), doc_id, value, version)
+        raise BadRecord(f"unreadable {what}: {exc}") from exc
+    return Action(index, doc_id, value, version)
+
+
+def incident_action(prefix: str, value: bytes) -> Action:
+    """Bulk action for an incident message (value = ``IncidentRecord`` JSON): id ``id``, external version
+    ``updated_at`` in microseconds, so an older state never overwrites a newer one. Raises BadRecord."""
+    return _versioned_action(incidents_index(prefix), value, "incident")
+
+
+def ledger_action(prefix: str, value: bytes) -> Action:
+    """Bulk action for an export ledger message (value = ``LedgerRecord`` JSON): id ``id``, external
+    version ``updated_at`` in microseconds (a replayed older count never overwrites a newer one). Raises
+    BadRecord."""
+    return _versioned_action(ledger_index(prefix), value, "ledger record")
+
+
+def registry_key(key: bytes | None) -> str:
+    """The registry key of a ``processor-registry`` message key (a JSON string, e.g. ``b'"p-bank"'``).
+    Raises BadRecord."""
+    try:
+        decoded = orjson.loads(key or b"")
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(f"registry key is not JSON: {key!r}") from exc
+    if not isinstance(decoded, str) or not decoded:
+        raise BadRecord(f"registry key is not a non-empty JSON string: {key!r}")
+    return decoded
+
+
+def registry_action(prefix: str, key: bytes | None, value: bytes | None) -> Action:
+    """Bulk action for a ``processor-registry`` message: document id = the decoded key; a tombstone (no
+    value) deletes it. A ``RegistryEntry`` must name the processor of its key (else another tenant could
+    read it); the restriction list must not name one. Raises BadRecord."""
+    doc_id = registry_key(key)
+    if value is None:
+        return Action(registry_index(prefix), doc_id, b"", op="delete")
+    try:
+        doc = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadRecord(f"unreadable registry record {doc_id!r}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise BadRecord(f"registry record {doc_id!r} is not a JSON object")
+    expected = None if doc_id == RESTRICTIONS_KEY else doc_id
+    if doc.get("processor_id") != expected:
+        raise BadRecord(f"registry record under key {doc_id!r} names processor {doc.get('processor_id')!r}")
+    return Action(registry_index(prefix), doc_id, value)
 
 
 def alert_action(prefix: str, value: bytes) -> Action:

@@ -5,9 +5,11 @@ never idle waiting for Kafka. Offsets are committed explicitly per batch, after 
 At-least-once with deterministic ids: a crash between the bulk and the commit re-indexes the same ids,
 which changes nothing. Elasticsearch unavailable → exponential back-off; nothing is committed meanwhile.
 
-Topics: findings, dead letters, incidents and alerts. Incident records carry an external version (their
-``updated_at``): a stale one (replayed, or older than the stored state) is answered 409 by Elasticsearch,
-which the indexer counts as done (``stale``), not as a failure.
+Topics: findings, dead letters, incidents, alerts, the export ledger and the processor registry. Incident
+and ledger records carry an external version (their ``updated_at``): a stale one (replayed, or older than
+the stored state) is answered 409 by Elasticsearch, which the indexer counts as done (``stale``), not as a
+failure. Registry records are indexed by their key; a tombstone deletes (an already missing document is
+not a failure).
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ from flowwatch_indexer.documents import (
     dead_letter_action,
     finding_action,
     incident_action,
+    ledger_action,
+    registry_action,
 )
 
 log = logging.getLogger("flowwatch.indexer")
 
 
 class Indexer:
-    """Consumes ``findings``, ``flow-events-dlq``, ``incidents`` and ``alerts`` and writes them to
-    Elasticsearch in bulk."""
+    """Consumes ``findings``, ``flow-events-dlq``, ``incidents``, ``alerts``, ``export-ledger`` and
+    ``processor-registry`` and writes them to Elasticsearch in bulk."""
 
     def __init__(self, settings: IndexerSettings | None = None) -> None:
         self.settings = settings or IndexerSettings()
@@ -58,9 +62,10 @@ class Indexer:
         self.indexed = 0
         self.stale = 0
         t = self.topics
-        self.subscribed = [t.findings, t.dead_letters, t.incidents, t.alerts]
+        self.subscribed = [t.findings, t.dead_letters, t.incidents, t.alerts, t.export_ledger, t.registry]
         self._by_value: dict[str, Callable[[str, bytes], Action]] = {
             t.findings: finding_action, t.incidents: incident_action, t.alerts: alert_action,
+            t.export_ledger: ledger_action,
         }
 
     def stop(self, *_: Any) -> None:
@@ -111,6 +116,8 @@ class Indexer:
                 topic = msg.topic() or ""
                 if topic == self.topics.dead_letters:
                     action = dead_letter_action(prefix, msg.headers(), msg.partition() or 0, msg.offset() or 0)
+                elif topic == self.topics.registry:
+                    action = registry_action(prefix, msg.key(), msg.value())
                 elif topic in self._by_value:
                     action = self._by_value[topic](prefix, msg.value() or b"")
                 else:
@@ -123,7 +130,7 @@ class Indexer:
             key = (action.index, action.id)
             previous = actions.get(key)
             if previous is None or action.supersedes(previous):
-                actions[key] = action  # last write wins within a batch; for incidents, the newest version
+                actions[key] = action  # last write wins within a batch; for versioned records, the newest
         return list(actions.values())
 
     def _bulk_with_retry(self, actions: list[Action]) -> None:
@@ -135,17 +142,18 @@ class Indexer:
             try:
                 # NDJSON bytes are sent as they are (the client's type hints only name the list form)
                 resp = self.es.bulk(operations=body, refresh=False)  # type: ignore[arg-type]
-                failed = [i for i in resp["items"] if i["index"].get("status", 500) >= 300]
-                stale = [i for i in failed if _is_stale(i["index"])]
-                failed = [i for i in failed if not _is_stale(i["index"])]
-                retryable = [i for i in failed if i["index"].get("status") in (429, 503, 500)]
+                results = [_result(i) for i in resp["items"] if not _already_deleted(i)]
+                failed = [r for r in results if r.get("status", 500) >= 300]
+                stale = [r for r in failed if _is_stale(r)]
+                failed = [r for r in failed if not _is_stale(r)]
+                retryable = [r for r in failed if r.get("status") in (429, 503, 500)]
                 for item in failed:
                     if item not in retryable:
-                        log.error("document rejected: %s", item["index"].get("error"))
+                        log.error("document rejected: %s", item.get("error"))
                 if not retryable:
-                    if stale:  # a newer state of these incidents is already indexed: nothing to do
+                    if stale:  # a newer state of these records is already indexed: nothing to do
                         self.stale += len(stale)
-                        log.info("%d stale incident records skipped (a newer state is indexed)", len(stale))
+                        log.info("%d stale records skipped (a newer state is indexed)", len(stale))
                     return
                 log.warning("%d documents to retry", len(retryable))
             except (es_exc.ConnectionError, es_exc.TransportError, es_exc.ApiError) as exc:
@@ -166,6 +174,18 @@ class Indexer:
             log.warning("waiting for Elasticsearch at %s", self.settings.es_url)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
+
+
+def _result(item: dict[str, Any]) -> dict[str, Any]:
+    """The result of one bulk item, whatever its operation (``{"index": {...}}`` or ``{"delete": {...}}``)."""
+    result = next(iter(item.values()), None)
+    return result if isinstance(result, dict) else {}
+
+
+def _already_deleted(item: dict[str, Any]) -> bool:
+    """A delete of a document (or index) that is not there, e.g. a replayed tombstone: nothing to do."""
+    result = item.get("delete")
+    return isinstance(result, dict) and result.get("status") == 404
 
 
 def _is_stale(item: dict[str, Any]) -> bool:

@@ -6,6 +6,11 @@ months. Dead letters, API keys, incidents and alerts have one index each.
 
 Incidents and alerts (issue 4) map the fields the API filters and sorts on; the big descriptive parts
 (report, notice, timeline, citations, obligation texts) stay in ``_source`` but are not indexed.
+
+Cross-border exports (issue 5): the export ledger (``<prefix>-ledger``, one document per processor and
+counting window, external version ``updated_at``) and the processor registry (``<prefix>-registry``, one
+document per key of the compacted ``processor-registry`` topic: a ``RegistryEntry`` per processor id and the
+``RestrictionList`` under ``RESTRICTIONS_KEY``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,17 @@ def incidents_index(prefix: str) -> str:
 def alerts_index(prefix: str) -> str:
     """Index of deadline alerts (document id = ``Alert.alert_id``)."""
     return f"{prefix}-alerts"
+
+
+def ledger_index(prefix: str) -> str:
+    """Index of export ledger records (document id = ``LedgerRecord.id``)."""
+    return f"{prefix}-ledger"
+
+
+def registry_index(prefix: str) -> str:
+    """Index of the processor registry (document id = the registry key: processor id or
+    ``RESTRICTIONS_KEY``)."""
+    return f"{prefix}-registry"
 
 
 FINDING_MAPPINGS: dict[str, Any] = {
@@ -202,6 +218,83 @@ ALERT_MAPPINGS: dict[str, Any] = {
 }
 
 
+THRESHOLD_MAPPINGS: dict[str, Any] = {
+    # nested: "a threshold of this name that is reached" must match within ONE threshold
+    "type": "nested",
+    "dynamic": "strict",
+    "properties": {
+        "name": KW,
+        "counter": KW,
+        "threshold": LONG,
+        "value": LONG,
+        "reached": BOOL,
+        "article": STORED_TEXT,
+    },
+}
+
+LEDGER_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "id": KW,
+        "processor_id": KW,
+        "processor_name": {"type": "text", "fields": {"raw": KW}},
+        "pack_id": KW,
+        "window_id": KW,
+        "window_start": DATE,
+        "persons": LONG,
+        "sensitive_persons": LONG,
+        "flows": LONG,
+        "required_mechanism": KW,
+        "required_reasons": STORED_TEXT,
+        "mechanisms_on_file": KW,
+        "thresholds": THRESHOLD_MAPPINGS,
+        "updated_at": DATE,
+    },
+}
+
+PROFILE_MAPPINGS: dict[str, Any] = {
+    "type": "object",
+    "dynamic": "strict",
+    "properties": {
+        "processor_id": KW,
+        "ciio": BOOL,
+        "free_trade_zone": KW,
+        "gba_city": KW,
+        "processes_over_1m_persons": BOOL,
+        "important_data_catalogue_refs": KW,
+    },
+}
+
+FILED_MECHANISM_MAPPINGS: dict[str, Any] = {
+    # nested: "a standard contract that expires before X" must match within ONE filing
+    "type": "nested",
+    "dynamic": "strict",
+    "properties": {
+        "id": KW,
+        "type": KW,
+        "scope_recipients": KW,
+        "scope_regions": KW,
+        "issued_on": DATE,
+        "expires_on": DATE,
+        "status": KW,
+    },
+}
+
+REGISTRY_MAPPINGS: dict[str, Any] = {
+    # one index for both record kinds of the registry topic: RegistryEntry (processor_id, profile,
+    # mechanisms) and RestrictionList (recipients); updated_at / updated_by are common
+    "dynamic": "strict",
+    "properties": {
+        "processor_id": KW,
+        "profile": PROFILE_MAPPINGS,
+        "mechanisms": FILED_MECHANISM_MAPPINGS,
+        "recipients": STORED,
+        "updated_at": DATE,
+        "updated_by": KW,
+    },
+}
+
+
 def templates(prefix: str) -> dict[str, dict[str, Any]]:
     """Index templates by name: ``{name: {"index_patterns": [...], "template": {...}}}``."""
     one_shard = {"number_of_shards": 1}
@@ -229,6 +322,16 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
         f"{prefix}-alerts": {
             "index_patterns": [alerts_index(prefix)],
             "template": {"settings": one_shard, "mappings": ALERT_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-ledger": {
+            "index_patterns": [ledger_index(prefix)],
+            "template": {"settings": one_shard, "mappings": LEDGER_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-registry": {
+            "index_patterns": [registry_index(prefix)],
+            "template": {"settings": one_shard, "mappings": REGISTRY_MAPPINGS},
             "priority": 100,
         },
     }

@@ -15,6 +15,8 @@ DETECTOR_APP_ID = "flowwatch-detector"
 INCIDENT_STATE_TABLE = "incident-state"
 INCIDENT_PERSONS_TABLE = "incident-persons"
 EXPORT_LEDGER_TABLE = "export-ledger-state"
+REGISTRY_TABLE = "processor-registry"
+REGISTRY_TOPIC = f"{DETECTOR_APP_ID}-{REGISTRY_TABLE}-changelog"
 EXPORT_PERSONS_TABLE = "export-persons"
 DETECTOR_CHANGELOGS = tuple(
     f"{DETECTOR_APP_ID}-{t}-changelog"
@@ -37,7 +39,11 @@ class Topics(BaseSettings):
     alerts: str = "alerts"
     export_updates: str = "export-updates"
     export_ledger: str = "export-ledger"
-    registry: str = "processor-registry"
+    registry: str = Field(
+        default=REGISTRY_TOPIC,
+        description="Compacted registry topic; it is the changelog of the detector's global table (Faust's assignor "
+        "only knows changelogs named '<app id>-<table>-changelog'), so it cannot be renamed.",
+    )
     partitions: int = Field(default=4, ge=1, description="Partitions of every data topic.")
 
     def all_with_partitions(self) -> dict[str, int]:
@@ -93,6 +99,9 @@ class DetectorSettings(KafkaSettings):
     )
     rule_packs_dir: str | None = Field(
         default=None, description="Folder of extra incident rule packs (*.yaml), loaded beside the built-in ones."
+    )
+    export_packs_dir: str | None = Field(
+        default=None, description="Folder of extra export rule packs (*.yaml), loaded beside the built-in ones."
     )
     loop_probe_interval: float = Field(
         default=0.1, ge=0, description="Seconds between event-loop lag probes of a worker; 0 turns the monitor off."

@@ -1,0 +1,270 @@
+"""``flowwatch init-cluster``: prepare a real Kafka and Elasticsearch for Flowwatch (idempotent).
+
+1. Kafka: creates every topic of ``Topics().all_with_partitions()`` with its partition count and the given
+   replication factor. The detector's table changelogs and the processor registry are compacted
+   (``cleanup.policy=compact``): with the broker's default ``delete`` policy, table state and registry entries
+   older than the topic retention would be lost. An existing topic with fewer partitions is an error (keyed data
+   cannot be re-spread silently); more partitions, or other settings, are left as they are.
+2. Elasticsearch: puts the index templates of ``flowwatch.es_indices``, then the ILM policies and, for every
+   bound template, a second index template of higher priority (``<template>-lifecycle``) with the same
+   mappings plus ``index.lifecycle.name``. A second template, because the indexer re-puts the plain templates
+   at start; existing indices that match get the policy too.
+
+Retention follows REGULATIONS.md D1. A policy whose delete phase comes earlier than the legal minimum of its
+record class is refused before anything is written. Policies come from ``--ilm-dir`` (one ``<class>.json``
+per policy, the body of ``PUT _ilm/policy/<prefix>-<class>``, and ``bindings.json``: ``{template suffix:
+class}``; the Helm chart renders them into a ConfigMap) or, without it, from :func:`default_policies`.
+
+Settings come from the environment like every service (``FLOWWATCH_KAFKA_BOOTSTRAP``, ``FLOWWATCH_ES_URL``,
+``FLOWWATCH_ES_USERNAME`` / ``FLOWWATCH_ES_PASSWORD``, ``FLOWWATCH_ES_INDEX_PREFIX``, ``FLOWWATCH_TOPIC_*``).
+Run it as ``python -m flowwatch.cli.cluster`` or register :func:`init_cluster_command` on the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flowwatch.settings import DETECTOR_CHANGELOGS, ElasticsearchSettings, KafkaSettings, Topics
+
+# Minimum retention in days per record class (REGULATIONS.md D1), counted in the longest calendar span:
+#   network-logs     CSL Art. 21(3): network and security-event logs "不少于六个月" -> six months are at most
+#                    184 days (1 July to 1 January)
+#   export-records   Draft Regs Art. 39(6): export logs and export approvals "三年以上" (also Art. 32 risk
+#                    reports, PIPL Art. 56 PIA records: >= 3 years) -> 3 years with a leap day = 1,096 days
+#   consent-records  Draft Regs Art. 12(3): consent records, logs of providing PI to third parties, approvals
+#                    for sharing/trading/entrusting important data "至少五年" -> 5 years with two leap days = 1,827
+#   incidents        at least as long as the longest related record (D1, suggested ILM) = 1,827 days
+LEGAL_MINIMUM_DAYS: dict[str, int] = {
+    "network-logs": 184,
+    "export-records": 1096,
+    "consent-records": 1827,
+    "incidents": 1827,
+}
+MONTHLY_MARGIN_DAYS = 31
+"""ILM ages an index from its creation: a monthly index is deleted only when its newest record (written up to
+31 days after the index was created) has reached the minimum."""
+
+DEFAULT_BINDINGS: dict[str, str] = {"findings": "network-logs"}
+"""Index template suffix -> record class. Only time-based indices may be bound: ILM deletes whole indices, and
+deleting the single ``deadletters``, ``incidents``, ``alerts`` or ``apikeys`` index would drop recent records
+too. Those indices are kept (never deleted by ILM) until they become time-based."""
+TIME_BASED_TEMPLATES = frozenset({"findings"})
+LIFECYCLE_PRIORITY = 200
+"""Priority of the ``-lifecycle`` templates; the plain templates of ``es_indices`` have 100."""
+
+_AGE = re.compile(r"^(\d+)(d|h|m|s|ms)$")
+_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1, "ms": 0.001}
+
+
+class ClusterError(RuntimeError):
+    """Kafka or Elasticsearch is not ready, or a policy breaks the legal minimum; the message says which."""
+
+
+def default_policies(period_days: int = MONTHLY_MARGIN_DAYS) -> dict[str, dict[str, Any]]:
+    """Record class -> ILM policy keeping every record the legal minimum (the Helm chart's defaults)."""
+    return {cls: policy_body(days, cls, period_days) for cls, days in LEGAL_MINIMUM_DAYS.items()}
+
+
+def policy_body(retention_days: int, record_class: str, period_days: int = MONTHLY_MARGIN_DAYS) -> dict[str, Any]:
+    """An ILM policy: hot from creation; the index is deleted ``retention_days + period_days`` after its creation,
+    so that the newest record of a time-based index (written up to ``period_days`` later) is kept
+    ``retention_days``. The same body as the Helm chart's ``flowwatch.ilmPolicy``."""
+    return {
+        "policy": {
+            "_meta": {"managed_by": "flowwatch", "record_class": record_class,
+                      "legal_minimum_days": LEGAL_MINIMUM_DAYS[record_class], "retention_days": retention_days},
+            "phases": {
+                "hot": {"min_age": "0ms", "actions": {"set_priority": {"priority": 100}}},
+                "delete": {"min_age": f"{retention_days + period_days}d", "actions": {"delete": {}}},
+            },
+        }
+    }
+
+
+def delete_age_days(policy: dict[str, Any]) -> float | None:
+    """Days after creation at which ``policy`` deletes an index; None when it never deletes."""
+    delete = policy.get("policy", {}).get("phases", {}).get("delete")
+    if not delete or "delete" not in delete.get("actions", {}):
+        return None
+    match = _AGE.match(str(delete.get("min_age", "0ms")))
+    if not match:
+        raise ClusterError(f"unreadable delete min_age {delete.get('min_age')!r}")
+    return int(match.group(1)) * _SECONDS[match.group(2)] / 86400
+
+
+def check_policies(policies: dict[str, dict[str, Any]], bindings: dict[str, str]) -> None:
+    """Refuse unknown record classes, deletions before the legal minimum and bindings of non-time-based indices."""
+    for cls, policy in policies.items():
+        if cls not in LEGAL_MINIMUM_DAYS:
+            raise ClusterError(f"unknown record class {cls!r}; known: {sorted(LEGAL_MINIMUM_DAYS)}")
+        age = delete_age_days(policy)
+        if age is not None and age < LEGAL_MINIMUM_DAYS[cls]:
+            raise ClusterError(f"ILM policy {cls}: delete after {age:g} days is below the legal minimum of "
+                               f"{LEGAL_MINIMUM_DAYS[cls]} days (REGULATIONS.md D1)")
+    for template, cls in bindings.items():
+        if template not in TIME_BASED_TEMPLATES:
+            raise ClusterError(f"ILM binding {template} -> {cls}: only time-based indices "
+                               f"({sorted(TIME_BASED_TEMPLATES)}) may get a delete phase")
+        if cls not in policies:
+            raise ClusterError(f"ILM binding {template} -> {cls}: no such policy")
+        age = delete_age_days(policies[cls])
+        if age is not None and age < LEGAL_MINIMUM_DAYS[cls] + MONTHLY_MARGIN_DAYS:
+            raise ClusterError(f"ILM policy {cls} bound to monthly indices ({template}): delete after {age:g} "
+                               f"days keeps the newest records less than {LEGAL_MINIMUM_DAYS[cls]} days")
+
+
+def load_policies(ilm_dir: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``(<class> -> policy body, template suffix -> class)`` from a folder of ``<class>.json`` + ``bindings.json``."""
+    policies: dict[str, dict[str, Any]] = {}
+    bindings: dict[str, str] = {}
+    for path in sorted(ilm_dir.glob("*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if path.stem == "bindings":
+            bindings = {str(k): str(v) for k, v in body.items()}
+        else:
+            policies[path.stem] = body
+    if not policies:
+        raise ClusterError(f"no ILM policy (*.json) in {ilm_dir}")
+    return policies, bindings
+
+
+def compacted_topics(topics: Topics) -> frozenset[str]:
+    """Topics whose last record per key is the state: the detector's table changelogs, the processor registry."""
+    return frozenset({*DETECTOR_CHANGELOGS, topics.registry})
+
+
+def ensure_topics(bootstrap: str, wanted: dict[str, int], replication_factor: int = 1,
+                  timeout: float = 120.0, compacted: frozenset[str] = frozenset()) -> list[str]:
+    """Create the missing topics of ``wanted`` (name -> partitions), ``compacted`` ones with
+    ``cleanup.policy=compact``; returns the names created."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = _retry(lambda: admin.list_topics(timeout=5).topics, timeout, f"Kafka at {bootstrap}")
+    short = {t: len(existing[t].partitions) for t in wanted if t in existing
+             and len(existing[t].partitions) < wanted[t]}
+    if short:
+        raise ClusterError(f"topics exist with fewer partitions than FLOWWATCH_TOPIC_PARTITIONS: {short}; "
+                           "add partitions with the Kafka tools (keys move to other partitions) or lower the setting")
+    created = []
+    missing = []
+    for name, partitions in wanted.items():
+        if name in existing:
+            continue
+        config = {"cleanup.policy": "compact"} if name in compacted else {}
+        if replication_factor >= 3:
+            config["min.insync.replicas"] = "2"
+        missing.append(NewTopic(name, partitions, replication_factor, config=config))
+    if missing:
+        for name, future in admin.create_topics(missing, operation_timeout=30).items():
+            try:
+                future.result()
+                created.append(name)
+            except Exception as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise ClusterError(f"cannot create topic {name}: {exc}") from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        md = admin.list_topics(timeout=5).topics
+        if all(t in md and len(md[t].partitions) >= n for t, n in wanted.items()):
+            return created
+        if time.monotonic() > deadline:
+            raise ClusterError(f"topics not ready with their partition counts: {wanted}")
+        time.sleep(0.5)
+
+
+def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any]],
+                         bindings: dict[str, str]) -> dict[str, str]:
+    """Index templates, ILM policies and lifecycle templates; returns ``{index template: policy name}``."""
+    from flowwatch.es_indices import ensure_templates, templates
+
+    check_policies(policies, bindings)
+    ensure_templates(es, prefix)
+    for cls, body in policies.items():
+        es.ilm.put_lifecycle(name=f"{prefix}-{cls}", **body)
+    bound: dict[str, str] = {}
+    plain = templates(prefix)
+    for suffix, cls in bindings.items():
+        name, policy = f"{prefix}-{suffix}", f"{prefix}-{cls}"
+        body = json.loads(json.dumps(plain[name]))
+        body["template"].setdefault("settings", {})["index.lifecycle.name"] = policy
+        body["priority"] = LIFECYCLE_PRIORITY
+        body["meta"] = {"managed_by": "flowwatch", "adds": "index.lifecycle.name", "base_template": name}
+        es.indices.put_index_template(name=f"{name}-lifecycle", **body)
+        for pattern in body["index_patterns"]:  # indices created before the policy existed
+            es.indices.put_settings(index=pattern, settings={"index.lifecycle.name": policy},
+                                    allow_no_indices=True, expand_wildcards="open")
+        bound[f"{name}-lifecycle"] = policy
+    return bound
+
+
+def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topics: bool = True,
+                 elasticsearch: bool = True, timeout: float = 120.0) -> dict[str, Any]:
+    """Prepare Kafka and Elasticsearch from the environment's settings; returns a summary (idempotent)."""
+    policies, bindings = load_policies(ilm_dir) if ilm_dir else (default_policies(), dict(DEFAULT_BINDINGS))
+    check_policies(policies, bindings)  # before anything is written
+    summary: dict[str, Any] = {}
+    if topics:
+        topic_settings = Topics()
+        wanted = topic_settings.all_with_partitions()
+        bootstrap = KafkaSettings().kafka_bootstrap
+        summary["topics_created"] = ensure_topics(bootstrap, wanted, replication_factor, timeout,
+                                                  compacted_topics(topic_settings))
+        summary["topics"] = wanted
+    if elasticsearch:
+        from elasticsearch import Elasticsearch
+
+        s = ElasticsearchSettings()
+        auth = (s.es_username, s.es_password.get_secret_value()) if s.es_username and s.es_password else None
+        es = Elasticsearch(s.es_url, basic_auth=auth, request_timeout=30)
+        _retry(lambda: es.info(), timeout, f"Elasticsearch at {s.es_url}")
+        summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
+        summary["policies"] = {f"{s.es_index_prefix}-{c}": delete_age_days(p) for c, p in policies.items()}
+    return summary
+
+
+def _retry(call: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{what} does not answer: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def init_cluster_command(
+    ilm_dir: Annotated[Path | None, typer.Option(
+        help="Folder of ILM policies (<class>.json) and bindings.json; default: the legal minimums + 31 days.")
+    ] = None,
+    replication_factor: Annotated[int, typer.Option(min=1, help="Replication factor of new topics.")] = 1,
+    topics: Annotated[bool, typer.Option(help="Create the Kafka topics.")] = True,
+    elasticsearch: Annotated[bool, typer.Option(help="Put index templates and ILM policies.")] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Kafka and Elasticsearch.")] = 120.0,
+) -> None:
+    """Create the Kafka topics and put the Elasticsearch index templates and ILM policies (idempotent)."""
+    try:
+        summary = init_cluster(ilm_dir, replication_factor, topics, elasticsearch, timeout)
+    except ClusterError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(1) from exc
+    sys.stdout.write(json.dumps(summary, sort_keys=True) + "\n")
+
+
+def main() -> None:
+    """``python -m flowwatch.cli.cluster``: the command without the ``flowwatch`` CLI."""
+    typer.run(init_cluster_command)
+
+
+if __name__ == "__main__":
+    main()
