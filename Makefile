@@ -41,6 +41,7 @@ test-integration: install
 
 bench: install
 	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/run.py
 
 bench-detection: install

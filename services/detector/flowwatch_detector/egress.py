@@ -4,8 +4,8 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
 
 - In: ``export-updates`` (key ``processor_id``), written by the pii agent for flows that leave mainland China
   (or go to a destination that could not be resolved).
-- Registry: the compacted topic ``REGISTRY_TOPIC`` (settings) read as a Faust global table (every worker holds all
-  of it): processor profiles, filed mechanisms, and the restriction list under ``RESTRICTIONS_KEY``.
+- Registry: the compacted topic ``processor-registry``, followed by every worker in full
+  (``RegistryReader``): processor profiles, filed mechanisms, and the restriction list under ``RESTRICTIONS_KEY``.
 - Tables: ``export-ledger-state`` (``processor\\x1fwindow`` → window counts and raised alert keys) and
   ``export-persons`` (person-year entries and applied event ids → 1).
 - Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``.
@@ -25,14 +25,8 @@ from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, Restrict
 from flowwatch.exports.step import process_update
 from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
-from flowwatch.settings import (
-    EXPORT_LEDGER_TABLE,
-    EXPORT_PERSONS_TABLE,
-    REGISTRY_TABLE,
-    REGISTRY_TOPIC,
-    DetectorSettings,
-    Topics,
-)
+from flowwatch.settings import EXPORT_LEDGER_TABLE, EXPORT_PERSONS_TABLE, DetectorSettings, Topics
+from flowwatch_detector.registry_reader import RegistryReader
 
 log = logging.getLogger("flowwatch.detector.egress")
 
@@ -59,9 +53,12 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     alerts_topic = app.topic(topics.alerts, **raw)
     dlq_topic = app.topic(topics.dead_letters, **raw)
     json: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    if topics.registry != REGISTRY_TOPIC:
-        raise ValueError(f"the registry topic must be {REGISTRY_TOPIC} (the changelog of the global table)")
-    registry = app.GlobalTable(REGISTRY_TABLE, default=None, partitions=topics.partitions, schema=json)
+    registry = RegistryReader(settings.kafka_bootstrap, topics.registry)
+
+    @app.task
+    async def start_registry() -> None:
+        """Start following the registry; the agent waits until it has caught up."""
+        registry.start()
     states = app.Table(EXPORT_LEDGER_TABLE, default=None, partitions=topics.partitions, schema=json)
     persons = _TableKeys(app.Table(EXPORT_PERSONS_TABLE, default=None, partitions=topics.partitions, schema=json))
 
@@ -84,6 +81,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     @app.agent(updates_topic)
     async def egress_agent(stream: faust.StreamT) -> None:
         """Count, evaluate and alert for every export flow."""
+        while not registry.ready.is_set():
+            await asyncio.sleep(0.2)
         async for event in stream.events():
             value = event.value or b""
             try:

@@ -15,8 +15,6 @@ DETECTOR_APP_ID = "flowwatch-detector"
 INCIDENT_STATE_TABLE = "incident-state"
 INCIDENT_PERSONS_TABLE = "incident-persons"
 EXPORT_LEDGER_TABLE = "export-ledger-state"
-REGISTRY_TABLE = "processor-registry"
-REGISTRY_TOPIC = f"{DETECTOR_APP_ID}-{REGISTRY_TABLE}-changelog"
 EXPORT_PERSONS_TABLE = "export-persons"
 DETECTOR_CHANGELOGS = tuple(
     f"{DETECTOR_APP_ID}-{t}-changelog"
@@ -39,11 +37,7 @@ class Topics(BaseSettings):
     alerts: str = "alerts"
     export_updates: str = "export-updates"
     export_ledger: str = "export-ledger"
-    registry: str = Field(
-        default=REGISTRY_TOPIC,
-        description="Compacted registry topic; it is the changelog of the detector's global table (Faust's assignor "
-        "only knows changelogs named '<app id>-<table>-changelog'), so it cannot be renamed.",
-    )
+    registry: str = "processor-registry"
     partitions: int = Field(default=4, ge=1, description="Partitions of every data topic.")
 
     def all_with_partitions(self) -> dict[str, int]:
