@@ -105,12 +105,14 @@ class Stack:
         index_prefix: str = "flowwatch",
         api: bool = True,
         extra_env: dict[str, str] | None = None,
+        static_membership: bool = True,
     ) -> None:
         self.home = (home or home_dir()).resolve()
         self.workers = workers
         self.broker = broker
         self.api_enabled = api
         self.extra_env = extra_env or {}
+        self.static_membership = static_membership
         self.state = StackState.load(self.home)
         if not self.state.components:
             self.state.partitions = partitions
@@ -129,9 +131,9 @@ class Stack:
         create_topics(self.state.kafka_bootstrap, self.topics().all_with_partitions())
         env = self.service_env()
         for i in range(1, self.workers + 1):
+            member = {"FLOWWATCH_INSTANCE_ID": f"detector-{i}"} if self.static_membership else {}
             self._ensure(f"detector-{i}", [sys.executable, "-m", "flowwatch_detector", "-l", "info"],
-                         {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}"),
-                          "FLOWWATCH_INSTANCE_ID": f"detector-{i}"}, say)
+                         {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}"), **member}, say)
         self._ensure("indexer", [sys.executable, "-m", "flowwatch_indexer"], env, say)
         if self.api_enabled:
             api = self.state.components.get("api")
