@@ -148,6 +148,31 @@ def _print_summary(summary: dict[str, Any]) -> None:
             out.print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in summary[key].items()))
 
 
+def _print_compliance(state: Any) -> None:
+    """Incidents, alerts and the export ledger the agents produced from the replayed flows."""
+    from flowwatch.compliance_summary import alert_counts, collect, obligation_counts
+
+    console.print("• waiting for the incident and egress agents to settle")
+    found = collect(Elasticsearch(state.es_url, request_timeout=30), state.index_prefix)
+    out.print(f"incidents: {len(found['incidents'])}; obligations: "
+              + ", ".join(f"{k}={v}" for k, v in sorted(obligation_counts(found["incidents"]).items())))
+    alerts = Table(title=f"Alerts ({len(found['alerts'])})")
+    alerts.add_column("type (severity)")
+    alerts.add_column("count", justify="right")
+    for name, n in alert_counts(found["alerts"]).most_common():
+        alerts.add_row(name, str(n))
+    out.print(alerts)
+    ledger = Table(title="Export ledger (persons per counting window)")
+    for col in ("processor", "pack", "window", "persons", "sensitive", "flows", "requires", "on file"):
+        ledger.add_column(col, no_wrap=True)
+    for r in sorted(found["ledger"], key=lambda r: (r["processor_id"], r["window_id"])):
+        pack, _, window = r["window_id"].partition(":")
+        ledger.add_row(r["processor_id"], pack.removeprefix("cn_export_"), window, f"{r['persons']:,}",
+                       f"{r['sensitive_persons']:,}", str(r["flows"]), r["required_mechanism"],
+                       ", ".join(r["mechanisms_on_file"]) or "—")
+    out.print(ledger)
+
+
 @app.command()
 def replay(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL file, one flow event a line.")],
@@ -186,6 +211,7 @@ def demo(
         write_jsonl(path, events, DEFAULT_SEED)
     summary = _replay_file(path, wait=True, timeout=timeout)
     _print_summary(summary)
+    _print_compliance(state)
     key = _create_key("admin", None, "demo admin")
     out.print(f"\n[bold]API[/]: {state.api_url}   (OpenAPI: {state.api_url}/docs)")
     out.print(f"[bold]admin API key[/]: {key}")
