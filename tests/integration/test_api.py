@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -347,8 +348,16 @@ def test_platform_cursor_from_another_key_stays_scoped(env: Env) -> None:
 
 def test_healthz_and_readyz(env: Env) -> None:
     assert env.client.get("/healthz").json() == {"status": "ok"}
-    resp = env.client.get("/readyz")
-    assert resp.status_code == 200 and resp.json()["status"] == "ready"
+    app: Any = env.client.app
+    real_check = app.state.kafka_check
+    try:  # this module runs Elasticsearch only: /readyz needs the Kafka broker too
+        resp = env.client.get("/readyz")
+        assert resp.status_code == 503 and resp.json()["checks"] == {"elasticsearch": "ok", "kafka": "down"}
+        app.state.kafka_check = SimpleNamespace(check=lambda: (True, "ok"))
+        resp = env.client.get("/readyz")
+        assert resp.status_code == 200 and resp.json()["status"] == "ready"
+    finally:
+        app.state.kafka_check = real_check
 
 
 def test_es_down_gives_503_json() -> None:

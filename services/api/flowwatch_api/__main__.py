@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
+from flowwatch.observability import setup_logging, uvicorn_log_config
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 
 
 def main() -> None:
     """Serve the API until interrupted. Settings come from the environment (``ApiSettings``)."""
+    setup_logging("api")  # FLOWWATCH_LOG_FORMAT: json (default) or text
     settings = ApiSettings()
-    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info")
+    log_config = uvicorn_log_config("api")
+    kwargs: dict[str, Any] = {"log_config": log_config} if log_config is not None else {}
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info", **kwargs)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The query service application: ``create_app(settings)`` builds the FastAPI app.
 
-Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers ping, no auth), ``/v1/*``
+Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers ping and the Kafka broker answers a
+metadata request, no auth), ``/metrics`` (Prometheus text, no auth: counts and timings only), ``/v1/*``
 (bearer API key): findings, incidents (with their report and obligation marks), alerts, the processor
 registry and restriction list (writes go to ``processor-registry``) and the export ledger. Elasticsearch
 being unreachable or failing answers 503 JSON (``{"detail": ...}``) with ``Retry-After``; any other
@@ -9,18 +10,23 @@ unexpected error answers 500 JSON. Neither returns a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from starlette.concurrency import run_in_threadpool
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
+from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import alerts, exports, findings, incidents, registry
 from flowwatch_api.producer import UpdateProducer
@@ -32,6 +38,18 @@ ES_REQUEST_TIMEOUT = 10.0
 PING_TIMEOUT = 2.0
 """Seconds /readyz waits for Elasticsearch's ping."""
 RETRY_AFTER_SECONDS = "5"
+KAFKA_CHECK_TIMEOUT = 1.5
+"""Seconds /readyz waits for the broker's metadata answer (cached ``KAFKA_CHECK_TTL`` seconds)."""
+KAFKA_CHECK_TTL = 5.0
+
+REQUESTS = Counter("flowwatch_api_requests_total", "HTTP requests answered, by route template and status.",
+                   ["method", "route", "status"])
+REQUEST_SECONDS = Histogram("flowwatch_api_request_seconds", "HTTP request duration by route template (seconds).",
+                            ["method", "route"],
+                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+ES_ERRORS = Counter("flowwatch_api_es_errors_total",
+                    "Elasticsearch failures answered 503/502: unreachable (transport) or error (API error).",
+                    ["kind"])
 
 
 def make_es_client(settings: ApiSettings) -> Elasticsearch:
@@ -51,12 +69,14 @@ def _unavailable(detail: str) -> JSONResponse:
 
 
 async def _on_transport_error(request: Request, exc: Exception) -> JSONResponse:
+    ES_ERRORS.labels(kind="unreachable").inc()
     log.warning("elasticsearch unreachable on %s %s: %s", request.method, request.url.path, exc)
     return _unavailable("search backend unavailable")
 
 
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     code = int(getattr(getattr(exc, "meta", None), "status", 0) or 0)
+    ES_ERRORS.labels(kind="error").inc()
     log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path, exc)
     if code == 429 or code >= 500:
         return _unavailable("search backend unavailable")
@@ -100,6 +120,21 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
     app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
+    app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
+
+    @app.middleware("http")
+    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Request count and duration by route template (not the raw path: bounded label values)."""
+        started = time.perf_counter()
+        status_code = 500
+        try:
+            response = await call_next(request)
+            status_code = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", None) or "<unmatched>"
+            REQUESTS.labels(method=request.method, route=route, status=str(status_code)).inc()
+            REQUEST_SECONDS.labels(method=request.method, route=route).observe(time.perf_counter() - started)
 
     app.add_exception_handler(TransportError, _on_transport_error)
     app.add_exception_handler(ApiError, _on_api_error)
@@ -110,21 +145,41 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Always ``{"status": "ok"}`` while the process serves HTTP."""
         return {"status": "ok"}
 
-    @app.get(
-        "/readyz", tags=["ops"], summary="Readiness: Elasticsearch reachable",
-        responses={503: {"description": "Elasticsearch does not answer."}},
-    )
-    def readyz() -> JSONResponse:
-        """200 ``{"status": "ready"}`` when Elasticsearch answers ping within 2 s, else 503."""
+    def es_ping() -> bool:
         es: Elasticsearch = app.state.es
-        ok = es.options(request_timeout=PING_TIMEOUT, max_retries=0).ping()
-        if ok:
-            return JSONResponse({"status": "ready"})
+        try:
+            return bool(es.options(request_timeout=PING_TIMEOUT, max_retries=0).ping())
+        except Exception:
+            return False
+
+    @app.get(
+        "/readyz", tags=["ops"], summary="Readiness: Elasticsearch and the Kafka broker reachable",
+        responses={503: {"description": "Elasticsearch or the Kafka broker does not answer (named in the body)."}},
+    )
+    async def readyz() -> JSONResponse:
+        """200 ``{"status": "ready", "checks": {...}}`` when Elasticsearch answers ping within 2 s and the broker a
+        metadata request within 1.5 s (cached 5 s); else 503 with the failing ones in ``detail`` and ``checks``."""
+        kafka_check: KafkaCheck = app.state.kafka_check
+        es_ok, (kafka_ok, kafka_detail) = await asyncio.gather(
+            run_in_threadpool(es_ping), run_in_threadpool(kafka_check.check)
+        )
+        checks = {"elasticsearch": "ok" if es_ok else "down", "kafka": "ok" if kafka_ok else "down"}
+        if es_ok and kafka_ok:
+            return JSONResponse({"status": "ready", "checks": checks})
+        down = [name for name, state in checks.items() if state != "ok"]
+        detail = " and ".join("elasticsearch" if n == "elasticsearch" else "kafka broker" for n in down)
+        if not kafka_ok:
+            log.warning("readiness: kafka broker unreachable: %s", kafka_detail)
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"status": "unavailable", "detail": "elasticsearch does not answer"},
+            content={"status": "unavailable", "detail": f"{detail} does not answer", "checks": checks},
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus text exposition of this process (no auth, by convention: counts and timings only)."""
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(findings.router)
     app.include_router(incidents.router)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Awaitable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
@@ -18,8 +19,9 @@ from typing import Any, cast
 
 import faust
 
+from flowwatch.observability import logging_config, metrics_port, start_metrics_server
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
-from flowwatch_detector import egress, incidents
+from flowwatch_detector import egress, incidents, metrics
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -46,6 +48,7 @@ app = faust.App(
     web_enabled=False,
     table_standby_replicas=0,  # a worker's tables hold only its active partitions (the deadline timer scans them)
     datadir=os.environ.get("FLOWWATCH_DETECTOR_DATADIR", "/tmp/flowwatch-detector"),
+    logging_config=logging_config("detector"),  # FLOWWATCH_LOG_FORMAT=json (default): one JSON object per line
 )
 
 flow_events = app.topic(
@@ -75,11 +78,34 @@ if settings.loop_probe_interval > 0:
         instance=settings.instance_id,
         heartbeat_interval=app.conf.broker_heartbeat_interval,
         session_timeout=app.conf.broker_session_timeout,
+        sample_sink=metrics.observe_loop_lag,
     )
     # mode's SignalHandlerT alias rejects every handler under mypy (even a plain ``def f(sender, *a, **kw)``)
     app.on_partitions_revoked.connect(monitor.on_partitions_revoked)  # type: ignore[arg-type]
     app.on_partitions_assigned.connect(monitor.on_partitions_assigned)  # type: ignore[arg-type]
     app.task(make_probe_task(monitor, app))
+
+CONSUMER_LAG_INTERVAL = 10.0
+"""Seconds between updates of ``flowwatch_consumer_lag``."""
+
+# Prometheus: /metrics on FLOWWATCH_METRICS_PORT (unset: no server) once the worker runs.
+_metrics_port = metrics_port()
+if _metrics_port is not None:
+    port = _metrics_port
+
+    @app.task
+    async def serve_metrics() -> None:
+        """Start the Prometheus HTTP server of this worker (a daemon thread)."""
+        try:
+            start_metrics_server(port)
+        except OSError as exc:  # e.g. two local workers given one port: run without metrics, loudly
+            log.error("cannot serve metrics on port %d: %s", port, exc)
+
+    @app.timer(interval=CONSUMER_LAG_INTERVAL)
+    async def consumer_lag() -> None:
+        """Refresh ``flowwatch_consumer_lag`` of the partitions assigned to this worker."""
+        metrics.update_consumer_lag(app.consumer)
+
 
 _executor: Executor | None = None
 
@@ -109,7 +135,10 @@ async def pii(stream: faust.StreamT) -> None:
             RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
+        metrics.EVENTS_IN.labels(topic=TOPICS.flow_events).inc(len(batch))
+        started = time.perf_counter()
         outcomes = await loop.run_in_executor(executor(), partial(process_batch, batch, TOPICS.dead_letters))
+        metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
         pending = [await _emit(raw, out) for raw, out in zip(batch, outcomes, strict=True)]
         pending += [
             await incident_updates_topic.send(key=out.key, value=out.incident_update, force=True)
@@ -128,8 +157,12 @@ async def pii(stream: faust.StreamT) -> None:
 async def _emit(raw: RawEvent, out: Outcome) -> Awaitable[Any]:
     """Send the outcome's record; return the broker-acknowledgement future (not yet awaited)."""
     if out.finding is not None:
+        metrics.FINDINGS_OUT.inc()
         return await findings_topic.send(key=out.key, value=out.finding, force=True)
-    log.info("dead letter", extra={"event_offset": raw.offset, "reason": out.reason})
+    metrics.DEAD_LETTERS.labels(reason=out.reason or "unknown").inc()
+    log.info("dead letter", extra={"event_id": out.event_id, "processor_id": out.processor_id,
+                                   "event_partition": raw.partition, "event_offset": raw.offset,
+                                   "reason": out.reason})
     headers = [
         (HEADER_REASON, (out.reason or "").encode()),
         (HEADER_ERROR, (out.error or "").encode()[:4000]),

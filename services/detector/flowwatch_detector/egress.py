@@ -26,6 +26,8 @@ from flowwatch.exports.step import process_update
 from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.settings import EXPORT_LEDGER_TABLE, EXPORT_PERSONS_TABLE, DetectorSettings, Topics
+from flowwatch_detector import metrics
+from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
 log = logging.getLogger("flowwatch.detector.egress")
@@ -85,10 +87,13 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             await asyncio.sleep(0.2)
         async for event in stream.events():
             value = event.value or b""
+            metrics.EVENTS_IN.labels(topic=topics.export_updates).inc()
             try:
                 update = ExportUpdate.model_validate_json(value)
             except ValidationError as exc:
-                log.warning("invalid export update kept in the dead-letter topic: %s", exc)
+                log.warning("invalid export update kept in the dead-letter topic: %s", exc,
+                            extra={"event_id": event_id_of(value), "reason": "invalid_export_update"})
+                metrics.DEAD_LETTERS.labels(reason="invalid_export_update").inc()
                 headers = [("fw-reason", b"invalid_export_update"), ("fw-error", str(exc).encode()[:4000])]
                 await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
@@ -97,7 +102,9 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             key = update.processor_id.encode()
             acks = []
             for alert in result.alerts:
-                log.info("alert %s %s", alert.type, alert.dedup_key)
+                log.info("alert %s %s", alert.type, alert.dedup_key,
+                         extra={"processor_id": update.processor_id, "event_id": update.event_id})
+                metrics.observe_alert(alert)
                 acks.append(await alerts_topic.send(key=key, value=alert.model_dump_json().encode(), force=True))
             if result.ledger is not None:
                 acks.append(await ledger_topic.send(key=key, value=result.ledger.model_dump_json().encode(),

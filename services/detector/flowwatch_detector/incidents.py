@@ -31,6 +31,8 @@ from flowwatch.incidents.report import build_record
 from flowwatch.models import utc_now
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 from flowwatch.settings import INCIDENT_PERSONS_TABLE, INCIDENT_STATE_TABLE, DetectorSettings, Topics
+from flowwatch_detector import metrics
+from flowwatch_detector.processing import event_id_of
 
 log = logging.getLogger("flowwatch.detector.incidents")
 
@@ -79,6 +81,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         """Apply each update (or tick), raise the alerts now due, emit the incident record."""
         async for event in stream.events():
             value = event.value or b""
+            metrics.EVENTS_IN.labels(topic=topics.incident_updates).inc()
             try:
                 doc = orjson.loads(value)
                 update = None if "tick" in doc else IncidentUpdate.model_validate(doc)
@@ -86,7 +89,9 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                     (doc["processor_id"], doc["tick"]) if update is None else (update.processor_id, update.incident_id)
                 )
             except (orjson.JSONDecodeError, ValidationError, KeyError, TypeError) as exc:
-                log.warning("invalid incident update kept in the dead-letter topic: %s", exc)
+                log.warning("invalid incident update kept in the dead-letter topic: %s", exc,
+                            extra={"event_id": event_id_of(value), "reason": "invalid_incident_update"})
+                metrics.DEAD_LETTERS.labels(reason="invalid_incident_update").inc()
                 headers = [("fw-reason", b"invalid_incident_update"), ("fw-error", str(exc).encode()[:4000])]
                 await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
@@ -105,7 +110,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             alerts = due_alerts(state, record.obligations, pack, now) if pack else []
             acks = []
             for alert in alerts:
-                log.info("alert %s %s", alert.type, alert.dedup_key)
+                log.info("alert %s %s", alert.type, alert.dedup_key, extra={"processor_id": processor_id})
+                metrics.observe_alert(alert)
                 acks.append(await alerts_topic.send(key=processor_id.encode(), value=alert.model_dump_json().encode(),
                                                     force=True))
             if alerts:
@@ -135,3 +141,4 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             processor_id, incident_id = key.split("\x1f", 1)
             tick = orjson.dumps({"tick": incident_id, "processor_id": processor_id, "at": now.isoformat()})
             await updates_topic.send(key=processor_id.encode(), value=tick)
+

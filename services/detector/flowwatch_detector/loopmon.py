@@ -220,6 +220,7 @@ class LoopMonitor:
         instance: str | None = None,
         heartbeat_interval: float | None = None,
         session_timeout: float | None = None,
+        sample_sink: Callable[[str, list[float]], None] | None = None,
     ) -> None:
         if report_interval <= 0:
             raise ValueError("report_interval must be positive (seconds)")
@@ -233,6 +234,7 @@ class LoopMonitor:
         self.instance = instance or f"pid{os.getpid()}"
         self.heartbeat_interval = heartbeat_interval
         self.session_timeout = session_timeout
+        self.sample_sink = sample_sink  # e.g. a Prometheus histogram feeder: (loop name, samples of a window)
         self.rebalances = 0
         self.revocations = 0
         self.generation: int | None = None
@@ -324,7 +326,11 @@ class LoopMonitor:
             "generation": self.generation,
         }
         self._last_report = now
-        log.info("%s", json.dumps(stats))
+        if self.sample_sink is not None:
+            self.sample_sink("main", main)
+            self.sample_sink("consumer", consumer)
+        # text logs: the JSON object is the message; JSON logs: its fields are merged into the log object
+        log.info("%s", json.dumps(stats), extra={"fields": stats})
         if self.stats_file is not None:
             record = {**stats, "loop_lag_samples": [round(v, 5) for v in main]}
             try:

@@ -43,6 +43,8 @@ class Outcome:
     dead_letter: bytes | None = None
     reason: str | None = None
     error: str | None = None
+    event_id: str | None = None
+    processor_id: str | None = None
 
 
 _hash_key = b""
@@ -82,6 +84,8 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
         finding=orjson.dumps(finding.model_dump(mode="json")),
         incident_update=update.model_dump_json().encode() if update else None,
         export_update=export.model_dump_json().encode() if export else None,
+        event_id=event.event_id,
+        processor_id=event.processor.id,
     )
 
 
@@ -111,7 +115,7 @@ def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str)
         received_at=now,
     )
     return Outcome(key=raw.key or b"", dead_letter=orjson.dumps(record.model_dump(mode="json")),
-                   reason=reason, error=record.error)
+                   reason=reason, error=record.error, event_id=record.event_id, processor_id=record.processor_id)
 
 
 def _best_effort_ids(value: bytes) -> tuple[str | None, str | None]:
@@ -126,3 +130,8 @@ def _best_effort_ids(value: bytes) -> tuple[str | None, str | None]:
     proc = doc.get("processor")
     processor_id = proc.get("id") if isinstance(proc, dict) and isinstance(proc.get("id"), str) else None
     return event_id, processor_id
+
+
+def event_id_of(value: bytes) -> str | None:
+    """The ``event_id`` of a raw record, when it can be read (log correlation of unreadable records)."""
+    return _best_effort_ids(value)[0]

@@ -10,6 +10,10 @@ and ledger records carry an external version (their ``updated_at``): a stale one
 the stored state) is answered 409 by Elasticsearch, which the indexer counts as done (``stale``), not as a
 failure. Registry records are indexed by their key; a tombstone deletes (an already missing document is
 not a failure).
+
+Observability: Prometheus metrics (``flowwatch_indexer.metrics``) and ``/readyz`` on ``FLOWWATCH_METRICS_PORT``
+when it is set; ready while a Kafka metadata request and an Elasticsearch request succeeded within the last
+``READY_MAX_AGE`` seconds (checked every ``OBSERVE_INTERVAL`` s between batches, and by every bulk request).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
 
 from flowwatch.es_indices import ensure_templates
+from flowwatch.observability import Readiness, metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import IndexerSettings, topics
+from flowwatch_indexer import metrics
 from flowwatch_indexer.documents import (
     Action,
     BadRecord,
@@ -39,6 +45,11 @@ from flowwatch_indexer.documents import (
 )
 
 log = logging.getLogger("flowwatch.indexer")
+
+OBSERVE_INTERVAL = 10.0
+"""Seconds between consumer-lag and dependency checks (between batches)."""
+READY_MAX_AGE = 3 * OBSERVE_INTERVAL
+"""/readyz: not ready when a dependency check is older than this (seconds) or failed."""
 
 
 class Indexer:
@@ -59,6 +70,8 @@ class Indexer:
             "enable.partition.eof": False,
         })
         self.running = True
+        self.readiness = Readiness(("kafka", "elasticsearch"), max_age=READY_MAX_AGE)
+        self._observed_at = float("-inf")
         self.indexed = 0
         self.stale = 0
         t = self.topics
@@ -83,6 +96,8 @@ class Indexer:
             try:
                 while self.running:
                     messages = self.consumer.consume(self.settings.bulk_max_docs, self.settings.bulk_max_wait)
+                    if time.monotonic() - self._observed_at >= OBSERVE_INTERVAL:
+                        self.observe()
                     if not messages and inflight is None:
                         continue
                     actions, offsets = self._actions(messages), _next_offsets(messages)
@@ -95,6 +110,30 @@ class Indexer:
                     self._finish(inflight)
             finally:
                 self.consumer.close()
+
+    def observe(self) -> None:
+        """Check Kafka (metadata, consumer lag) and Elasticsearch (ping): metrics and readiness."""
+        self._observed_at = time.monotonic()
+        try:
+            self.consumer.list_topics(timeout=2.0)
+            metrics.update_consumer_lag(self.consumer)
+            kafka_ok = True
+        except KafkaException as exc:
+            log.warning("Kafka metadata request failed: %s", exc)
+            kafka_ok = False
+        self.readiness.mark("kafka", kafka_ok)
+        metrics.KAFKA_UP.set(1 if kafka_ok else 0)
+        self._mark_es(self._ping())
+
+    def _ping(self) -> bool:
+        try:
+            return bool(self.es.options(request_timeout=2.0, max_retries=0).ping())
+        except Exception:
+            return False
+
+    def _mark_es(self, ok: bool) -> None:
+        self.readiness.mark("elasticsearch", ok)
+        metrics.ES_UP.set(1 if ok else 0)
 
     def _finish(self, inflight: tuple[Future[None], list[TopicPartition], int]) -> None:
         """Wait for a bulk request, then commit the offsets of the messages it covered."""
@@ -141,23 +180,33 @@ class Indexer:
         while True:
             try:
                 # NDJSON bytes are sent as they are (the client's type hints only name the list form)
-                resp = self.es.bulk(operations=body, refresh=False)  # type: ignore[arg-type]
+                with metrics.BULK_SECONDS.time():
+                    resp = self.es.bulk(operations=body, refresh=False)  # type: ignore[arg-type]
+                self._mark_es(True)
                 results = [_result(i) for i in resp["items"] if not _already_deleted(i)]
                 failed = [r for r in results if r.get("status", 500) >= 300]
                 stale = [r for r in failed if _is_stale(r)]
                 failed = [r for r in failed if not _is_stale(r)]
                 retryable = [r for r in failed if r.get("status") in (429, 503, 500)]
-                for item in failed:
-                    if item not in retryable:
-                        log.error("document rejected: %s", item.get("error"))
+                rejected = [item for item in failed if item not in retryable]
+                for item in rejected:
+                    log.error("document rejected: %s", item.get("error"))
+                if rejected:
+                    metrics.BULK_FAILURES.labels(reason="rejected").inc()
                 if not retryable:
                     if stale:  # a newer state of these records is already indexed: nothing to do
                         self.stale += len(stale)
+                        metrics.STALE.inc(len(stale))
                         log.info("%d stale records skipped (a newer state is indexed)", len(stale))
+                    metrics.count_documents(self.settings.es_index_prefix, (a.index for a in actions))
                     return
+                metrics.BULK_FAILURES.labels(reason="retryable").inc()
                 log.warning("%d documents to retry", len(retryable))
             except (es_exc.ConnectionError, es_exc.TransportError, es_exc.ApiError) as exc:
+                metrics.BULK_FAILURES.labels(reason="unavailable").inc()
+                self._mark_es(False)
                 log.warning("Elasticsearch unavailable (%s); retrying in %.1fs", type(exc).__name__, delay)
+            metrics.BULK_RETRIES.inc()
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
             if not self.running:
@@ -166,11 +215,10 @@ class Indexer:
     def _wait_for_es(self) -> None:
         delay = 0.5
         while self.running:
-            try:
-                if self.es.ping():
-                    return
-            except Exception:
-                pass
+            ok = self._ping()
+            self._mark_es(ok)
+            if ok:
+                return
             log.warning("waiting for Elasticsearch at %s", self.settings.es_url)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
@@ -207,8 +255,12 @@ def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
 
 def main() -> None:
     """Run one indexer until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    setup_logging("indexer")  # FLOWWATCH_LOG_FORMAT: json (default) or text
     indexer = Indexer()
+    port = metrics_port()
+    if port is not None:
+        start_metrics_server(port, readiness=indexer.readiness)
+        log.info("metrics and /readyz on port %d", port)
     signal.signal(signal.SIGTERM, indexer.stop)
     signal.signal(signal.SIGINT, indexer.stop)
     indexer.run()
