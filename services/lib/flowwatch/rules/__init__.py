@@ -4,8 +4,9 @@ incident's ``occurred_at``; every computed obligation records the pack id and ar
 Public entry points: :func:`load_packs`, :func:`pack_for` and :func:`compute_obligations`.
 """
 
-from flowwatch.rules.incident_pack import IncidentRulePack, PackError, load_packs, pack_for
+from flowwatch.rules.incident_pack import IncidentRulePack, load_packs, pack_for
 from flowwatch.rules.obligations import IncidentFacts, Obligation, compute_obligations
+from flowwatch.rules.pack_files import PackError
 
 __all__ = [
     "IncidentFacts",

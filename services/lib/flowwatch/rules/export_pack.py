@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowwatch.models import ExemptionClaim
-from flowwatch.rules.incident_pack import Citation, PackError
+from flowwatch.rules.incident_pack import Citation
+from flowwatch.rules.pack_files import PackError, load_pack_dirs
 
 __all__ = [
     "AssessmentRule",
@@ -265,32 +265,6 @@ def _builtin_dir() -> Traversable:
     return resources.files("flowwatch.rules") / "export_packs"
 
 
-def _load_file(entry: Traversable | Path) -> ExportRulePack:
-    name = str(entry)
-    try:
-        raw = yaml.safe_load(entry.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise PackError(f"{name}: cannot read export rule pack: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PackError(f"{name}: an export rule pack must be a YAML mapping")
-    try:
-        return ExportRulePack.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"field '{'.'.join(str(p) for p in err['loc']) or '<root>'}': {err['msg']}" for err in exc.errors()
-        )
-        raise PackError(f"{name}: invalid export rule pack: {problems}") from exc
-
-
-def _yaml_entries(directory: Traversable | Path) -> list[Traversable | Path]:
-    if not directory.is_dir():
-        raise PackError(f"{directory}: export rule pack directory does not exist")
-    return sorted(
-        (e for e in directory.iterdir() if e.is_file() and e.name.endswith((".yaml", ".yml"))),
-        key=lambda e: e.name,
-    )
-
-
 def load_export_packs(
     directory: str | Path | Iterable[str | Path] | None = None, *, include_builtin: bool = True
 ) -> list[ExportRulePack]:
@@ -300,23 +274,7 @@ def load_export_packs(
     folder (unless ``include_builtin=False``). Raises :class:`PackError` for an unreadable or invalid file
     (the message names the file and field), a missing directory, or two packs with the same ``id``.
     """
-    if directory is None:
-        extra: list[Path] = []
-    elif isinstance(directory, str | Path):
-        extra = [Path(directory)]
-    else:
-        extra = [Path(d) for d in directory]
-    dirs: list[Traversable | Path] = ([_builtin_dir()] if include_builtin else []) + list(extra)
-    packs: list[ExportRulePack] = []
-    seen: dict[str, str] = {}
-    for d in dirs:
-        for entry in _yaml_entries(d):
-            pack = _load_file(entry)
-            if pack.id in seen:
-                raise PackError(f"{entry}: duplicate export pack id '{pack.id}' (also in {seen[pack.id]})")
-            seen[pack.id] = str(entry)
-            packs.append(pack)
-    return sorted(packs, key=lambda p: (p.effective_from, p.id))
+    return load_pack_dirs(_builtin_dir(), directory, include_builtin, ExportRulePack, "export rule pack")
 
 
 def export_pack_for(occurred_at: datetime, packs: Iterable[ExportRulePack]) -> ExportRulePack:
