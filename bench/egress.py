@@ -16,53 +16,21 @@ import json
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import run_passthrough, say  # noqa: E402
+from run import count_on, run_passthrough, say  # noqa: E402
 
 from flowwatch.engines import stop_process_group  # noqa: E402
 from flowwatch.replay import produce  # noqa: E402
 from flowwatch.stack import Stack  # noqa: E402
 
 RESULTS = HERE / "results" / "egress.json"
-
-
-class MessageCounter(threading.Thread):
-    """Counts every message on a topic from its beginning (no consumer group)."""
-
-    def __init__(self, bootstrap: str, topic: str, partitions: int, target: int) -> None:
-        super().__init__(daemon=True)
-        self.target, self.count, self.done_at, self.stopped = target, 0, None, False
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-count-{topic}",
-                                  "enable.auto.commit": False})  # fmt: skip
-        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-        self.done_at: float | None
-
-    def run(self) -> None:
-        try:
-            while not self.stopped and self.done_at is None:
-                self.count += sum(1 for m in self.consumer.consume(1000, 0.1) if m.error() is None)
-                if self.count >= self.target:
-                    self.done_at = time.monotonic()
-        finally:
-            self.consumer.close()
-
-    def wait(self, timeout: float) -> float:
-        """Monotonic time the target was reached. Raises TimeoutError."""
-        self.join(timeout)
-        if self.done_at is None:
-            self.stopped = True
-            raise TimeoutError(f"saw {self.count} of {self.target} messages")
-        return self.done_at
 
 
 def updates(run: str, flows: int, persons: int) -> list[bytes]:
@@ -97,13 +65,11 @@ def main() -> None:
     stack.up()
     try:
         bootstrap, layout = stack.state.kafka_bootstrap, stack.topics()
-        counter = MessageCounter(bootstrap, layout.export_ledger, layout.partitions, len(warm))
-        counter.start()
+        counter = count_on(bootstrap, layout.export_ledger, layout.partitions, None, len(warm))
         produce(bootstrap, layout.export_updates, warm)
         counter.wait(args.timeout)
         say(f"[egress] {len(events)} export flows of {args.persons} persons")
-        counter = MessageCounter(bootstrap, layout.export_ledger, layout.partitions, len(warm) + len(events))
-        counter.start()
+        counter = count_on(bootstrap, layout.export_ledger, layout.partitions, None, len(warm) + len(events))
         t0 = time.monotonic()
         produce(bootstrap, layout.export_updates, events)
         egress_s = counter.wait(args.timeout) - t0

@@ -47,19 +47,20 @@ def say(msg: str) -> None:
 
 
 class DistinctEventIds(threading.Thread):
-    """Counts distinct ``event_id`` values starting with ``prefix`` on a topic, from its beginning.
+    """Counts distinct ``event_id`` values starting with ``prefix`` on a topic, from its beginning (with
+    ``prefix=None``: every message, by partition and offset — for records without an event id).
 
     Uses ``assign`` (no consumer group, no join delay) and reads the messages themselves: Tansu's
     high-watermark offsets proved unreliable, so counting offsets is not an option.
     """
 
-    def __init__(self, bootstrap: str, topic: str, partitions: int, prefix: str, target: int) -> None:
+    def __init__(self, bootstrap: str, topic: str, partitions: int, prefix: str | None, target: int) -> None:
         super().__init__(daemon=True)
         self.prefix, self.target = prefix, target
-        self.ids: set[str] = set()
+        self.ids: set[object] = set()
         self.done_at: float | None = None
         self.stopped = False
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{prefix}-{topic}",
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{prefix or 'all'}-{topic}",
                                   "enable.auto.commit": False, "enable.partition.eof": False})
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
 
@@ -68,6 +69,9 @@ class DistinctEventIds(threading.Thread):
             while not self.stopped and self.done_at is None:
                 for msg in self.consumer.consume(1000, 0.1):
                     if msg.error() is None:
+                        if self.prefix is None:
+                            self.ids.add((msg.partition(), msg.offset()))
+                            continue
                         event_id = orjson.loads(msg.value() or b"{}").get("event_id", "")
                         if event_id.startswith(self.prefix):
                             self.ids.add(event_id)
@@ -85,7 +89,7 @@ class DistinctEventIds(threading.Thread):
         return self.done_at
 
 
-def count_on(bootstrap: str, topic: str, partitions: int, prefix: str, target: int) -> DistinctEventIds:
+def count_on(bootstrap: str, topic: str, partitions: int, prefix: str | None, target: int) -> DistinctEventIds:
     """Start counting distinct events of ``prefix`` on ``topic``."""
     counter = DistinctEventIds(bootstrap, topic, partitions, prefix, target)
     counter.start()

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from flowwatch.replay import Expected, produce
 from flowwatch.stack import Stack
 
 
@@ -36,3 +41,38 @@ def make_stack(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
 def es_of(stack: Stack) -> Elasticsearch:
     """Elasticsearch client of a stack."""
     return Elasticsearch(stack.state.es_url, request_timeout=30)
+
+
+class PacedProducer(threading.Thread):
+    """Produces ``raws`` to ``topic`` in the background at ``rate`` events/s (a tenth of a second at a time),
+    so a stream is still flowing when a test kills something; ``expected`` collects what was produced."""
+
+    def __init__(self, bootstrap: str, topic: str, raws: list[bytes], rate: int) -> None:
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.raws, self.step = bootstrap, topic, raws, max(1, rate // 10)
+        self.expected: list[Expected] = []
+
+    def run(self) -> None:
+        for i in range(0, len(self.raws), self.step):
+            self.expected.extend(produce(self.bootstrap, self.topic, self.raws[i : i + self.step]))
+            time.sleep(0.1)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+    """Poll ``predicate`` until it returns something truthy (returned); AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def produce_keyed(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
+    """Produce ``(key, value)`` records and wait for every acknowledgement."""
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    errors: list[Any] = []
+    for key, value in records:
+        producer.produce(topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(err) if err else None)
+    assert producer.flush(30) == 0 and not errors, errors

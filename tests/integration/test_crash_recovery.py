@@ -12,15 +12,14 @@ multi-worker case runs on Tansu. There the workers use dynamic membership: with 
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import pytest
 
 from flowwatch.es_indices import findings_pattern
-from flowwatch.replay import Expected, account, produce
+from flowwatch.replay import account, produce
 from tests.flows import encode, event
-from tests.integration.conftest import es_of
+from tests.integration.conftest import PacedProducer, es_of
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +38,8 @@ def test_sigkilled_worker_loses_and_duplicates_nothing(make_stack, broker: str, 
     prefix = stack.state.index_prefix
     rng = random.Random(11)
     raws = [encode(event(i, f"proc-{i % 8}", rng)) for i in range(EVENTS)]
-    expected: list[Expected] = []
-
-    def paced_producer() -> None:
-        step = RATE // 10
-        for i in range(0, EVENTS, step):
-            expected.extend(produce(stack.state.kafka_bootstrap, stack.topics().flow_events, raws[i : i + step]))
-            time.sleep(0.1)
-
-    producer = threading.Thread(target=paced_producer)
+    producer = PacedProducer(stack.state.kafka_bootstrap, stack.topics().flow_events, raws, RATE)
+    expected = producer.expected
     producer.start()
     time.sleep(2.5)
     seen_before_kill = len(account(es, prefix, list(expected), timeout=0)[0])

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from elasticsearch import Elasticsearch
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.replay import produce
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,6 @@ def export_event(event_id: str, processor: str, persons: range, destination: dic
     return json.dumps(doc).encode()
 
 
-def wait(check: Callable[[], Any], what: str, timeout: float = 90) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out: {what}")
-
-
 def test_exports_are_counted_and_judged_against_the_registry(make_stack) -> None:  # type: ignore[no-untyped-def]
     stack = make_stack(broker="noida", workers=1, api=True)
     es = Elasticsearch(stack.state.es_url, request_timeout=30)
@@ -54,7 +44,8 @@ def test_exports_are_counted_and_judged_against_the_registry(make_stack) -> None
     entry = {"profile": {"processor_id": "p-covered"},
              "mechanisms": [{"id": "sc-2026", "type": "standard_contract", "issued_on": "2026-01-05"}]}
     assert api.put("/v1/processors/p-covered", json=entry, headers=admin).status_code == 202
-    wait(lambda: api.get("/v1/processors/p-covered", headers=admin).status_code == 200, "registry indexed")
+    wait_for(lambda: api.get("/v1/processors/p-covered", headers=admin).status_code == 200,
+             what="registry indexed", timeout=90)
     time.sleep(3)  # the detector's global table follows the same topic
 
     bootstrap, topic = stack.state.kafka_bootstrap, stack.topics().flow_events
@@ -70,17 +61,18 @@ def test_exports_are_counted_and_judged_against_the_registry(make_stack) -> None
         items = r.json().get("items") if r.status_code == 200 else None
         return items[0] if items else None
 
-    covered = wait(lambda: (lg := ledger("p-covered")) and lg["flows"] == 2 and lg, "covered ledger")
+    covered = wait_for(lambda: (lg := ledger("p-covered")) and lg["flows"] == 2 and lg, what="covered ledger",
+                       timeout=90)
     assert (covered["persons"], covered["sensitive_persons"]) == (8, 1)  # persons 3–4 once; c-3 is domestic
     assert covered["required_mechanism"] == "standard_contract" and covered["mechanisms_on_file"] == ["sc-2026"]
-    uncovered = wait(lambda: ledger("p-uncovered"), "uncovered ledger")
+    uncovered = wait_for(lambda: ledger("p-uncovered"), what="uncovered ledger", timeout=90)
     assert (uncovered["persons"], uncovered["sensitive_persons"]) == (4, 1)
 
     def alerts(processor: str) -> list[str]:
         r = api.get("/v1/alerts", params={"processor_id": processor}, headers=admin)
         return sorted(a["type"] for a in r.json()["items"]) if r.status_code == 200 else []
 
-    wait(lambda: "export_mechanism_missing" in alerts("p-uncovered"), "missing-mechanism alert")
+    wait_for(lambda: "export_mechanism_missing" in alerts("p-uncovered"), what="missing-mechanism alert", timeout=90)
     assert "export_threshold_crossed" in alerts("p-uncovered")
-    wait(lambda: "export_threshold_crossed" in alerts("p-covered"), "covered crossing alert")
+    wait_for(lambda: "export_threshold_crossed" in alerts("p-covered"), what="covered crossing alert", timeout=90)
     assert "export_mechanism_missing" not in alerts("p-covered")  # the standard contract on file covers it

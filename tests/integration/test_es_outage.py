@@ -8,16 +8,15 @@ is stopped with SIGTERM (it snapshots its data) and started again on the same po
 from __future__ import annotations
 
 import random
-import threading
 import time
 
 import httpx
 import pytest
 
 from flowwatch.es_indices import findings_pattern
-from flowwatch.replay import Expected, account, produce
+from flowwatch.replay import account, produce
 from tests.flows import encode, event
-from tests.integration.conftest import es_of
+from tests.integration.conftest import PacedProducer, es_of
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +41,8 @@ def test_elasticsearch_outage_loses_and_duplicates_nothing(make_stack) -> None: 
 
     rng = random.Random(7)
     raws = [encode(event(i, f"proc-{i % 8}", rng)) for i in range(EVENTS)]
-    expected: list[Expected] = []
-
-    def paced_producer() -> None:
-        step = RATE // 10
-        for i in range(0, EVENTS, step):
-            expected.extend(produce(stack.state.kafka_bootstrap, stack.topics().flow_events, raws[i : i + step]))
-            time.sleep(0.1)
-
-    producer = threading.Thread(target=paced_producer)
+    producer = PacedProducer(stack.state.kafka_bootstrap, stack.topics().flow_events, raws, RATE)
+    expected = producer.expected
     producer.start()
     time.sleep(2.0)
     engine = stack.state.components["engine-noida"]

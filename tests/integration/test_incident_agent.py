@@ -23,6 +23,7 @@ from elasticsearch import Elasticsearch
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.replay import produce
+from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -144,15 +145,7 @@ def test_api_marks_flow_through_the_agent_to_the_served_record(make_stack) -> No
             return None
         return next((o["status"] for o in record["obligations"] if o["id"] == obligation), None)
 
-    def wait(check: Callable[[], bool], what: str, timeout: float = 90) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if check():
-                return
-            time.sleep(0.5)
-        raise AssertionError(f"timed out: {what}")
-
-    wait(lambda: status_of(served(platform), "regulator_report") == "pending", "incident served")
+    wait_for(lambda: status_of(served(platform), "regulator_report") == "pending", what="incident served", timeout=90)
     assert served(other) is None  # another platform: 404
     record = served(admin)
     assert record is not None and record["persons"] == 20 and record["important_data"] is True
@@ -164,8 +157,9 @@ def test_api_marks_flow_through_the_agent_to_the_served_record(make_stack) -> No
                  json={"action": "waive", "reason": "数据已加密且密钥未泄露，能够有效避免危害"},
                  headers={"Authorization": f"Bearer {admin}"})  # fmt: skip
     assert r.status_code == 202, r.text
-    wait(lambda: status_of(served(admin), "regulator_report") == "done"
-         and status_of(served(admin), "notify_individuals") == "waived", "marks applied by the agent")  # fmt: skip
+    wait_for(lambda: status_of(served(admin), "regulator_report") == "done"
+             and status_of(served(admin), "notify_individuals") == "waived",
+             what="marks applied by the agent", timeout=90)  # fmt: skip
     record = served(admin)
     assert record is not None
     assert any(e["actor"] == "bank-ops" and "reported_at" in e["what"] for e in record["timeline"])

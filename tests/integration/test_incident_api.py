@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
@@ -36,6 +36,7 @@ from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
+from tests.integration.conftest import produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -135,21 +136,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[str, str]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    errors: list[Any] = []
-    for key, value in records:
-        producer.produce(topic, value=value.encode(), key=key.encode(),
-                         on_delivery=lambda err, _m: errors.append(err) if err else None)
-    assert producer.flush(30) == 0 and not errors, errors
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    produce_keyed(bootstrap, topic, [(k.encode(), v.encode()) for k, v in records])
 
 
 def stored_version(es: Elasticsearch, index: str, doc_id: str) -> int | None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
@@ -32,6 +32,7 @@ from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
+from tests.integration.conftest import produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -78,23 +79,6 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
-    errors: list[Any] = []
-    for key, value in records:
-        producer.produce(topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(err) if err else None)
-    assert producer.flush(30) == 0 and not errors, errors
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def stored(es: Elasticsearch, index: str, doc_id: str) -> dict[str, Any] | None:
     try:
         return dict(es.get(index=index, id=doc_id))
@@ -121,7 +105,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         }
         current = records["bank-now"]
         stale = current.model_copy(update={"persons": 99_000, "updated_at": current.updated_at - timedelta(hours=1)})
-        produce(engine.kafka_bootstrap, t.export_ledger,
+        produce_keyed(engine.kafka_bootstrap, t.export_ledger,
                 [(r.processor_id.encode(), r.model_dump_json().encode()) for r in records.values()])
         indexer = Indexer(IndexerSettings(
             kafka_bootstrap=engine.kafka_bootstrap, es_url=engine.es_url, es_index_prefix=prefix,
@@ -132,7 +116,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         index = ledger_index(prefix)
         wait_for(lambda: all(stored(es, index, r.id) for r in records.values()), what="ledger indexed")
         # an older state of the current window again (replay / reordering), in a later bulk
-        produce(engine.kafka_bootstrap, t.export_ledger, [(b"p-bank", stale.model_dump_json().encode())])
+        produce_keyed(engine.kafka_bootstrap, t.export_ledger, [(b"p-bank", stale.model_dump_json().encode())])
         wait_for(lambda: indexer is not None and indexer.stale >= 1, what="stale ledger record refused")
         es.indices.refresh(index=index)
         keys = {
@@ -281,10 +265,10 @@ def test_update_replaces_the_entry(env: Env, registered: dict[str, RegistryEntry
 def test_tombstone_deletes_the_entry(env: Env, registered: dict[str, RegistryEntry]) -> None:
     gone = registered["p-bank"].model_copy(update={"processor_id": "p-gone", "profile": registered[
         "p-bank"].profile.model_copy(update={"processor_id": "p-gone"})})
-    produce(env.engine.kafka_bootstrap, topics().registry, [(b'"p-gone"', gone.model_dump_json().encode())])
+    produce_keyed(env.engine.kafka_bootstrap, topics().registry, [(b'"p-gone"', gone.model_dump_json().encode())])
     indexed(env, "p-gone")
     assert get(env, "/v1/processors/p-gone", "admin")["processor_id"] == "p-gone"
-    produce(env.engine.kafka_bootstrap, topics().registry, [(b'"p-gone"', None)])
+    produce_keyed(env.engine.kafka_bootstrap, topics().registry, [(b'"p-gone"', None)])
     wait_for(lambda: stored(env.es, registry_index(env.prefix), "p-gone") is None, what="tombstone")
     env.es.indices.refresh(index=registry_index(env.prefix))
     assert call(env, "GET", "/v1/processors/p-gone", "admin").status_code == 404
