@@ -1,8 +1,10 @@
 """Elasticsearch indices of Flowwatch: names, index templates and the routing of a document to its index.
 
-Findings go to monthly indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM``): an event always lands in
-the same index, so writing by deterministic id stays idempotent, and retention (issue 7) can drop whole
-months. Dead letters, API keys, incidents and alerts have one index each.
+Findings go to daily indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM.DD``, UTC day) and alerts to
+monthly indices by their first occurrence (``<prefix>-alerts-YYYY.MM``): a document always lands in the
+same index, so writing by deterministic id stays idempotent, retention can drop whole partitions, and the
+query service can answer a newest-first page from the newest partitions only (issue 6; docs/api.md).
+Dead letters, API keys, incidents, the ledger, the registry and the audit log have one index each.
 
 Incidents and alerts (issue 4) map the fields the API filters and sorts on; the big descriptive parts
 (report, notice, timeline, citations, obligation texts) stay in ``_source`` but are not indexed.
@@ -37,8 +39,8 @@ def findings_pattern(prefix: str) -> str:
 
 
 def findings_index(prefix: str, occurred_at: datetime) -> str:
-    """Monthly findings index of an event that occurred at ``occurred_at`` (UTC month)."""
-    return f"{prefix}-findings-{occurred_at.astimezone(UTC):%Y.%m}"
+    """Daily findings index of an event that occurred at ``occurred_at`` (UTC day): ``<prefix>-findings-YYYY.MM.DD``."""
+    return f"{prefix}-findings-{occurred_at.astimezone(UTC):%Y.%m.%d}"
 
 
 def dead_letters_index(prefix: str) -> str:
@@ -56,9 +58,20 @@ def incidents_index(prefix: str) -> str:
     return f"{prefix}-incidents"
 
 
-def alerts_index(prefix: str) -> str:
-    """Index of deadline alerts (document id = ``Alert.alert_id``)."""
-    return f"{prefix}-alerts"
+def alerts_pattern(prefix: str) -> str:
+    """Index pattern that covers every alerts index."""
+    return f"{prefix}-alerts-*"
+
+
+def alerts_index(prefix: str, raised_at: datetime) -> str:
+    """Monthly alerts index of an alert first raised at ``raised_at`` (UTC month): ``<prefix>-alerts-YYYY.MM``
+    (document id = ``Alert.alert_id``; the first occurrence fixes the index, later ones fold into it)."""
+    return f"{prefix}-alerts-{raised_at.astimezone(UTC):%Y.%m}"
+
+
+def audit_index(prefix: str) -> str:
+    """Index of audit records (document id = ``AuditRecord.audit_id``)."""
+    return f"{prefix}-audit"
 
 
 def ledger_index(prefix: str) -> str:
@@ -209,11 +222,34 @@ ALERT_MAPPINGS: dict[str, Any] = {
         "due_at": DATE,
         "rule_pack": KW,
         "legal_basis": STORED,
-        "title": STORED_TEXT,
-        "message": STORED_TEXT,
+        # full-text search (``q``) runs over title and message
+        "title": {"type": "text"},
+        "message": {"type": "text"},
         "raised_at": DATE,
+        "last_raised_at": DATE,
         "status": KW,
         "count": INT,
+        "assignee": KW,
+        "suppressed_until": DATE,
+        "status_reason": STORED_TEXT,
+        "updated_at": DATE,
+        "history": STORED,
+        "recent_occurrences": STORED,
+    },
+}
+
+AUDIT_MAPPINGS: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "audit_id": KW,
+        "at": DATE,
+        "actor": {"type": "object", "dynamic": "strict", "properties": {"key_id": KW, "name": KW, "role": KW}},
+        "action": KW,
+        "target_type": KW,
+        "target_id": KW,
+        "processor_id": KW,
+        "reason": {"type": "text"},
+        "details": STORED,
     },
 }
 
@@ -320,8 +356,13 @@ def templates(prefix: str) -> dict[str, dict[str, Any]]:
             "priority": 100,
         },
         f"{prefix}-alerts": {
-            "index_patterns": [alerts_index(prefix)],
+            "index_patterns": [alerts_pattern(prefix)],
             "template": {"settings": one_shard, "mappings": ALERT_MAPPINGS},
+            "priority": 100,
+        },
+        f"{prefix}-audit": {
+            "index_patterns": [audit_index(prefix)],
+            "template": {"settings": one_shard, "mappings": AUDIT_MAPPINGS},
             "priority": 100,
         },
         f"{prefix}-ledger": {

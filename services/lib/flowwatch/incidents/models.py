@@ -158,8 +158,31 @@ class Severity(StrEnum):
     LOW = "low"
 
 
+AlertStatus = Literal["open", "acknowledged", "resolved", "suppressed"]
+TriageAction = Literal["acknowledge", "assign", "resolve", "suppress", "reopen", "reopened_by_occurrence"]
+
+
+class TriageEntry(_Model):
+    """One change of an alert's triage state: who (``actor``, ``role``), when (``at``), what (``action``)
+    and why (``reason``), with the assignee / suppression end it set."""
+
+    at: datetime
+    actor: str
+    role: str
+    action: TriageAction
+    reason: str | None = None
+    assignee: str | None = None
+    suppressed_until: datetime | None = None
+
+
 class Alert(_Model):
-    """A rule alert (index ``<prefix>-alerts``, document id ``alert_id`` = hash of ``dedup_key``)."""
+    """A rule alert: one document per ``dedup_key`` (index ``<prefix>-alerts-YYYY.MM`` of ``raised_at``,
+    document id ``alert_id`` = hash of ``dedup_key``).
+
+    Repeated occurrences fold into it: ``count`` (occurrences, ≥ 1), ``raised_at`` (the first),
+    ``last_raised_at`` (the latest), ``title``/``message`` (of the latest). Triage (issue 6) sets ``status``,
+    ``assignee``, ``suppressed_until``, ``status_reason``, ``updated_at`` and appends to ``history``.
+    """
 
     alert_id: str
     dedup_key: str
@@ -174,5 +197,14 @@ class Alert(_Model):
     title: str
     message: str
     raised_at: datetime
-    status: Literal["open", "acknowledged", "resolved", "suppressed"] = "open"
-    count: int = 1
+    last_raised_at: datetime | None = Field(default=None, description="Latest occurrence (null: only one).")
+    status: AlertStatus = "open"
+    count: int = Field(default=1, ge=1, description="Occurrences folded into this alert.")
+    assignee: str | None = None
+    suppressed_until: datetime | None = Field(
+        default=None, description="A suppression ends here (null: until lifted); after it the alert is open.")
+    status_reason: str | None = None
+    updated_at: datetime | None = None
+    history: list[TriageEntry] = Field(default_factory=list, description="Latest triage entries, oldest first.")
+    recent_occurrences: list[str] = Field(
+        default_factory=list, description="Source ids of the latest occurrences (replays fold idempotently).")
