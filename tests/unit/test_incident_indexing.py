@@ -59,11 +59,28 @@ def test_incident_action_is_versioned_by_updated_at() -> None:
     assert source == value and end == b""
 
 
-def test_alert_action_is_a_plain_index() -> None:
-    value = orjson.dumps({"alert_id": "a1", "processor_id": "p"})
-    action = alert_action("fw", value)
-    assert (action.index, action.id, action.version) == (alerts_index("fw"), "a1", None)
-    assert orjson.loads(action.ndjson().split(b"\n")[0]) == {"index": {"_index": "fw-alerts", "_id": "a1"}}
+def alert_doc(count: int = 1, **kw: Any) -> dict[str, Any]:
+    return {"alert_id": "a1", "processor_id": "p", "raised_at": "2026-11-03T01:00:00+08:00", "count": count,
+            "title": "t", "message": "m", "severity": "high", **kw}
+
+
+def test_alert_action_folds_into_the_month_of_the_first_occurrence() -> None:
+    doc = alert_doc(3, last_raised_at="2026-12-01T00:00:00Z")
+    action = alert_action("fw", orjson.dumps(doc))
+    # 2026-11-03 01:00 +08:00 is 2026-11-02 17:00 UTC: the November index
+    assert (action.index, action.id, action.version, action.op) == ("fw-alerts-2026.11", "a1", 3, "fold")
+    meta, body, end = action.ndjson().split(b"\n")
+    assert orjson.loads(meta) == {"update": {"_index": "fw-alerts-2026.11", "_id": "a1", "retry_on_conflict": 5}}
+    update = orjson.loads(body)
+    assert update["upsert"] == doc and end == b""
+    assert update["script"]["params"]["count"] == 3
+    assert update["script"]["params"]["last_raised_at"] == "2026-12-01T00:00:00Z"
+    assert alerts_index("fw", datetime(2026, 11, 2, 17, tzinfo=UTC)) == "fw-alerts-2026.11"
+
+
+def test_alert_action_with_a_higher_count_supersedes_in_a_batch() -> None:
+    one, three = (alert_action("fw", orjson.dumps(alert_doc(n))) for n in (1, 3))
+    assert three.supersedes(one) and not one.supersedes(three)
 
 
 @pytest.mark.parametrize(
@@ -142,13 +159,14 @@ def test_indexer_subscribes_to_incidents_and_alerts(indexer: Indexer) -> None:
 def test_batch_keeps_the_newest_incident_state_whatever_the_order(indexer: Indexer) -> None:
     t = topics()
     newer, older = incident(updated_at=T + timedelta(seconds=5), updates=2), incident(updates=1)
-    alert_1, alert_2 = orjson.dumps({"alert_id": "a", "count": 1}), orjson.dumps({"alert_id": "a", "count": 2})
+    alert_2, alert_1 = orjson.dumps(alert_doc(2, alert_id="a")), orjson.dumps(alert_doc(1, alert_id="a"))
     messages = [FakeMessage(t.incidents, newer, 0), FakeMessage(t.incidents, older, 1),
-                FakeMessage(t.alerts, alert_1, 0), FakeMessage(t.alerts, alert_2, 1),
+                FakeMessage(t.alerts, alert_2, 0), FakeMessage(t.alerts, alert_1, 1),
                 FakeMessage(t.incidents, b"garbage", 2), FakeMessage("elsewhere", b"{}", 0)]
     actions = {a.id: a for a in indexer._actions(messages)}  # type: ignore[arg-type]
     assert set(actions) == {"i1", "a"}
-    assert actions["i1"].source == newer and actions["a"].source == alert_2  # alerts: last write wins
+    # alerts: the highest occurrence count wins, whatever the order
+    assert actions["i1"].source == newer and orjson.loads(actions["a"].source)["upsert"]["count"] == 2
 
 
 def test_stale_incident_409_is_not_a_failure(indexer: Indexer) -> None:
@@ -157,7 +175,7 @@ def test_stale_incident_409_is_not_a_failure(indexer: Indexer) -> None:
     ok = {"index": {"_id": "a", "status": 200}}
     fake = FakeEs([{"items": [conflict, ok]}])
     indexer.es = fake  # type: ignore[assignment]
-    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", b'{"alert_id": "a"}')])
+    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))])
     assert len(fake.bodies) == 1 and indexer.stale == 1
 
 
@@ -167,7 +185,7 @@ def test_retryable_failures_are_retried_then_stale_counted_once(indexer: Indexer
     busy = {"index": {"_id": "a", "status": 429, "error": {"type": "es_rejected_execution_exception"}}}
     fake = FakeEs([{"items": [conflict, busy]}, {"items": [conflict, {"index": {"_id": "a", "status": 200}}]}])
     indexer.es = fake  # type: ignore[assignment]
-    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", b'{"alert_id": "a"}')])
+    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))])
     assert len(fake.bodies) == 2 and indexer.stale == 1
 
 
@@ -205,7 +223,7 @@ def test_filter_fields_are_indexed() -> None:
 def test_templates_cover_the_new_indices() -> None:
     t = templates("fw")
     assert t["fw-incidents"]["index_patterns"] == ["fw-incidents"]
-    assert t["fw-alerts"]["index_patterns"] == ["fw-alerts"]
+    assert t["fw-alerts"]["index_patterns"] == ["fw-alerts-*"]
     assert t["fw-incidents"]["template"]["mappings"] is INCIDENT_MAPPINGS
 
 

@@ -64,6 +64,14 @@ def scope_filters(principal: Principal, tenant_field: str = TENANT_FIELD) -> lis
     return [{"match_none": {}}]
 
 
+def may_read(principal: Principal, processor_id: str | None) -> bool:
+    """Whether ``principal`` may read a document of tenant ``processor_id`` — the same rule as
+    ``scope_filters``, for documents fetched by id (multi-get) rather than searched."""
+    if principal.role in (Role.ADMIN, Role.SOC_ANALYST, Role.REGULATOR):
+        return True
+    return principal.role is Role.PLATFORM and bool(principal.processor_id) and processor_id == principal.processor_id
+
+
 # ---------------------------------------------------------------------------------------------------
 # Request context (objects created once per app by ``create_app``)
 # ---------------------------------------------------------------------------------------------------

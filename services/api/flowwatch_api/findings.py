@@ -1,67 +1,94 @@
-"""``/v1/findings``: search findings (filters + cursor paging) and fetch one by id.
+"""``/v1/findings``: search findings (filters, full text, sorting, cursor paging), fetch one by id, and
+dashboard aggregations (``/v1/findings/stats``).
 
-Every query is ANDed with ``auth.scope_filters(principal)``, so a platform key only sees its processor.
-Paging uses ES ``search_after`` on ``[occurred_at desc, finding_id asc]``; the cursor is the urlsafe
-base64 (unpadded) of the last hit's sort values, opaque to clients.
+Every query is ANDed with ``auth.scope_filters(principal)``, so a platform key only sees its processor; a
+finding fetched by id is checked with ``auth.may_read``. Findings live in daily indices; newest-first pages
+walk them from the newest (``partitions.walk_page``). Paging uses ES ``search_after`` on
+``[occurred_at, finding_id asc]``; the cursor is the urlsafe base64 (unpadded) of the last hit's sort
+values, opaque to clients.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, scope_filters
-from flowwatch_api.query import iso_ms, search, search_page
+from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, may_read, scope_filters
+from flowwatch_api.partitions import (
+    PartitionAggCache,
+    TotalRelation,
+    covers,
+    flat_page,
+    get_by_id,
+    in_range,
+    list_partitions,
+    merge_counts,
+    walk_page,
+)
+from flowwatch_api.query import text_query, time_range
 
 router = APIRouter(prefix="/v1/findings", tags=["findings"])
 
 MAX_PAGE_SIZE = 500
-SORT: list[dict[str, Any]] = [
-    {"occurred_at": {"order": "desc", "unmapped_type": "date"}},
-    {"finding_id": {"order": "asc", "unmapped_type": "keyword"}},
-]
+TEXT_FIELDS = ["processor_name", "processor_id", "event_id", "entity_types", "categories", "activity",
+               "source_region", "destination_region", "kind"]
+"""Fields searched by ``q``."""
+FindingSort = Literal["-occurred_at", "occurred_at"]
+Interval = Literal["hour", "day", "week", "month"]
+STATS_DEFAULT_DAYS = 30
+
+
+def sort_on(field: str, id_field: str, descending: bool) -> list[dict[str, Any]]:
+    """``field`` (descending or not; documents without it last), then ``id_field`` ascending."""
+    return [
+        {field: {"order": "desc" if descending else "asc", "missing": "_last", "unmapped_type": "date"}},
+        {id_field: {"order": "asc", "unmapped_type": "keyword"}},
+    ]
 
 
 class FindingsPage(BaseModel):
-    """One page of findings, newest first. ``total`` counts every match of the query (all pages)."""
+    """One page of findings. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
 
     items: list[Finding]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(ge=0)
+    total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
 
 
-@router.get("", response_model=FindingsPage, summary="Search findings (newest first, cursor paging)")
-def list_findings(
-    principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
-    processor: Annotated[
-        list[str] | None, Query(description="Processor id; repeat for any of several.")
-    ] = None,
-    entity_type: Annotated[
-        list[str] | None, Query(description="Canonical entity type; repeat: findings holding any of them.")
-    ] = None,
-    category: Annotated[str | None, Query(description="PIPL category, e.g. general, medical_health.")] = None,
-    sensitive: Annotated[bool | None, Query(description="Only findings with (true) / without sensitive PI.")]
-    = None,
-    from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="RFC 3339; occurred_at >= from (inclusive).")
-    ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="RFC 3339; occurred_at < to (exclusive).")] = None,
-    event_id: Annotated[str | None, Query(description="Flow event id.")] = None,
-    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
-) -> FindingsPage:
-    """Findings matching every given filter (AND; repeated values of one filter OR), newest first.
+class TimeBucket(BaseModel):
+    """Findings in the interval starting at ``t``."""
 
-    Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
-    """
+    t: datetime
+    count: int = Field(ge=0)
+    sensitive: int = Field(ge=0, description="Of which hold sensitive PI.")
+
+
+class FindingsStats(BaseModel):
+    """Dashboard counts of the findings in ``[from, to)`` visible to the key (findings, not entities)."""
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval: Interval
+    total: int = Field(ge=0)
+    sensitive: int = Field(ge=0)
+    by_entity_type: dict[str, int]
+    by_category: dict[str, int]
+    by_processor: dict[str, int]
+    over_time: list[TimeBucket]
+
+
+def findings_filters(
+    principal: Any, processor: list[str] | None, entity_type: list[str] | None, category: str | None,
+    sensitive: bool | None, event_id: str | None, q: str | None,
+) -> list[dict[str, Any]]:
+    """Filter clauses of a findings query (tenant scope first)."""
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     if processor:
         filters.append({"terms": {"processor_id": processor}})
@@ -73,20 +100,121 @@ def list_findings(
         filters.append({"term": {"sensitive": sensitive}})
     if event_id is not None:
         filters.append({"term": {"event_id": event_id}})
-    if from_ is not None or to is not None:
-        bounds: dict[str, str] = {}
-        if from_ is not None:
-            bounds["gte"] = iso_ms(from_)
-        if to is not None:
-            bounds["lt"] = iso_ms(to)
-        filters.append({"range": {"occurred_at": bounds}})
+    return filters + text_query(q, TEXT_FIELDS)
 
-    page, next_cursor, total = search_page(
-        es, findings_pattern(settings.es_index_prefix), filters, SORT, size, cursor
-    )
-    return FindingsPage(
-        items=[Finding.model_validate(hit["_source"]) for hit in page], next_cursor=next_cursor, total=total
-    )
+
+ProcessorsParam = Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
+FromParam = Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; occurred_at >= from.")]
+ToParam = Annotated[AwareDatetime | None, Query(description="RFC 3339; occurred_at < to (exclusive).")]
+
+
+@router.get("", response_model=FindingsPage, summary="Search findings (filters, full text, sorting, cursor paging)")
+def list_findings(
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    processor: ProcessorsParam = None,
+    entity_type: Annotated[
+        list[str] | None, Query(description="Canonical entity type; repeat: findings holding any of them.")
+    ] = None,
+    category: Annotated[str | None, Query(description="PIPL category, e.g. general, medical_health.")] = None,
+    sensitive: Annotated[bool | None, Query(description="Only findings with (true) / without sensitive PI.")]
+    = None,
+    from_: FromParam = None,
+    to: ToParam = None,
+    event_id: Annotated[str | None, Query(description="Flow event id.")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="Full text over processor, event id, entity "
+                                   "types, categories, activity and regions (simple query string).")] = None,
+    sort: Annotated[FindingSort, Query(description="`-occurred_at` newest first (default) or `occurred_at`.")]
+    = "-occurred_at",
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
+) -> FindingsPage:
+    """Findings matching every given filter (AND; repeated values of one filter OR).
+
+    Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
+    """
+    filters = findings_filters(principal, processor, entity_type, category, sensitive, event_id, q)
+    filters += time_range("occurred_at", from_, to)
+    parts = in_range(list_partitions(es, findings_pattern(settings.es_index_prefix)), from_, to)
+    query = {"bool": {"filter": filters}}
+    descending = sort.startswith("-")
+    order = sort_on("occurred_at", "finding_id", descending)
+    page = (walk_page if descending else flat_page)(es, parts, query, order, size, cursor)
+    return FindingsPage(items=[Finding.model_validate(h["_source"]) for h in page.hits],
+                        next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
+
+
+def _interval(interval: Interval) -> dict[str, str]:
+    return {"hour": {"fixed_interval": "1h"}, "day": {"calendar_interval": "day"},
+            "week": {"calendar_interval": "week"}, "month": {"calendar_interval": "month"}}[interval]
+
+
+def agg_cache(request: Request) -> PartitionAggCache:
+    """The app's per-partition aggregation cache."""
+    cache: PartitionAggCache = request.app.state.agg_cache
+    return cache
+
+
+@router.get("/stats", response_model=FindingsStats, summary="Counts of findings for dashboards",
+            response_model_by_alias=True)
+def findings_stats(
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+    processor: ProcessorsParam = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; default: the start of "
+                                                 "the UTC day 30 days ago.")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive; default: now.")] = None,
+    interval: Annotated[Interval, Query(description="Bucket width of `over_time` (UTC).")] = "day",
+) -> FindingsStats:
+    """Findings in ``[from, to)`` by entity type, PIPL category, processor and over time, counting findings
+    (one per flow event), with how many hold sensitive PI. Platform keys count only their processor.
+
+    Results of whole past days are reused for up to a minute (late findings appear within that time).
+    Raises 422 when ``from`` is not before ``to``, 503 when Elasticsearch is down.
+    """
+    now = datetime.now(UTC)
+    to = to or now
+    from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    if from_ >= to:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`from` must be before `to`")
+    base = findings_filters(principal, processor, None, None, None, None, None)
+    sensitive_only = {"filter": {"term": {"sensitive": True}}}
+    aggs = {
+        "sensitive": sensitive_only,
+        "by_entity_type": {"terms": {"field": "entity_types", "size": 100}},
+        "by_category": {"terms": {"field": "categories", "size": 50}},
+        "by_processor": {"terms": {"field": "processor_id", "size": 1000}},
+        "over_time": {"date_histogram": {"field": "occurred_at", **_interval(interval), "min_doc_count": 1},
+                      "aggs": {"sensitive": sensitive_only}},
+    }
+    result = FindingsStats.model_validate({
+        "from": from_, "to": to, "interval": interval, "total": 0, "sensitive": 0,
+        "by_entity_type": {}, "by_category": {}, "by_processor": {}, "over_time": [],
+    })
+    buckets: dict[int, list[int]] = {}
+    for part in in_range(list_partitions(es, findings_pattern(settings.es_index_prefix)), from_, to):
+        filters = base if covers(part, from_, to) else base + time_range("occurred_at", from_, to)
+        resp = cache.run(es, part, {"query": {"bool": {"filter": filters}}, "aggs": aggs}, now)
+        result.total += int(resp["hits"]["total"]["value"])
+        got = resp.get("aggregations") or {}
+        if not got:
+            continue
+        result.sensitive += int(got["sensitive"]["doc_count"])
+        merge_counts(result.by_entity_type, got["by_entity_type"]["buckets"])
+        merge_counts(result.by_category, got["by_category"]["buckets"])
+        merge_counts(result.by_processor, got["by_processor"]["buckets"])
+        for b in got["over_time"]["buckets"]:
+            slot = buckets.setdefault(int(b["key"]), [0, 0])
+            slot[0] += int(b["doc_count"])
+            slot[1] += int(b["sensitive"]["doc_count"])
+    result.over_time = [TimeBucket(t=datetime.fromtimestamp(k / 1000, tz=UTC), count=c, sensitive=s)
+                        for k, (c, s) in sorted(buckets.items()) if c]
+    return result
+
+
 
 
 @router.get(
@@ -103,10 +231,7 @@ def get_finding(
 ) -> Finding:
     """The finding ``finding_id``. Raises 404 when it does not exist OR belongs to a processor the key may
     not read (same answer, so existence does not leak across tenants)."""
-    filters = [{"term": {"finding_id": finding_id}}, *scope_filters(principal)]
-    index = findings_pattern(settings.es_index_prefix)
-    resp = search(es, index, query={"bool": {"filter": filters}}, size=1)
-    hits = resp["hits"]["hits"]
-    if not hits:
+    doc = get_by_id(es, list_partitions(es, findings_pattern(settings.es_index_prefix)), finding_id)
+    if doc is None or not may_read(principal, doc["_source"].get("processor_id")):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="finding not found")
-    return Finding.model_validate(hits[0]["_source"])
+    return Finding.model_validate(doc["_source"])

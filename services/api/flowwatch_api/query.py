@@ -64,6 +64,15 @@ def time_range(field: str, from_: datetime | None, to: datetime | None) -> list[
     return [{"range": {field: bounds}}] if bounds else []
 
 
+def text_query(q: str | None, fields: list[str]) -> list[dict[str, Any]]:
+    """``[simple_query_string clause]`` for a full-text ``q`` over ``fields`` (AND of the words), or ``[]``.
+
+    Simple query string syntax never fails on user input (unbalanced quotes or operators are read as text)."""
+    if q is None or not q.strip():
+        return []
+    return [{"simple_query_string": {"query": q, "fields": fields, "default_operator": "and", "lenient": True}}]
+
+
 def sort_by(date_field: str, id_field: str) -> list[dict[str, Any]]:
     """Newest first on ``date_field`` (documents without it last), then ``id_field`` ascending."""
     return [

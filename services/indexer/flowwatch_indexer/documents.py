@@ -1,7 +1,11 @@
 """Turn consumed Kafka messages into Elasticsearch bulk actions (index name, id, source[, version]).
 
-Findings, dead letters and alerts are written with plain ``index`` (the same id always holds the same or
-a newer document: replays overwrite). Incident records are the latest state of an incident, re-produced
+Findings and dead letters are written with plain ``index`` (the same id always holds the same document:
+replays overwrite). Alerts fold (issue 6): one document per dedup key in the monthly index of its first
+occurrence; an occurrence is an ``update`` whose script raises ``count`` to the message's count (never
+lowers it: a replayed or reordered older occurrence is a no-op), takes the latest ``last_raised_at``,
+title and message, reopens a ``resolved`` alert, and keeps every triage field; the first occurrence is the
+upsert. Incident records are the latest state of an incident, re-produced
 on every change; a replayed or reordered older state must not overwrite a newer one, so they carry an
 external version (``updated_at`` in microseconds since the epoch, ``version_type=external_gte``):
 Elasticsearch accepts a version greater than or equal to the stored one and answers 409 otherwise.
@@ -38,6 +42,28 @@ class BadRecord(ValueError):
 
 
 VERSION_TYPE = "external_gte"
+FOLD_RETRIES = 5
+"""Retries of an alert fold when a triage write changed the document meanwhile."""
+HISTORY_KEPT = 50
+"""Triage entries kept in an alert (the audit index keeps them all)."""
+FOLD_SCRIPT = f"""
+if (params.count <= ctx._source.count) {{ ctx.op = 'noop'; }} else {{
+  ctx._source.count = params.count;
+  ctx._source.last_raised_at = params.last_raised_at;
+  ctx._source.title = params.title;
+  ctx._source.message = params.message;
+  ctx._source.severity = params.severity;
+  if (!ctx._source.containsKey('history') || ctx._source.history == null) {{ ctx._source.history = []; }}
+  if (ctx._source.status == 'resolved') {{
+    ctx._source.status = 'open';
+    ctx._source.status_reason = params.entry.reason;
+    ctx._source.updated_at = params.last_raised_at;
+    ctx._source.history.add(params.entry);
+  }}
+  while (ctx._source.history.size() > {HISTORY_KEPT}) {{ ctx._source.history.remove(0); }}
+}}
+"""
+"""Painless script folding an alert occurrence into the stored alert (see the module doc)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +75,15 @@ class Action:
     id: str
     source: bytes
     version: int | None = None
-    op: Literal["index", "delete"] = "index"
+    op: Literal["index", "delete", "fold"] = "index"
 
     def ndjson(self) -> bytes:
-        """The NDJSON lines of this action in a bulk request body (two for ``index``, one for ``delete``)."""
+        """The NDJSON lines of this action in a bulk request body (two for ``index`` and ``fold``, one for
+        ``delete``). For ``fold`` the version is the alert's occurrence count (not sent: see FOLD_SCRIPT)."""
         meta: dict[str, Any] = {"_index": self.index, "_id": self.id}
+        if self.op == "fold":
+            meta["retry_on_conflict"] = FOLD_RETRIES
+            return orjson.dumps({"update": meta}) + b"\n" + self.source + b"\n"
         if self.version is not None:
             meta["version"] = self.version
             meta["version_type"] = VERSION_TYPE
@@ -162,12 +192,26 @@ def registry_action(prefix: str, key: bytes | None, value: bytes | None) -> Acti
 
 
 def alert_action(prefix: str, value: bytes) -> Action:
-    """Bulk action for an alert message (value = ``Alert`` JSON), by ``alert_id``. Raises BadRecord."""
+    """Bulk ``fold`` action for an alert occurrence (value = ``Alert`` JSON with ``count`` = the agent's
+    occurrence count and ``raised_at`` = the first occurrence), by ``alert_id`` in the monthly index of
+    ``raised_at``. Raises BadRecord."""
     try:
         doc = orjson.loads(value)
         doc_id = doc["alert_id"]
         if not isinstance(doc_id, str) or not doc_id:
             raise ValueError("alert_id is not a non-empty string")
+        first = datetime.fromisoformat(doc["raised_at"])
+        if first.tzinfo is None:
+            first = first.replace(tzinfo=UTC)
+        count = int(doc.get("count") or 1)
+        last = doc.get("last_raised_at") or doc["raised_at"]
+        params = {
+            "count": count, "last_raised_at": last, "title": doc["title"], "message": doc["message"],
+            "severity": doc["severity"],
+            "entry": {"at": last, "actor": "flowwatch", "role": "system", "action": "reopened_by_occurrence",
+                      "reason": f"occurred again (occurrence {count})"},
+        }  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadRecord(f"unreadable alert: {exc}") from exc
-    return Action(alerts_index(prefix), doc_id, value)
+    body = {"script": {"source": FOLD_SCRIPT, "lang": "painless", "params": params}, "upsert": doc}
+    return Action(alerts_index(prefix, first), doc_id, orjson.dumps(body), version=count, op="fold")

@@ -187,7 +187,9 @@ class Indexer:
                 failed = [r for r in results if r.get("status", 500) >= 300]
                 stale = [r for r in failed if _is_stale(r)]
                 failed = [r for r in failed if not _is_stale(r)]
-                retryable = [r for r in failed if r.get("status") in (429, 503, 500)]
+                # a fold (update) still conflicting after its retries on conflict is tried again
+                retryable = [r for r in failed if r.get("status") in (429, 503, 500)
+                             or (r.get("status") == 409 and r.get("_op") == "update")]
                 rejected = [item for item in failed if item not in retryable]
                 for item in rejected:
                     log.error("document rejected: %s", item.get("error"))
@@ -226,8 +228,8 @@ class Indexer:
 
 def _result(item: dict[str, Any]) -> dict[str, Any]:
     """The result of one bulk item, whatever its operation (``{"index": {...}}`` or ``{"delete": {...}}``)."""
-    result = next(iter(item.values()), None)
-    return result if isinstance(result, dict) else {}
+    op, result = next(iter(item.items()), (None, None))
+    return {**result, "_op": op} if isinstance(result, dict) else {}
 
 
 def _already_deleted(item: dict[str, Any]) -> bool:
@@ -240,7 +242,7 @@ def _is_stale(item: dict[str, Any]) -> bool:
     """A bulk item refused because the stored document has a higher external version (409)."""
     error = item.get("error")
     kind = error.get("type") if isinstance(error, dict) else None
-    return item.get("status") == 409 and kind == "version_conflict_engine_exception"
+    return item.get("status") == 409 and kind == "version_conflict_engine_exception" and item.get("_op") == "index"
 
 
 def _next_offsets(messages: list[Message]) -> list[TopicPartition]:

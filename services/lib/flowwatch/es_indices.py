@@ -234,7 +234,6 @@ ALERT_MAPPINGS: dict[str, Any] = {
         "status_reason": STORED_TEXT,
         "updated_at": DATE,
         "history": STORED,
-        "recent_occurrences": STORED,
     },
 }
 

@@ -206,5 +206,3 @@ class Alert(_Model):
     status_reason: str | None = None
     updated_at: datetime | None = None
     history: list[TriageEntry] = Field(default_factory=list, description="Latest triage entries, oldest first.")
-    recent_occurrences: list[str] = Field(
-        default_factory=list, description="Source ids of the latest occurrences (replays fold idempotently).")

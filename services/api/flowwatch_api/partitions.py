@@ -1,0 +1,236 @@
+"""Queries over time-partitioned indices (findings by day, alerts by month): newest-first walks, lookups by
+id, and per-partition aggregation caching.
+
+Why: the embedded engine (noida-db) answers every search by scanning each document of the searched indices
+(≈ 1.5–2 µs per document on the reference machine, see docs/engines.md), so a page of the newest 50 findings
+out of 1,000,000 must not search all of them. Real Elasticsearch prunes shards the same way (``can_match``
+with sort on the time field); doing it here keeps the service fast on both engines.
+
+- ``list_partitions``: the indices of a pattern with the UTC interval each covers, newest first (cached
+  ``LIST_TTL`` seconds).
+- ``walk_page``: a page sorted by the partition's own time field, descending: partitions are searched from
+  the newest in growing batches (1, 1, 2, 4, … indices) until the page is full. Disjoint partitions make the
+  concatenation of the batches' hits the global order. ``total`` counts the matches in the searched
+  partitions; ``total_relation`` is ``"gte"`` when some were not searched.
+- ``get_by_id``: one multi-get of ``doc_id`` across the partitions (each a key lookup, not a scan).
+- ``PartitionAggCache``: a size-0 aggregation run per partition and merged by the caller; results of
+  partitions whose interval ended before the current one are reused for ``CLOSED_TTL`` seconds (late data
+  and triage changes show up within that time; triage in this process invalidates at once), like
+  Elasticsearch's shard request cache.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from elasticsearch import Elasticsearch, NotFoundError
+from fastapi import HTTPException, status
+
+from flowwatch_api.query import decode_cursor, encode_cursor, search
+
+LIST_TTL = 2.0
+"""Seconds a pattern's index list is reused (a new day's index is seen at most this late)."""
+CLOSED_TTL = 60.0
+"""Seconds an aggregation of a closed partition is reused."""
+TotalRelation = Literal["eq", "gte"]
+MAX_BATCH = 16
+"""Most partitions searched by one request of a walk."""
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One index of a time-partitioned pattern and the UTC interval ``[start, end)`` its documents fall in."""
+
+    index: str
+    start: datetime
+    end: datetime
+
+
+def parse_partition(index: str) -> Partition | None:
+    """The partition of an index named ``…-YYYY.MM.DD`` (a day) or ``…-YYYY.MM`` (a month); None otherwise."""
+    suffix = index.rsplit("-", 1)[-1]
+    parts = suffix.split(".")
+    try:
+        if len(parts) == 3:
+            start = datetime(int(parts[0]), int(parts[1]), int(parts[2]), tzinfo=UTC)
+            return Partition(index, start, start + timedelta(days=1))
+        if len(parts) == 2:
+            year, month = int(parts[0]), int(parts[1])
+            start = datetime(year, month, 1, tzinfo=UTC)
+            end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+            return Partition(index, start, end)
+    except ValueError:
+        return None
+    return None
+
+
+_list_cache: dict[tuple[int, str], tuple[float, list[Partition]]] = {}
+_list_lock = threading.Lock()
+
+
+def list_partitions(es: Elasticsearch, pattern: str) -> list[Partition]:
+    """Partitions of ``pattern`` (e.g. ``fw-findings-*``), newest first; indices without a date suffix are
+    ignored. Cached ``LIST_TTL`` s per client and pattern. Raises elasticsearch errors other than not-found."""
+    key = (id(es), pattern)
+    now = time.monotonic()
+    with _list_lock:
+        cached = _list_cache.get(key)
+        if cached and now - cached[0] < LIST_TTL:
+            return cached[1]
+    try:
+        resolved = es.indices.resolve_index(name=pattern, expand_wildcards="open")
+        names = [i["name"] for i in resolved.get("indices", [])]
+    except NotFoundError:
+        names = []
+    parts = sorted((p for p in map(parse_partition, names) if p), key=lambda p: p.start, reverse=True)
+    with _list_lock:
+        _list_cache[key] = (now, parts)
+    return parts
+
+
+def in_range(parts: list[Partition], from_: datetime | None, to: datetime | None) -> list[Partition]:
+    """Partitions that can hold a document with ``from_ <= t < to``."""
+    return [p for p in parts if (from_ is None or p.end > from_) and (to is None or p.start < to)]
+
+
+def _decode(cursor: str | None) -> list[Any] | None:
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except ValueError:
+        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="invalid cursor") from None
+
+
+@dataclass
+class Page:
+    """One page: the hits, the cursor of the next page (None on the last), and the total matches."""
+
+    hits: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int
+    total_relation: TotalRelation
+
+
+def walk_page(
+    es: Elasticsearch,
+    parts: list[Partition],
+    query: dict[str, Any],
+    sort: list[dict[str, Any]],
+    size: int,
+    cursor: str | None,
+) -> Page:
+    """A page of ``query`` sorted by ``sort`` whose first key is the partitions' time field, DESCENDING
+    (see module doc). ``parts`` newest first. Raises HTTPException 400 for a bad cursor."""
+    after = _decode(cursor)
+    if after is not None:  # partitions entirely newer than the cursor hold nothing after it
+        at = datetime.fromtimestamp(after[0] / 1000, tz=UTC) if isinstance(after[0], int) else None
+        if at is not None and after[0] < 2**62:
+            parts = [p for p in parts if p.start <= at]
+    hits: list[dict[str, Any]] = []
+    total, searched, batch = 0, 0, 1
+    while searched < len(parts) and len(hits) <= size:
+        chunk = parts[searched : searched + batch]
+        body: dict[str, Any] = {"query": query, "sort": sort, "size": size + 1 - len(hits),
+                                "track_total_hits": True}  # fmt: skip
+        if after is not None:
+            body["search_after"] = after
+        resp = search(es, ",".join(p.index for p in chunk), **body)
+        hits.extend(resp["hits"]["hits"])
+        total += int(resp["hits"]["total"]["value"])
+        searched += len(chunk)
+        batch = min(MAX_BATCH, batch * 2) if searched > 1 else 1
+    page, more = hits[:size], len(hits) > size
+    return Page(page, encode_cursor(page[-1]["sort"]) if more else None, total,
+                "eq" if searched >= len(parts) else "gte")
+
+
+def flat_page(
+    es: Elasticsearch,
+    parts: list[Partition],
+    query: dict[str, Any],
+    sort: list[dict[str, Any]],
+    size: int,
+    cursor: str | None,
+) -> Page:
+    """A page of ``query`` in any ``sort`` order, searching every partition in ``parts`` at once."""
+    if not parts:
+        _decode(cursor)
+        return Page([], None, 0, "eq")
+    body: dict[str, Any] = {"query": query, "sort": sort, "size": size + 1, "track_total_hits": True}
+    after = _decode(cursor)
+    if after is not None:
+        body["search_after"] = after
+    resp = search(es, ",".join(p.index for p in parts), **body)
+    hits = resp["hits"]["hits"]
+    page, more = hits[:size], len(hits) > size
+    return Page(page, encode_cursor(page[-1]["sort"]) if more else None, int(resp["hits"]["total"]["value"]), "eq")
+
+
+def covers(part: Partition, from_: datetime | None, to: datetime | None) -> bool:
+    """Whether every instant of ``part`` lies in ``[from_, to)`` (so a time-range filter is redundant there)."""
+    return (from_ is None or from_ <= part.start) and (to is None or part.end <= to)
+
+
+def merge_counts(target: dict[str, int], buckets: list[dict[str, Any]]) -> None:
+    """Add terms-aggregation ``buckets`` (``key``, ``doc_count``) into ``target``."""
+    for b in buckets:
+        key = str(b.get("key_as_string", b["key"])) if not isinstance(b["key"], str) else b["key"]
+        target[key] = target.get(key, 0) + int(b["doc_count"])
+
+
+def get_by_id(es: Elasticsearch, parts: list[Partition], doc_id: str) -> dict[str, Any] | None:
+    """The stored document ``doc_id`` (``{"_index", "_id", "_source", "_seq_no", "_primary_term"}``) from
+    the first partition holding it, else None. One multi-get; raises elasticsearch errors."""
+    if not parts:
+        return None
+    resp = es.mget(docs=[{"_index": p.index, "_id": doc_id} for p in parts])
+    for doc in resp["docs"]:
+        if doc.get("found"):
+            return dict(doc)
+    return None
+
+
+class PartitionAggCache:
+    """Per-partition results of size-0 aggregation queries (see module doc). Thread-safe."""
+
+    def __init__(self, closed_ttl: float = CLOSED_TTL) -> None:
+        self.closed_ttl = closed_ttl
+        self._entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def run(
+        self,
+        es: Elasticsearch,
+        part: Partition,
+        body: dict[str, Any],
+        now: datetime | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """The search response (``hits.total`` and ``aggregations``) of the size-0 ``body`` on ``part``,
+        reused for ``closed_ttl`` seconds when the partition ended before ``now`` (default: the current time).
+        A body should leave out a time range that covers the whole partition, so that it is reused."""
+        now = now or datetime.now(UTC)
+        key = (part.index, json.dumps(body, sort_keys=True, default=str))
+        closed = part.end <= now
+        with self._lock:
+            hit = self._entries.get(key)
+        if closed and hit and clock() - hit[0] < self.closed_ttl:
+            return hit[1]
+        resp = search(es, part.index, size=0, track_total_hits=True, **body)
+        if closed:
+            with self._lock:
+                self._entries[key] = (clock(), resp)
+        return resp
+
+    def invalidate(self, index: str) -> None:
+        """Forget every cached result of ``index`` (after a write to it)."""
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == index]:
+                del self._entries[key]
