@@ -45,11 +45,19 @@ class Ledger:
         self.persons: dict[str, int] = {}
         self.registry = registry
         self.restrictions = restrictions
-        self.alerts: list[Any] = []
+        self.occurrences: list[Any] = []  # every alert occurrence sent
+        self.folded: dict[str, Any] = {}  # what the indexer keeps: one alert per id, the highest count
+
+    @property
+    def alerts(self) -> list[Any]:
+        return list(self.folded.values())
 
     def send(self, update: ExportUpdate) -> Any:
         result = process_update(update, PACKS, self.states, self.persons, self.registry, self.restrictions, NOW)
-        self.alerts.extend(result.alerts)
+        self.occurrences.extend(result.alerts)
+        for a in result.alerts:
+            if a.alert_id not in self.folded or a.count > self.folded[a.alert_id].count:
+                self.folded[a.alert_id] = a
         return result
 
     def types(self) -> list[str]:
@@ -172,12 +180,17 @@ def test_doubtful_contract_claim_is_alerted_and_counted() -> None:
     assert result.ledger is not None and result.ledger.persons == 10_000
 
 
-def test_alerts_are_raised_once_per_dedup_key() -> None:
+def test_repeated_alerts_fold_into_one_per_dedup_key_with_a_count() -> None:
     ledger = Ledger()
     for i in range(3):
         ledger.send(flow(f"r{i}", range(i * 10, i * 10 + 10), sensitive=range(i * 10, i * 10 + 1)))
+    ledger.send(flow("r2", range(20, 30), sensitive=range(20, 21)))  # a replay: no new occurrence
     keys = [a.dedup_key for a in ledger.alerts]
     assert len(keys) == len(set(keys))
     assert ledger.types().count("export_mechanism_missing") == 1  # one SC missing alert per window and recipient
+    missing = [a for a in ledger.occurrences if a.type == "export_mechanism_missing"]
+    assert [a.count for a in missing] == [1, 2, 3]  # every later event is one more occurrence
+    assert len({a.alert_id for a in missing}) == 1 and all(a.raised_at == missing[0].raised_at for a in missing)
+    assert all(a.last_raised_at == NOW for a in missing)
     assert all(a.raised_at == NOW and a.processor_id == "p-shop" for a in ledger.alerts)
     assert NOW - timedelta(seconds=1) < ledger.alerts[0].raised_at

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from faust.types import TP
@@ -160,7 +161,8 @@ def test_indexer_counts_documents_by_kind_and_retries(indexer: Indexer, monkeypa
     unavailable = value("flowwatch_indexer_bulk_failures_total", reason="unavailable")
     bulks = value("flowwatch_indexer_bulk_seconds_count")
     indexer.es = FakeEs([EsConnectionError("down"), {"items": [{"index": {"_id": "a", "status": 201}}]}])  # type: ignore[assignment]
-    indexer._bulk_with_retry([alert_action("fw", b'{"alert_id": "a"}')])
+    alert = {"alert_id": "a", "raised_at": "2026-11-01T00:00:00Z", "title": "t", "message": "m", "severity": "high"}
+    indexer._bulk_with_retry([alert_action("fw", orjson.dumps(alert))])
     assert value("flowwatch_indexer_documents_total", kind="alerts") == docs + 1
     assert value("flowwatch_indexer_bulk_retries_total") == retries + 1
     assert value("flowwatch_indexer_bulk_failures_total", reason="unavailable") == unavailable + 1

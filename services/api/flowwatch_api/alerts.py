@@ -1,40 +1,121 @@
-"""``/v1/alerts``: deadline alerts of incident obligations (search with cursor paging, one by id).
+"""``/v1/alerts``: the alert queue (search, one by id, dashboard counts) and triage.
 
-Reads ``<prefix>-alerts`` (written by the indexer from the incident agent's ``alerts`` topic), ANDed with
-``auth.scope_filters``: a platform key sees only its processor's alerts; another processor's alert is a 404.
+Reads ``<prefix>-alerts-YYYY.MM`` (monthly by first occurrence; written by the indexer, which folds repeated
+occurrences of one dedup key into one alert with a ``count``), ANDed with ``auth.scope_filters``: a platform
+key sees only its processor's alerts; another processor's alert is a 404.
+
+Status is served **as of the request**: a suppression whose ``suppressed_until`` has passed reads as
+``open`` (in filters, counts and documents), so nothing has to wake up when it ends.
+
+Triage (``POST /v1/alerts/{id}/acknowledge|assign|resolve|suppress|reopen``, roles admin and soc_analyst)
+writes the alert directly in Elasticsearch with optimistic concurrency (``if_seq_no``/``if_primary_term``,
+re-read and retried when the indexer folded an occurrence meanwhile), appends a ``TriageEntry`` to the
+alert's ``history`` and writes an audit record (``flowwatch.audit``).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Query, status
-from pydantic import AwareDatetime, BaseModel, Field
+from elasticsearch import ConflictError, Elasticsearch
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from flowwatch.es_indices import alerts_index
-from flowwatch.incidents.models import Alert, Severity
+from flowwatch.apikeys import Role
+from flowwatch.audit import AuditRecord, write_audit
+from flowwatch.es_indices import alerts_pattern
+from flowwatch.incidents.models import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.rules.incident_pack import ObligationId
 from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, scope_filters
-from flowwatch_api.findings import MAX_PAGE_SIZE
-from flowwatch_api.query import search, search_page, sort_by, time_range
+from flowwatch_api.audit_log import actor_of
+from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, may_read, require_roles, scope_filters
+from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
+from flowwatch_api.partitions import (
+    PartitionAggCache,
+    TotalRelation,
+    covers,
+    flat_page,
+    get_by_id,
+    in_range,
+    list_partitions,
+    merge_counts,
+    walk_page,
+)
+from flowwatch_api.query import iso_ms, text_query, time_range
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
-SORT = sort_by("raised_at", "alert_id")
-AlertStatus = Literal["open", "acknowledged", "resolved", "suppressed"]
+TEXT_FIELDS = ["title", "message", "processor_id", "incident_id", "type", "assignee"]
+"""Fields searched by ``q``."""
+AlertSort = Literal["-raised_at", "raised_at", "-last_raised_at", "-count", "due_at"]
+SORTS: dict[str, tuple[str, bool]] = {
+    "-raised_at": ("raised_at", True), "raised_at": ("raised_at", False),
+    "-last_raised_at": ("last_raised_at", True), "-count": ("count", True), "due_at": ("due_at", False),
+}
+HISTORY_KEPT = 50
+WRITE_RETRIES = 5
+TRIAGE_ROLES = (Role.ADMIN, Role.SOC_ANALYST)
+STATS_DEFAULT_DAYS = 365
 
 
 class AlertsPage(BaseModel):
-    """One page of alerts, newest ``raised_at`` first. ``total`` counts every match (all pages)."""
+    """One page of alerts. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
 
     items: list[Alert]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(ge=0)
+    total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
 
 
-@router.get("", response_model=AlertsPage, summary="Search alerts (newest first, cursor paging)")
+class AlertTimeBucket(BaseModel):
+    """Alerts first raised in the month starting at ``t``."""
+
+    t: datetime
+    count: int = Field(ge=0)
+
+
+class AlertsStats(BaseModel):
+    """Dashboard counts of the alerts first raised in ``[from, to)`` visible to the key (status as of now)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: datetime = Field(alias="from")
+    to: datetime
+    interval: Literal["month"] = "month"
+    total: int = Field(ge=0)
+    occurrences: int = Field(ge=0, description="Sum of `count`: occurrences folded into these alerts.")
+    by_type: dict[str, int]
+    by_severity: dict[str, int]
+    by_status: dict[str, int]
+    by_processor: dict[str, int]
+    over_time: list[AlertTimeBucket]
+
+
+def effective(alert: Alert, now: datetime) -> Alert:
+    """``alert`` as of ``now``: an ended suppression reads as ``open``."""
+    if alert.status == "suppressed" and alert.suppressed_until is not None and alert.suppressed_until <= now:
+        return alert.model_copy(update={"status": "open"})
+    return alert
+
+
+def status_filter(statuses: list[str], now: datetime) -> dict[str, Any]:
+    """A clause matching alerts whose status as of ``now`` is one of ``statuses``."""
+    ended = {"bool": {"filter": [{"term": {"status": "suppressed"}},
+                                 {"range": {"suppressed_until": {"lte": iso_ms(now)}}}]}}  # fmt: skip
+    should: list[dict[str, Any]] = []
+    for value in statuses:
+        if value == "suppressed":
+            should.append({"bool": {"filter": [{"term": {"status": "suppressed"}}], "must_not": [ended]}})
+        else:
+            should.append({"term": {"status": value}})
+            if value == "open":
+                should.append(ended)
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+@router.get("", response_model=AlertsPage, summary="The alert queue: search alerts (filters, full text, sorting, "
+            "cursor paging)")
 def list_alerts(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
@@ -44,56 +125,296 @@ def list_alerts(
     incident_id: Annotated[str | None, Query(description="The processor's incident id.")] = None,
     type_: Annotated[
         list[str] | None,
-        Query(alias="type", description="e.g. obligation_due_soon, obligation_overdue; repeatable."),
+        Query(alias="type", description="e.g. obligation_due_soon, obligation_overdue, export_threshold_crossed; "
+              "repeatable."),
     ] = None,
     severity: Annotated[list[Severity] | None, Query(description="critical, high, medium, low; repeatable.")]
     = None,
-    status_: Annotated[list[AlertStatus] | None, Query(alias="status", description="Alert status; repeatable.")]
-    = None,
+    status_: Annotated[list[AlertStatus] | None, Query(alias="status", description="Status as of now; "
+                       "repeatable.")] = None,
     obligation: Annotated[list[ObligationId] | None, Query(description="Obligation id; repeatable.")] = None,
+    assignee: Annotated[str | None, Query(max_length=200, description="Assigned to.")] = None,
     from_: Annotated[
-        AwareDatetime | None, Query(alias="from", description="RFC 3339; raised_at >= from (inclusive).")
+        AwareDatetime | None, Query(alias="from", description="RFC 3339; first raised >= from (inclusive).")
     ] = None,
-    to: Annotated[AwareDatetime | None, Query(description="RFC 3339; raised_at < to (exclusive).")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="RFC 3339; first raised < to (exclusive).")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="Full text over title, message, processor, "
+                                   "incident, type and assignee (simple query string).")] = None,
+    sort: Annotated[AlertSort, Query(description="`-raised_at` newest first (default), `raised_at`, "
+                                     "`-last_raised_at`, `-count` or `due_at`.")] = "-raised_at",
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
 ) -> AlertsPage:
-    """Alerts matching every given filter (AND; repeated values of one filter OR), newest first. Every
-    role may read; platform keys see only their processor.
+    """Alerts matching every given filter (AND; repeated values of one filter OR). Every role may read;
+    platform keys see only their processor.
 
     Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
     """
+    now = datetime.now(UTC)
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     for field, values in (
         ("processor_id", processor_id), ("type", type_), ("severity", [str(s) for s in severity or []]),
-        ("status", status_), ("obligation", obligation),
+        ("obligation", obligation),
     ):
         if values:
             filters.append({"terms": {field: list(values)}})
+    if status_:
+        filters.append(status_filter(list(status_), now))
     if incident_id is not None:
         filters.append({"term": {"incident_id": incident_id}})
-    filters += time_range("raised_at", from_, to)
-    hits, next_cursor, total = search_page(es, alerts_index(settings.es_index_prefix), filters, SORT, size, cursor)
-    return AlertsPage(items=[Alert.model_validate(h["_source"]) for h in hits], next_cursor=next_cursor, total=total)
+    if assignee is not None:
+        filters.append({"term": {"assignee": assignee}})
+    filters += time_range("raised_at", from_, to) + text_query(q, TEXT_FIELDS)
+    parts = in_range(list_partitions(es, alerts_pattern(settings.es_index_prefix)), from_, to)
+    field, descending = SORTS[sort]
+    order = sort_on(field, "alert_id", descending)
+    if field in ("count",):
+        order[0][field]["unmapped_type"] = "integer"
+    walk = field == "raised_at" and descending  # the partition field, newest first
+    page = (walk_page if walk else flat_page)(es, parts, {"bool": {"filter": filters}}, order, size, cursor)
+    return AlertsPage(items=[effective(Alert.model_validate(h["_source"]), now) for h in page.hits],
+                      next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
 
-@router.get(
-    "/{alert_id}",
-    response_model=Alert,
-    summary="One alert by id",
-    responses={404: {"description": "No such alert visible to this key."}},
-)
+@router.get("/stats", response_model=AlertsStats, summary="Counts of alerts for dashboards")
+def alerts_stats(
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+    processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; first raised >= from; "
+                                                 "default: the start of the UTC month a year ago.")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive; default: now.")] = None,
+) -> AlertsStats:
+    """Alerts first raised in ``[from, to)`` by type, severity, status (as of now), processor and month.
+    Platform keys count only their processor. Results of past months are reused for up to a minute (triage
+    through this process shows at once). Raises 422 when ``from`` is not before ``to``, 503."""
+    now = datetime.now(UTC)
+    to = to or now
+    from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(day=1, hour=0, minute=0, second=0,
+                                                                        microsecond=0)
+    if from_ >= to:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`from` must be before `to`")
+    base: list[dict[str, Any]] = list(scope_filters(principal))
+    if processor_id:
+        base.append({"terms": {"processor_id": processor_id}})
+    aggs = {
+        "by_type": {"terms": {"field": "type", "size": 100}},
+        "by_severity": {"terms": {"field": "severity", "size": 10}},
+        "by_status": {"terms": {"field": "status", "size": 10}},
+        "ended_suppressions": {"filter": {"range": {"suppressed_until": {"lte": iso_ms(now)}}},
+                               "aggs": {"status": {"terms": {"field": "status", "size": 10}}}},
+        "by_processor": {"terms": {"field": "processor_id", "size": 1000}},
+        "occurrences": {"sum": {"field": "count"}},
+    }
+    stats = AlertsStats.model_validate({"from": from_, "to": to, "total": 0, "occurrences": 0, "by_type": {},
+                                        "by_severity": {}, "by_status": {}, "by_processor": {}, "over_time": []})
+    for part in sorted(in_range(list_partitions(es, alerts_pattern(settings.es_index_prefix)), from_, to),
+                       key=lambda p: p.start):
+        filters = base if covers(part, from_, to) else base + time_range("raised_at", from_, to)
+        # the cached body must not change every second: "now" only matters for suppressions ending
+        resp = cache.run(es, part, {"query": {"bool": {"filter": filters}}, "aggs": aggs}, now)
+        total = int(resp["hits"]["total"]["value"])
+        stats.total += total
+        got = resp.get("aggregations") or {}
+        if total:
+            stats.over_time.append(AlertTimeBucket(t=part.start, count=total))
+        if not got:
+            continue
+        stats.occurrences += int(got["occurrences"].get("value") or 0)
+        for name in ("by_type", "by_severity", "by_status", "by_processor"):
+            merge_counts(getattr(stats, name), got[name]["buckets"])
+        for b in got["ended_suppressions"]["status"]["buckets"]:
+            if b["key"] == "suppressed":  # ended suppressions count as open
+                stats.by_status["suppressed"] -= int(b["doc_count"])
+                stats.by_status["open"] = stats.by_status.get("open", 0) + int(b["doc_count"])
+    stats.by_status = {k: v for k, v in stats.by_status.items() if v}
+    return stats
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such alert visible to this key."}}
+
+
+def _load(es: Elasticsearch, settings: ApiSettings, principal: Principal, alert_id: str) -> dict[str, Any]:
+    doc = get_by_id(es, list_partitions(es, alerts_pattern(settings.es_index_prefix)), alert_id)
+    if doc is None or not may_read(principal, doc["_source"].get("processor_id")):
+        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="alert not found")
+    return doc
+
+
+@router.get("/{alert_id}", response_model=Alert, summary="One alert by id", responses=NOT_FOUND)
 def get_alert(
     alert_id: str,
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
 ) -> Alert:
-    """The alert ``alert_id``. Raises 404 when it does not exist OR belongs to a processor the key may not
-    read (same answer, so existence does not leak across tenants); 503 when Elasticsearch is down."""
-    filters = [{"term": {"alert_id": alert_id}}, *scope_filters(principal)]
-    resp = search(es, alerts_index(settings.es_index_prefix), query={"bool": {"filter": filters}}, size=1)
-    hits = resp["hits"]["hits"]
-    if not hits:
-        raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="alert not found")
-    return Alert.model_validate(hits[0]["_source"])
+    """The alert ``alert_id`` (status as of now). Raises 404 when it does not exist OR belongs to a processor
+    the key may not read (same answer, so existence does not leak across tenants); 503."""
+    return effective(Alert.model_validate(_load(es, settings, principal, alert_id)["_source"]), datetime.now(UTC))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Triage
+# ---------------------------------------------------------------------------------------------------
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AcknowledgeBody(_Body):
+    """Acknowledge: someone is looking at it."""
+
+    reason: Reason | None = None
+
+
+class AssignBody(_Body):
+    """Assign to an analyst (free text: a name or e-mail of your team)."""
+
+    assignee: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Reason | None = None
+
+
+class ResolveBody(_Body):
+    """Resolve, saying why (what was done, or why it is a false positive)."""
+
+    reason: Reason
+
+
+class SuppressBody(_Body):
+    """Suppress, saying why, until ``until`` (RFC 3339, in the future) or until lifted (``reopen``)."""
+
+    reason: Reason
+    until: AwareDatetime | None = None
+
+
+class ReopenBody(_Body):
+    """Reopen a resolved, suppressed or acknowledged alert."""
+
+    reason: Reason | None = None
+
+
+ALLOWED_FROM: dict[str, frozenset[str]] = {
+    "acknowledge": frozenset({"open", "suppressed"}),
+    "assign": frozenset({"open", "acknowledged", "suppressed"}),
+    "resolve": frozenset({"open", "acknowledged", "suppressed"}),
+    "suppress": frozenset({"open", "acknowledged", "suppressed"}),
+    "reopen": frozenset({"acknowledged", "resolved", "suppressed"}),
+}
+"""Status (as of now) each action applies to; anything else is 409."""
+NEW_STATUS: dict[str, AlertStatus | None] = {
+    "acknowledge": "acknowledged", "assign": None, "resolve": "resolved", "suppress": "suppressed", "reopen": "open",
+}
+"""Status after each action (None: unchanged)."""
+
+
+def apply_triage(alert: Alert, action: TriageAction, entry: TriageEntry, now: datetime) -> Alert:
+    """``alert`` after ``action`` (pure). Raises HTTPException 409 when the action does not apply to the
+    alert's status as of ``now``."""
+    current = effective(alert, now)
+    if current.status not in ALLOWED_FROM[action]:
+        raise HTTPException(status_code=status.HTTP_409_CONFLICT,
+                            detail=f"cannot {action} an alert that is {current.status}")
+    update: dict[str, Any] = {
+        "status": NEW_STATUS[action] or current.status, "status_reason": entry.reason or current.status_reason,
+        "updated_at": now, "history": [*alert.history, entry][-HISTORY_KEPT:],
+    }
+    if action == "assign":
+        update["assignee"] = entry.assignee
+    if action == "suppress":
+        update["suppressed_until"] = entry.suppressed_until
+    elif NEW_STATUS[action] is not None:
+        update["suppressed_until"] = None
+    return alert.model_copy(update=update)
+
+
+def triage(
+    es: Elasticsearch, settings: ApiSettings, cache: PartitionAggCache, principal: Principal, alert_id: str,
+    action: TriageAction, reason: str | None, assignee: str | None = None, until: datetime | None = None,
+) -> Alert:
+    """Apply ``action`` to the stored alert with optimistic concurrency, then audit it; return the alert as
+    of now. Raises HTTPException 404/409/422; elasticsearch errors propagate (503)."""
+    now = datetime.now(UTC)
+    if until is not None and until <= now:
+        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`until` must be in the future")
+    actor = actor_of(principal)
+    entry = TriageEntry(at=now, actor=actor.name or actor.key_id, role=actor.role, action=action, reason=reason,
+                        assignee=assignee, suppressed_until=until)  # fmt: skip
+    for attempt in range(WRITE_RETRIES):
+        doc = _load(es, settings, principal, alert_id)
+        before = Alert.model_validate(doc["_source"])
+        after = apply_triage(before, action, entry, now)
+        try:
+            es.index(index=doc["_index"], id=alert_id, document=after.model_dump(mode="json"),
+                     if_seq_no=doc["_seq_no"], if_primary_term=doc["_primary_term"], refresh="wait_for")
+            break
+        except ConflictError:
+            if attempt == WRITE_RETRIES - 1:
+                raise HTTPException(status_code=status.HTTP_409_CONFLICT,
+                                    detail="the alert keeps changing; try again") from None
+    cache.invalidate(doc["_index"])
+    write_audit(es, settings.es_index_prefix, AuditRecord(
+        at=now, actor=actor, action=f"alert.{action}", target_type="alert", target_id=alert_id,
+        processor_id=after.processor_id, reason=reason,
+        details={"from": effective(before, now).status, "to": after.status,
+                 **({"assignee": assignee} if assignee else {}),
+                 **({"suppressed_until": until.isoformat()} if until else {})},
+    ))  # fmt: skip
+    return effective(after, now)
+
+
+TRIAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    403: {"description": "Only admin and soc_analyst keys triage alerts."},
+    409: {"description": "The action does not apply to the alert's current status."},
+    422: {"description": "Invalid body (e.g. a suppression ending in the past)."},
+}
+Triager = Annotated[Principal, require_roles(*TRIAGE_ROLES)]
+
+
+@router.post("/{alert_id}/acknowledge", response_model=Alert, summary="Acknowledge an alert",
+             responses=TRIAGE_RESPONSES)
+def acknowledge(alert_id: str, principal: Triager,
+                es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
+                cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+                body: Annotated[AcknowledgeBody | None, Body()] = None) -> Alert:
+    """Mark an open (or suppressed) alert acknowledged (body optional). Answers the updated alert; audited."""
+    return triage(es, settings, cache, principal, alert_id, "acknowledge", body.reason if body else None)
+
+
+@router.post("/{alert_id}/assign", response_model=Alert, summary="Assign an alert", responses=TRIAGE_RESPONSES)
+def assign(alert_id: str, body: Annotated[AssignBody, Body()], principal: Triager,
+           es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
+           cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+    """Assign an unresolved alert to ``assignee`` (status unchanged). Answers the updated alert; audited."""
+    return triage(es, settings, cache, principal, alert_id, "assign", body.reason, assignee=body.assignee)
+
+
+@router.post("/{alert_id}/resolve", response_model=Alert, summary="Resolve an alert", responses=TRIAGE_RESPONSES)
+def resolve(alert_id: str, body: Annotated[ResolveBody, Body()], principal: Triager,
+            es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
+            cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+    """Resolve an alert with a reason. A later occurrence of its dedup key reopens it. Audited."""
+    return triage(es, settings, cache, principal, alert_id, "resolve", body.reason)
+
+
+@router.post("/{alert_id}/suppress", response_model=Alert, summary="Suppress an alert", responses=TRIAGE_RESPONSES)
+def suppress(alert_id: str, body: Annotated[SuppressBody, Body()], principal: Triager,
+             es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
+             cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+    """Suppress an alert with a reason, until ``until`` (then it reads as open again) or until reopened.
+    Occurrences meanwhile still fold into its ``count``. Audited."""
+    return triage(es, settings, cache, principal, alert_id, "suppress", body.reason, until=body.until)
+
+
+@router.post("/{alert_id}/reopen", response_model=Alert, summary="Reopen an alert", responses=TRIAGE_RESPONSES)
+def reopen(alert_id: str, principal: Triager,
+           es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
+           cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+           body: Annotated[ReopenBody | None, Body()] = None) -> Alert:
+    """Set an acknowledged, resolved or suppressed alert back to open (body optional). Audited."""
+    return triage(es, settings, cache, principal, alert_id, "reopen", body.reason if body else None)

@@ -28,7 +28,7 @@ from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
-from flowwatch_api import alerts, exports, findings, incidents, registry, ui_routes
+from flowwatch_api import alerts, audit_log, exports, findings, incidents, registry, ui_routes
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
 
@@ -188,5 +188,6 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(alerts.router)
     app.include_router(registry.router)
     app.include_router(exports.router)
+    app.include_router(audit_log.router)
     app.include_router(ui_routes.router)
     return app

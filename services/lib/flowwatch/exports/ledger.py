@@ -15,6 +15,7 @@ new calendar year starts the 2024 window from zero while the 2022 window still r
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,21 @@ class KeyStore(Protocol):
         ...
 
 
+class AlertTally(BaseModel):
+    """Occurrences of one alert (dedup key) in a window: how many, the first instant, and the latest source
+    event ids (a replayed event does not count again)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = 1
+    first: datetime
+    recent: list[str] = Field(default_factory=list)
+
+
+RECENT_KEPT = 20
+"""Source event ids remembered per alert: replays after a crash re-read only the last uncommitted batch."""
+
+
 class WindowCounts(BaseModel):
     """Distinct persons of one processor in one counting window of one rule pack (units: persons)."""
 
@@ -48,6 +64,7 @@ class WindowCounts(BaseModel):
     sensitive_persons: int = 0
     flows: int = 0
     alerts_raised: list[str] = Field(default_factory=list)
+    alert_tally: dict[str, AlertTally] = Field(default_factory=dict)
 
 
 def person_key(processor_id: str, year: int, kind: Kind, person: str) -> str:

@@ -1,8 +1,10 @@
 """One step of the egress agent, without Kafka: apply an export update to the ledger and decide its alerts.
 
 The detector calls ``process_update`` with a Faust table as the ledger state store and another as the
-person store; tests call it with dicts. Idempotent per ``event_id`` (the counts move once; alerts are
-raised once per dedup key, recorded in the current window's state).
+person store; tests call it with dicts. Idempotent per ``event_id`` (the counts move once; an alert's
+occurrences are tallied per dedup key in the current window's state, a replayed event not counting again,
+and each occurrence is sent with the running ``count`` and the first instant as ``raised_at``, so the
+indexer folds them into one alert).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from flowwatch.exports.evaluate import FlowVerdict, default_profile, evaluate_flow
-from flowwatch.exports.ledger import KeyStore, WindowCounts, apply_flow
+from flowwatch.exports.ledger import RECENT_KEPT, AlertTally, KeyStore, WindowCounts, apply_flow
 from flowwatch.exports.models import ExportUpdate, LedgerRecord, ThresholdProgress
 from flowwatch.exports.registry import RegistryEntry, RestrictionList
 from flowwatch.ids import derived_id
@@ -24,7 +26,7 @@ from flowwatch.rules.export_pack import ExportRulePack, export_pack_for, window_
 
 @dataclass(frozen=True)
 class StepResult:
-    """Alerts to send (new ones only), the ledger record of the current window (None when the flow was not
+    """Alert occurrences to send (replays left out), the ledger record of the current window (None when the flow was not
     an export or a replay), and the verdict."""
 
     alerts: list[Alert]
@@ -81,14 +83,35 @@ def process_update(
     after = ExportCounts(persons=current.persons, sensitive_persons=current.sensitive_persons,
                          all_persons=current.persons)  # fmt: skip
     verdict = evaluate_flow(update, pack, current.window_id, before, after, registry, restrictions, now)
-    fresh = [a for a in verdict.alerts if a.dedup_key not in current.alerts_raised]
-    current.alerts_raised.extend(a.dedup_key for a in fresh)
+    fresh = tally_alerts(current, verdict.alerts, update.event_id)
     for window in windows:
         states[f"{update.processor_id}\x1f{window.window_id}"] = window.model_dump(mode="json")
     ledger = None
     if update.is_export is True and (applied or fresh or not counts):
         ledger = ledger_record(update, pack, current, verdict, registry, now)
     return StepResult(fresh, ledger, verdict)
+
+
+def tally_alerts(window: WindowCounts, alerts: list[Alert], event_id: str) -> list[Alert]:
+    """Count each of ``alerts`` as one more occurrence of its dedup key in ``window`` (unless ``event_id``
+    was already counted for it) and return them with ``count``, ``raised_at`` (first occurrence) and
+    ``last_raised_at`` set. Mutates ``window``."""
+    out: list[Alert] = []
+    for alert in alerts:
+        tally = window.alert_tally.get(alert.dedup_key)
+        if tally is None and alert.dedup_key in window.alerts_raised:  # state from before tallies: seen once
+            tally = AlertTally(count=1, first=alert.raised_at)
+        if tally is not None and event_id in tally.recent:
+            continue
+        if tally is None:
+            tally = AlertTally(count=0, first=alert.raised_at)
+            window.alerts_raised.append(alert.dedup_key)
+        tally.count += 1
+        tally.recent = [*tally.recent, event_id][-RECENT_KEPT:]
+        window.alert_tally[alert.dedup_key] = tally
+        out.append(alert.model_copy(update={"count": tally.count, "raised_at": tally.first,
+                                            "last_raised_at": alert.raised_at}))
+    return out
 
 
 def ledger_record(

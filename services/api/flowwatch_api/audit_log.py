@@ -1,0 +1,74 @@
+"""``/v1/audit``: the audit log (who did what, when and why), and ``actor_of`` for the routes that write it.
+
+Roles admin, soc_analyst and regulator read every record; a platform key reads the records about its own
+processor (``processor_id``), through ``auth.scope_filters`` like every other list.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from elasticsearch import Elasticsearch
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from flowwatch.audit import Actor, AuditRecord, TargetType
+from flowwatch.es_indices import audit_index
+from flowwatch.settings import ApiSettings
+from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, scope_filters
+from flowwatch_api.query import search_page, sort_by, text_query, time_range
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+SORT = sort_by("at", "audit_id")
+MAX_PAGE_SIZE = 500
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The audit ``Actor`` of an authenticated caller."""
+    return Actor(key_id=principal.key_id, name=principal.name, role=str(principal.role))
+
+
+class AuditPage(BaseModel):
+    """One page of audit records, newest first. ``total`` counts every match."""
+
+    items: list[AuditRecord]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
+    total: int = Field(ge=0)
+    total_relation: str = Field(default="eq", description="Always `eq` here.")
+
+
+@router.get("", response_model=AuditPage, summary="Search the audit log (newest first, cursor paging)")
+def list_audit(
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
+    target_type: Annotated[TargetType | None, Query(description="alert, incident, processor, restrictions, "
+                                                    "api_key.")] = None,
+    target_id: Annotated[str | None, Query(max_length=300, description="Id of the target.")] = None,
+    action: Annotated[list[str] | None, Query(description="e.g. alert.resolve; repeatable.")] = None,
+    actor: Annotated[str | None, Query(max_length=200, description="Key id or key name of the actor.")] = None,
+    from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; at >= from.")] = None,
+    to: Annotated[AwareDatetime | None, Query(description="RFC 3339; at < to (exclusive).")] = None,
+    q: Annotated[str | None, Query(max_length=500, description="Full text over the reason.")] = None,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
+    cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
+) -> AuditPage:
+    """Audit records matching every given filter. Raises 400 (cursor), 422, 503."""
+    filters: list[dict[str, Any]] = list(scope_filters(principal))
+    if processor_id:
+        filters.append({"terms": {"processor_id": processor_id}})
+    if action:
+        filters.append({"terms": {"action": action}})
+    if target_type is not None:
+        filters.append({"term": {"target_type": target_type}})
+    if target_id is not None:
+        filters.append({"term": {"target_id": target_id}})
+    if actor is not None:
+        filters.append({"bool": {"should": [{"term": {"actor.key_id": actor}}, {"term": {"actor.name": actor}}],
+                                 "minimum_should_match": 1}})
+    filters += time_range("at", from_, to) + text_query(q, ["reason"])
+    hits, next_cursor, total = search_page(es, audit_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    return AuditPage(items=[AuditRecord.model_validate(h["_source"]) for h in hits], next_cursor=next_cursor,
+                     total=total)
