@@ -175,7 +175,8 @@ def test_stale_incident_409_is_not_a_failure(indexer: Indexer) -> None:
     ok = {"index": {"_id": "a", "status": 200}}
     fake = FakeEs([{"items": [conflict, ok]}])
     indexer.es = fake  # type: ignore[assignment]
-    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))])
+    alert = alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))
+    indexer._bulk_with_retry([incident_action("fw", incident()), alert])
     assert len(fake.bodies) == 1 and indexer.stale == 1
 
 
@@ -185,7 +186,8 @@ def test_retryable_failures_are_retried_then_stale_counted_once(indexer: Indexer
     busy = {"index": {"_id": "a", "status": 429, "error": {"type": "es_rejected_execution_exception"}}}
     fake = FakeEs([{"items": [conflict, busy]}, {"items": [conflict, {"index": {"_id": "a", "status": 200}}]}])
     indexer.es = fake  # type: ignore[assignment]
-    indexer._bulk_with_retry([incident_action("fw", incident()), alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))])
+    alert = alert_action("fw", orjson.dumps(alert_doc(alert_id="a")))
+    indexer._bulk_with_retry([incident_action("fw", incident()), alert])
     assert len(fake.bodies) == 2 and indexer.stale == 1
 
 
