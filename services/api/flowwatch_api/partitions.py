@@ -6,8 +6,7 @@ Why: the embedded engine (noida-db) answers every search by scanning each docume
 out of 1,000,000 must not search all of them. Real Elasticsearch prunes shards the same way (``can_match``
 with sort on the time field); doing it here keeps the service fast on both engines.
 
-- ``list_partitions``: the indices of a pattern with the UTC interval each covers, newest first (cached
-  ``LIST_TTL`` seconds).
+- ``list_partitions``: the indices of a pattern with the UTC interval each covers, newest first.
 - ``walk_page``: a page sorted by the partition's own time field, descending: partitions are searched from
   the newest in growing batches (1, 1, 2, 4, … indices) until the page is full. Disjoint partitions make the
   concatenation of the batches' hits the global order. ``total`` counts the matches in the searched
@@ -34,8 +33,6 @@ from fastapi import HTTPException, status
 
 from flowwatch_api.query import decode_cursor, encode_cursor, search
 
-LIST_TTL = 2.0
-"""Seconds a pattern's index list is reused (a new day's index is seen at most this late)."""
 CLOSED_TTL = 60.0
 """Seconds an aggregation of a closed partition is reused."""
 TotalRelation = Literal["eq", "gte"]
@@ -70,28 +67,16 @@ def parse_partition(index: str) -> Partition | None:
     return None
 
 
-_list_cache: dict[tuple[int, str], tuple[float, list[Partition]]] = {}
-_list_lock = threading.Lock()
-
-
 def list_partitions(es: Elasticsearch, pattern: str) -> list[Partition]:
     """Partitions of ``pattern`` (e.g. ``fw-findings-*``), newest first; indices without a date suffix are
-    ignored. Cached ``LIST_TTL`` s per client and pattern. Raises elasticsearch errors other than not-found."""
-    key = (id(es), pattern)
-    now = time.monotonic()
-    with _list_lock:
-        cached = _list_cache.get(key)
-        if cached and now - cached[0] < LIST_TTL:
-            return cached[1]
+    ignored. One ``resolve_index`` call (cluster metadata, < 1 ms here), not cached, so a partition created a
+    moment ago is seen. Raises elasticsearch errors other than not-found."""
     try:
         resolved = es.indices.resolve_index(name=pattern, expand_wildcards="open")
         names = [i["name"] for i in resolved.get("indices", [])]
     except NotFoundError:
         names = []
-    parts = sorted((p for p in map(parse_partition, names) if p), key=lambda p: p.start, reverse=True)
-    with _list_lock:
-        _list_cache[key] = (now, parts)
-    return parts
+    return sorted((p for p in map(parse_partition, names) if p), key=lambda p: p.start, reverse=True)
 
 
 def in_range(parts: list[Partition], from_: datetime | None, to: datetime | None) -> list[Partition]:
