@@ -136,9 +136,10 @@ def test_suppression_with_expiry_reads_as_open_after_it_ends(env: Env) -> None:
     aid = alert_id(key)
     index_occurrences(env.es, env.prefix, [occurrence(key, 1, NOW - timedelta(hours=1), NOW)])
     past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    assert call(env, "POST", f"/v1/alerts/{aid}/suppress", "soc", json={"reason": "x", "until": past}).status_code == 422
+    path = f"/v1/alerts/{aid}/suppress"
+    assert call(env, "POST", path, "soc", json={"reason": "x", "until": past}).status_code == 422
     until = datetime.now(UTC) + timedelta(seconds=3)
-    r = call(env, "POST", f"/v1/alerts/{aid}/suppress", "soc", json={"reason": "maintenance", "until": until.isoformat()})
+    r = call(env, "POST", path, "soc", json={"reason": "maintenance", "until": until.isoformat()})
     assert r.status_code == 200 and r.json()["status"] == "suppressed"
     ids = lambda status: {a["alert_id"] for a in call(  # noqa: E731
         env, "GET", "/v1/alerts", "soc", params={"status": status, "size": 500}).json()["items"]}

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.engines import Engine, free_port, start_noida
-from flowwatch.es_indices import alerts_index, ensure_templates, incidents_index
+from flowwatch.es_indices import alerts_index, alerts_pattern, ensure_templates, incidents_index
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.alerts import due_alerts
 from flowwatch.incidents.models import Alert, IncidentRecord, IncidentUpdate, Severity
@@ -178,9 +178,9 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         produce(engine.kafka_bootstrap, t.incidents, [(r.processor_id, r.model_dump_json()) for r in others])
         produce(engine.kafka_bootstrap, t.alerts, [(al.processor_id, al.model_dump_json()) for al in data.alerts])
         wait_for(lambda: all(stored_version(es, index, r.id) for r in others)
-                 and all(stored_version(es, alerts_index(prefix), al.alert_id) for al in data.alerts),
+                 and all(stored_version(es, alerts_index(prefix, al.raised_at), al.alert_id) for al in data.alerts),
                  what="all records indexed")
-        es.indices.refresh(index=[index, alerts_index(prefix)])
+        es.indices.refresh(index=[index, alerts_pattern(prefix)])
         keys = {
             "admin": create_key(es, prefix, Role.ADMIN, name="admin-1")[0],
             "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
@@ -243,7 +243,8 @@ def test_templates_are_strict_and_obligations_nested(env: Env) -> None:
     assert mapping["dynamic"] == "strict"
     assert mapping["properties"]["obligations"]["type"] == "nested"
     assert mapping["properties"]["report"] == {"type": "object", "enabled": False}
-    alerts = env.es.indices.get_mapping(index=alerts_index(env.prefix))[alerts_index(env.prefix)]["mappings"]
+    first = alerts_index(env.prefix, env.data.alerts[0].raised_at)
+    alerts = env.es.indices.get_mapping(index=first)[first]["mappings"]
     assert alerts["dynamic"] == "strict" and alerts["properties"]["dedup_key"] == {"type": "keyword"}
 
 
@@ -261,7 +262,7 @@ def test_incident_is_stored_by_id_and_a_stale_state_does_not_regress_it(env: Env
 
 def test_alerts_are_stored_by_alert_id(env: Env) -> None:
     for alert in env.data.alerts:
-        got = env.es.get(index=alerts_index(env.prefix), id=alert.alert_id)["_source"]
+        got = env.es.get(index=alerts_index(env.prefix, alert.raised_at), id=alert.alert_id)["_source"]
         assert Alert.model_validate(got) == alert
 
 
@@ -526,3 +527,75 @@ def test_openapi_lists_the_routes_with_bearer(env: Env) -> None:
                          ("/v1/incidents/{incident_id}/obligations/{obligation}", "post"),
                          ("/v1/alerts", "get"), ("/v1/alerts/{alert_id}", "get")]:
         assert {"bearerAuth": []} in spec["paths"][path][method]["security"], path
+
+
+# ---------------------------------------------------------------------------------------------------
+# Report downloads, masking for regulators, audit of marks (issue 6)
+# ---------------------------------------------------------------------------------------------------
+
+VALID_ID = "11010519491231002X"  # a resident ID with a valid GB 11643 check character
+
+
+def with_pi_in_free_text(env: Env) -> IncidentRecord:
+    """A copy of incident A under a new id whose platform-written texts hold a resident ID and a phone."""
+    a = env.data.incidents["A"]
+    assert a.report is not None and a.notice is not None
+    text = f"员工王某（身份证{VALID_ID}，手机13812345678）误将<b>客户名单</b>发出"
+    record = a.model_copy(update={
+        "id": "pi-text-" + a.id, "incident_id": "inc-pi",
+        "report": a.report.model_copy(update={"cause": text, "measures": "已联系 13812345678 删除"}),
+        "notice": a.notice.model_copy(update={"cause": text}),
+    })  # fmt: skip
+    env.es.index(index=incidents_index(env.prefix), id=record.id, document=record.model_dump(mode="json"),
+                 refresh="wait_for")
+    return record
+
+
+def test_regulators_see_pi_in_free_text_masked_others_as_written(env: Env) -> None:
+    with_pi_in_free_text(env)
+    regulator = get(env, "/v1/incidents/inc-pi/report", "regulator")
+    text = json.dumps(regulator, ensure_ascii=False)
+    assert VALID_ID not in text and "13812345678" not in text
+    assert "110105********002X" in regulator["report"]["cause"] and "138****5678" in regulator["report"]["measures"]
+    assert "138****5678" in get(env, "/v1/incidents/inc-pi", "regulator")["notice"]["cause"]
+    assert VALID_ID in get(env, "/v1/incidents/inc-pi/report", "admin")["report"]["cause"]
+    assert VALID_ID in get(env, "/v1/incidents/inc-pi", "acme")["report"]["cause"]  # the platform's own words
+
+
+def test_report_downloads_as_json_and_printable_html(env: Env) -> None:
+    with_pi_in_free_text(env)
+    resp = env.client.get("/v1/incidents/inc-pi/report", params={"download": "true"},
+                          headers=bearer(env.keys["soc"]))
+    assert resp.status_code == 200
+    assert resp.headers["content-disposition"] == 'attachment; filename="incident-report-acme-cn-inc-pi.json"'
+    assert resp.json()["report"]["quantity_persons"] == 7
+
+    html = env.client.get("/v1/incidents/inc-pi/report.html", headers=bearer(env.keys["regulator"]))
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    page = html.text
+    assert "个人信息安全事件报告" in page and "Obligations" in page and "@media print" in page
+    assert "7（去重计数 counted）" in page and "acme-cn" in page
+    assert VALID_ID not in page and "138****5678" in page and "<b>客户名单</b>" not in page  # masked, escaped
+    assert "&lt;b&gt;客户名单&lt;/b&gt;" in page and "<script" not in page
+    assert "Art. 11" in page or "第十一条" in page
+    got = env.client.get("/v1/incidents/inc-pi/report.html", params={"download": "1"},
+                         headers=bearer(env.keys["admin"]))
+    assert got.headers["content-disposition"].endswith('.html"') and VALID_ID in got.text
+    assert env.client.get("/v1/incidents/inc-pi/report.html").status_code == 401
+    assert env.client.get("/v1/incidents/inc-pi/report.html", headers=bearer(env.keys["beta"])).status_code == 404
+
+
+def test_obligation_marks_are_audited(env: Env) -> None:
+    resp = post(env, "soc", "inc-1", "regulator_report", {"action": "done", "note": "已报送"},
+                {"processor_id": "acme-cn"})
+    assert resp.status_code == 202
+    audit = get(env, "/v1/audit", "regulator", {"action": "incident.obligation.done"})
+    mine = [r for r in audit["items"] if r["details"].get("update_id") == resp.json()["update_id"]]
+    assert len(mine) == 1
+    record = mine[0]
+    assert record["actor"] == {"key_id": record["actor"]["key_id"], "name": "analyst-li", "role": "soc_analyst"}
+    assert record["target_type"] == "incident" and record["processor_id"] == "acme-cn"
+    assert record["reason"] == "已报送" and record["details"]["obligation"] == "regulator_report"
+    theirs = get(env, "/v1/audit", "beta", {"action": "incident.obligation.done", "size": 500})["items"]
+    assert {r["processor_id"] for r in theirs} <= {"beta-hk"}  # a platform reads only its own records
+    assert all(r["details"].get("update_id") != resp.json()["update_id"] for r in theirs)

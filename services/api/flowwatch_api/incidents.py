@@ -19,20 +19,25 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from flowwatch.apikeys import Role
+from flowwatch.audit import AuditRecord, write_audit
+from flowwatch.detection.redact import redact
 from flowwatch.es_indices import incidents_index
 from flowwatch.incidents.models import IncidentRecord, IncidentUpdate, IndividualNotice, RegulatorReport
 from flowwatch.models import IncidentType
 from flowwatch.rules.incident_pack import IncidentRulePack, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
 from flowwatch.settings import ApiSettings
+from flowwatch_api.audit_log import actor_of
 from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, require_roles, scope_filters
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
 from flowwatch_api.query import search, search_page, sort_by, time_range
+from flowwatch_api.report_html import render_report
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
 
@@ -114,6 +119,29 @@ def as_of(record: IncidentRecord, now: datetime) -> IncidentRecord:
     if all(a is b for a, b in zip(obligations, record.obligations, strict=True)):
         return record
     return record.model_copy(update={"obligations": obligations})
+
+
+def redacted(record: IncidentRecord) -> IncidentRecord:
+    """``record`` with PI masked in every free-text field a platform or user wrote (cause, measures,
+    consequences, notes, reasons, timeline) — what a regulator key is served. Counts, types, obligations and
+    the processor's own contact stay as they are."""
+    def texts(model: Any, names: tuple[str, ...]) -> Any:
+        return model.model_copy(update={n: redact(getattr(model, n)) for n in names}) if model else model
+
+    return record.model_copy(update={
+        "report": texts(record.report, ("measures", "cause", "consequences", "accountability", "improvements")),
+        "notice": texts(record.notice, ("cause", "remedial_measures")),
+        "timeline": [e.model_copy(update={"what": redact(e.what) or ""}) for e in record.timeline],
+        "obligations": [ob.model_copy(update={"waived_reason": redact(ob.waived_reason),
+                                              "notes": [redact(n) or "" for n in ob.notes]})
+                        for ob in record.obligations],
+    })  # fmt: skip
+
+
+def served(record: IncidentRecord, principal: Principal, now: datetime) -> IncidentRecord:
+    """``record`` as ``principal`` is served it: obligations as of ``now``; PI masked for regulators."""
+    record = as_of(record, now)
+    return redacted(record) if principal.role is Role.REGULATOR else record
 
 
 def status_clause(wanted: list[Status], now: datetime) -> dict[str, Any]:
@@ -278,7 +306,7 @@ def list_incidents(
     hits, next_cursor, total = search_page(
         es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor
     )
-    items = [as_of(IncidentRecord.model_validate(h["_source"]), now) for h in hits]
+    items = [served(IncidentRecord.model_validate(h["_source"]), principal, now) for h in hits]
     return IncidentsPage(items=items, next_cursor=next_cursor, total=total)
 
 
@@ -299,7 +327,7 @@ def get_incident(
     """The incident record (obligations as of now). Every role; platform keys only their processor's
     (another processor's incident is a 404, like a missing one). Raises 404, 409, 503."""
     record = find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id)
-    return as_of(record, datetime.now(UTC))
+    return served(record, principal, datetime.now(UTC))
 
 
 @router.get(
@@ -314,15 +342,53 @@ def get_report(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
+    response: Response,
     processor_id: ProcessorParam = None,
+    download: Annotated[bool, Query(description="Answer as a file download (Content-Disposition: attachment).")]
+    = False,
 ) -> IncidentReport:
     """``{"report", "notice", "obligations"}`` of the incident: the contents of the report to the regulator
     (Draft Network Data Security Regs Art. 11 para 2), of the notice to individuals (PIPL Art. 57 para 1) and
     the obligations as of now. Every role (regulators included); platform keys only their processor's.
     Raises 404, 409, 503."""
-    record = as_of(find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id),
+    record = served(find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id), principal,
                    datetime.now(UTC))
+    if download:
+        response.headers["Content-Disposition"] = f'attachment; filename="{report_filename(record)}.json"'
     return IncidentReport(report=record.report, notice=record.notice, obligations=record.obligations)
+
+
+def report_filename(record: IncidentRecord) -> str:
+    """``incident-report-<processor>-<incident>`` with only file-name-safe characters."""
+    raw = f"incident-report-{record.processor_id}-{record.incident_id}"
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in raw)[:150]
+
+
+@router.get(
+    "/{incident_id}/report.html",
+    response_class=HTMLResponse,
+    summary="Regulator report of one incident as a printable HTML page",
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                     "description": "The report page (Chinese with English headings), A4 print layout."},
+               404: {"description": "No such incident visible to this key."},
+               409: {"description": "Several processors use this incident id: pass `processor_id`."}},
+)
+def get_report_html(
+    incident_id: IncidentIdPath,
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    processor_id: ProcessorParam = None,
+    download: Annotated[bool, Query(description="Answer as a file download (Content-Disposition: attachment).")]
+    = False,
+) -> HTMLResponse:
+    """The same report as ``/report`` as one self-contained HTML page (no scripts, no external resources;
+    print it or save it as PDF from the browser). PI in free text is masked for regulator keys.
+    Raises 404, 409, 503."""
+    now = datetime.now(UTC)
+    record = served(find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id), principal, now)
+    headers = {"Content-Disposition": f'attachment; filename="{report_filename(record)}.html"'} if download else {}
+    return HTMLResponse(render_report(record, now, masked=principal.role is Role.REGULATOR), headers=headers)
 
 
 @router.post(
@@ -375,4 +441,10 @@ def mark_obligation(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail="event bus unavailable; nothing recorded",
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         ) from exc
+    write_audit(es, settings.es_index_prefix, AuditRecord(
+        at=now, actor=actor_of(principal), action=f"incident.obligation.{mark.action}", target_type="incident",
+        target_id=record.id, processor_id=record.processor_id,
+        reason=getattr(mark, "reason", None) or getattr(mark, "note", None),
+        details={"incident_id": record.incident_id, "obligation": obligation, "update_id": update.update_id},
+    ))  # fmt: skip
     return update

@@ -1,0 +1,1115 @@
+/* Flowwatch web UI for SOC analysts: a dependency-free single-page app (no build step, no CDN).
+ *
+ * - The API key is asked for once per browser tab (sessionStorage) and sent as "Authorization: Bearer" on every
+ *   /v1 call; a 401 brings the key prompt back with a message, a 403 says the role may not do this.
+ * - Hash routes: #/alerts, #/incidents, #/incidents/<id>?processor_id=…, #/exports, #/findings.
+ * - Every visible string comes from FW_I18N (i18n.js): zh-CN by default, English by the 中文/English button
+ *   (choice kept in localStorage). Times are shown in Beijing time (the legal deadlines are Beijing time).
+ * - DOM is built with createElement only (no innerHTML of data). Stable ids / data-testid for the browser tests.
+ */
+(function () {
+  'use strict';
+
+  const I18N = window.FW_I18N;
+  const LANG_STORE = 'flowwatch.lang';
+  const KEY_STORE = 'flowwatch.apiKey';
+  const TZ = 'Asia/Shanghai';
+  const PAGE_SIZE = 50;
+  const API_BASE = location.pathname.replace(/\/ui(\/.*)?$/, '');
+
+  const SEVERITIES = ['critical', 'high', 'medium', 'low'];
+  const ALERT_STATUSES = ['open', 'acknowledged', 'resolved', 'suppressed'];
+  const ALERT_TYPES = [
+    'obligation_due_soon', 'obligation_overdue', 'export_unknown_destination', 'export_threshold_crossed',
+    'export_exemption_doubtful', 'export_restricted_recipient', 'export_mechanism_missing',
+    'export_assessment_expired', 'export_assessment_renewal', 'export_important_data_without_assessment',
+    'export_gba_outside_scope'
+  ];
+  /** Sort orders offered ('' = the service's default, newest first). */
+  const ALERT_SORTS = ['', '-last_raised_at', '-count', 'due_at'];
+  const OB_STATUSES = ['pending', 'overdue', 'done', 'waived', 'not_applicable'];
+  const INCIDENT_TYPES = ['leak', 'tamper', 'destroy', 'loss', 'theft', 'illegal_use', 'unauthorized_transfer'];
+  const MECHANISMS = ['none', 'standard_contract', 'certification', 'security_assessment', 'gba_standard_contract'];
+  const RANGES = ['7', '30', '90'];
+  /** Triage actions allowed from each (effective) alert status. */
+  const TRIAGE = {
+    open: ['acknowledge', 'assign', 'resolve', 'suppress'],
+    acknowledged: ['assign', 'resolve', 'suppress', 'reopen'],
+    resolved: ['reopen'],
+    suppressed: ['acknowledge', 'resolve', 'reopen']
+  };
+
+  let lang = localStorage.getItem(LANG_STORE) === 'en' ? 'en' : 'zh';
+  let current = null;   // the view on screen: {render()}
+  let routeSeq = 0;     // guards against a slow load rendering over a newer route
+  let loginMessage = null;
+
+  // ------------------------------------------------------------------------------------------------
+  // i18n and formatting
+  // ------------------------------------------------------------------------------------------------
+
+  function t(key, params) {
+    let s = I18N[lang][key];
+    if (s === undefined) s = I18N.zh[key] !== undefined ? I18N.zh[key] : key;
+    if (params) s = s.replace(/\{(\w+)\}/g, (m, k) => (params[k] !== undefined && params[k] !== null ? String(params[k]) : m));
+    return s;
+  }
+
+  /** Label of an API enum value ("<group>.<value>" in the dictionary), else the value itself. */
+  function label(group, value) {
+    if (value === null || value === undefined || value === '') return t('common.dash');
+    const s = I18N[lang][group + '.' + value];
+    return s === undefined ? String(value) : s;
+  }
+
+  function locale() { return lang === 'zh' ? 'zh-CN' : 'en-GB'; }
+  function fmtNum(n) { return (n === null || n === undefined) ? t('common.dash') : Number(n).toLocaleString(locale()); }
+  function pad(n) { return String(n).padStart(2, '0'); }
+
+  function parts(date, timeZone) {
+    const out = {};
+    new Intl.DateTimeFormat('en-CA', {
+      timeZone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+      second: '2-digit', hourCycle: 'h23'
+    }).formatToParts(date).forEach((p) => { out[p.type] = p.value; });
+    return out;
+  }
+
+  /** "YYYY-MM-DD HH:MM:SS" in Beijing time, or "—". */
+  function fmtTime(iso) {
+    if (!iso) return t('common.dash');
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    const p = parts(d, TZ);
+    return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+  }
+
+  /** "YYYY-MM-DD" of an instant in UTC (the buckets of the findings histogram are UTC days). */
+  function fmtUtcDay(iso) {
+    const p = parts(new Date(iso), 'UTC');
+    return `${p.year}-${p.month}-${p.day}`;
+  }
+
+  /** Countdown text to dueMs from nowMs: hh:mm:ss, with days beyond 24 h; "overdue by …" once past. */
+  function countdownText(dueMs, nowMs) {
+    const diff = dueMs - nowMs;
+    let s = Math.floor(Math.abs(diff) / 1000);
+    const d = Math.floor(s / 86400);
+    s -= d * 86400;
+    const clock = `${pad(Math.floor(s / 3600))}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
+    const time = d > 0 ? t('countdown.days', { d, clock }) : clock;
+    return diff < 0 ? t('countdown.overdue', { time }) : t('countdown.remaining', { time });
+  }
+
+  function periodText(period) {
+    let m = /^(\d+) hours?$/.exec(period || '');
+    if (m) return t('period.hours', { n: m[1] });
+    m = /^(\d+) working days?$/.exec(period || '');
+    if (m) return t('period.workingDays', { n: m[1] });
+    return period || t('common.dash');
+  }
+
+  function citation(c) {
+    if (!c) return t('common.dash');
+    return `${c.document} ${c.article}`;
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // DOM helpers
+  // ------------------------------------------------------------------------------------------------
+
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    setAttrs(el, attrs);
+    append(el, kids);
+    return el;
+  }
+
+  function s(tag, attrs, ...kids) {
+    const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    setAttrs(el, attrs);
+    append(el, kids);
+    return el;
+  }
+
+  function setAttrs(el, attrs) {
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') el.setAttribute('class', v);
+      else if (k === 'text') el.textContent = v;
+      else if (k === 'style') Object.assign(el.style, v);
+      else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+
+  function append(el, kids) {
+    for (const kid of kids.flat(Infinity)) {
+      if (kid === null || kid === undefined || kid === false) continue;
+      el.append(kid instanceof Node ? kid : String(kid));
+    }
+  }
+
+  const main = () => document.getElementById('main');
+
+  function mount(...nodes) {
+    main().replaceChildren(...nodes.flat().filter(Boolean));
+  }
+
+  function applyStatic() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    document.querySelectorAll('[data-i18n]').forEach((el) => { el.textContent = t(el.dataset.i18n); });
+    document.querySelectorAll('[data-i18n-attr]').forEach((el) => {
+      el.dataset.i18nAttr.split(';').forEach((pair) => {
+        const [attr, key] = pair.split(':');
+        el.setAttribute(attr, t(key));
+      });
+    });
+  }
+
+  let toastTimer = null;
+  function toast(message, kind) {
+    const el = document.getElementById('toast');
+    el.textContent = message;
+    el.dataset.kind = kind || 'info';
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { el.hidden = true; }, kind === 'error' ? 10000 : 5000);
+  }
+
+  function badge(group, value, extraClass) {
+    return h('span', { class: `badge ${group}-${value} ${extraClass || ''}`.trim(), 'data-value': value }, label(group, value));
+  }
+
+  function select(id, groupOrLabels, values, selected, withAny) {
+    const el = h('select', { id, name: id });
+    if (withAny) el.append(h('option', { value: '' }, t('common.any')));
+    for (const v of values) {
+      const text = typeof groupOrLabels === 'function' ? groupOrLabels(v) : label(groupOrLabels, v);
+      el.append(h('option', { value: v, selected: v === selected }, text));
+    }
+    return el;
+  }
+
+  function field(labelKey, control) {
+    return h('label', { class: 'field', for: control.id }, h('span', { class: 'field-label' }, t(labelKey)), control);
+  }
+
+  /** Page size of a list: "size" of the hash query (1–500), else PAGE_SIZE. */
+  function pageSizeOf(query) {
+    const n = Number(query.get('size'));
+    return Number.isInteger(n) && n >= 1 && n <= 500 ? n : PAGE_SIZE;
+  }
+
+  function totalText(total, relation) {
+    return relation === 'gte' ? t('common.totalGte', { n: fmtNum(total) }) : t('common.total', { n: fmtNum(total) });
+  }
+
+  function errorBox(err) {
+    return h('div', { class: 'error-box', role: 'alert', 'data-testid': 'view-error' },
+      t('error.loadFailed', { message: explain(err) }));
+  }
+
+  function kv(pairs) {
+    return h('dl', { class: 'kv' }, pairs.filter(Boolean).map(([k, v, testid]) => [
+      h('dt', {}, t(k)), h('dd', { 'data-testid': testid || null }, v)
+    ]));
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // API access
+  // ------------------------------------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, detail) {
+      super(`${status} ${detail || ''}`);
+      this.status = status;
+      this.detail = detail || '';
+    }
+  }
+
+  function getKey() { return sessionStorage.getItem(KEY_STORE); }
+
+  function buildUrl(path, params) {
+    const url = new URL(API_BASE + path, location.origin);
+    for (const [k, v] of Object.entries(params || {})) {
+      if (v === null || v === undefined || v === '') continue;
+      (Array.isArray(v) ? v : [v]).forEach((one) => url.searchParams.append(k, one));
+    }
+    return url;
+  }
+
+  /** fetch with the key; JSON (or the Response with raw). 401 → key prompt; other errors → ApiError. */
+  async function api(path, opts) {
+    opts = opts || {};
+    const key = getKey();
+    if (!key) { showLogin('login.expired'); throw new ApiError(401, ''); }
+    const headers = { Authorization: 'Bearer ' + key, Accept: opts.accept || 'application/json' };
+    if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
+    let resp;
+    try {
+      resp = await fetch(buildUrl(path, opts.params), {
+        method: opts.method || 'GET', headers, cache: 'no-store',
+        body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined
+      });
+    } catch (e) {
+      throw new ApiError(0, '');
+    }
+    if (resp.status === 401) {
+      sessionStorage.removeItem(KEY_STORE);
+      showLogin(opts.on401 || 'login.expired');
+      throw new ApiError(401, '');
+    }
+    if (!resp.ok) {
+      let detail = '';
+      try {
+        const body = await resp.json();
+        detail = typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail);
+      } catch (e) { /* not JSON */ }
+      throw new ApiError(resp.status, detail);
+    }
+    return opts.raw ? resp : resp.json();
+  }
+
+  function explain(err) {
+    if (!(err instanceof ApiError)) return String(err && err.message ? err.message : err);
+    switch (err.status) {
+      case 0: return t('error.network');
+      case 401: return t('login.expired');
+      case 403: return t('error.forbidden');
+      case 404: return t('error.notFound');
+      case 409: return t('error.conflict', { detail: err.detail });
+      case 422: return t('error.invalid', { detail: err.detail });
+      case 503: return t('error.unavailable');
+      default: return t('error.generic', { status: err.status, detail: err.detail });
+    }
+  }
+
+  function reportError(err) {
+    if (err instanceof ApiError && err.status === 401) return;  // the key prompt says it
+    toast(explain(err), 'error');
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Login
+  // ------------------------------------------------------------------------------------------------
+
+  function showLogin(messageKey) {
+    loginMessage = messageKey || loginMessage;
+    document.body.classList.add('logged-out');
+    current = { render: renderLogin, ready: true };
+    renderLogin();
+  }
+
+  function renderLogin() {
+    const input = h('input', {
+      id: 'api-key', name: 'api-key', type: 'password', autocomplete: 'off', spellcheck: 'false',
+      required: true, 'aria-describedby': 'login-error'
+    });
+    const error = h('p', { id: 'login-error', class: 'login-error', role: 'alert', 'data-testid': 'login-error' },
+      loginMessage ? t(loginMessage) : '');
+    const button = h('button', { type: 'submit', id: 'login-submit', class: 'btn btn-primary' }, t('login.submit'));
+    const form = h('form', { id: 'login-form', class: 'login-card', 'data-testid': 'login-form', novalidate: true },
+      h('h1', { id: 'login-title' }, t('login.title')),
+      h('p', { class: 'muted' }, t('login.intro')),
+      field('login.keyLabel', input), error, button);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const key = input.value.trim();
+      if (!key) { error.textContent = t('login.empty'); input.focus(); return; }
+      button.disabled = true;
+      error.textContent = t('login.checking');
+      sessionStorage.setItem(KEY_STORE, key);
+      try {
+        await api('/v1/findings', { params: { size: 1 }, on401: 'login.invalid' });
+      } catch (err) {
+        if (!(err instanceof ApiError) || err.status !== 401) {
+          sessionStorage.removeItem(KEY_STORE);
+          loginMessage = null;
+          showLogin();
+          document.getElementById('login-error').textContent = explain(err);
+        }
+        return;
+      }
+      loginMessage = null;
+      document.body.classList.remove('logged-out');
+      route();
+    });
+    document.title = `${t('login.title')} · ${t('app.brand')}`;
+    mount(h('section', { class: 'login-wrap' }, form));
+    setTimeout(() => { const el = document.getElementById('api-key'); if (el) el.focus(); }, 0);
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Live countdowns (one timer for the whole page)
+  // ------------------------------------------------------------------------------------------------
+
+  function countdown(dueIso, testid) {
+    const el = h('span', { class: 'countdown', 'data-due': dueIso, 'data-testid': testid || 'countdown' });
+    updateCountdown(el, Date.now());
+    return el;
+  }
+
+  function updateCountdown(el, now) {
+    const due = Date.parse(el.dataset.due);
+    if (isNaN(due)) return;
+    el.textContent = countdownText(due, now);
+    el.classList.toggle('overdue', due <= now);
+    el.dataset.overdue = due <= now ? 'true' : 'false';
+  }
+
+  setInterval(() => {
+    const now = Date.now();
+    document.querySelectorAll('.countdown[data-due]').forEach((el) => updateCountdown(el, now));
+  }, 1000);
+
+  // ------------------------------------------------------------------------------------------------
+  // Alert queue
+  // ------------------------------------------------------------------------------------------------
+
+  function effectiveStatus(alert) {
+    if (alert.status === 'suppressed' && alert.suppressed_until && Date.parse(alert.suppressed_until) <= Date.now()) {
+      return 'open';
+    }
+    return alert.status;
+  }
+
+  function AlertsView(query) {
+    const filters = {
+      status: query.get('status') || '', severity: query.get('severity') || '', type: query.get('type') || '',
+      processor_id: query.get('processor_id') || '', q: query.get('q') || '',
+      sort: ALERT_SORTS.includes(query.get('sort')) ? query.get('sort') : ''
+    };
+    const pageSize = pageSizeOf(query);
+    const st = { items: [], next: null, total: 0, relation: 'eq', error: null, expanded: new Set() };
+
+    async function fetchPage(cursor) {
+      const body = await api('/v1/alerts', { params: { ...filters, size: pageSize, cursor } });
+      st.items = cursor ? st.items.concat(body.items) : body.items;
+      st.next = body.next_cursor;
+      if (!cursor) { st.total = body.total; st.relation = body.total_relation || 'eq'; }
+    }
+
+    function applyFilters(form) {
+      const q = new URLSearchParams();
+      for (const k of ['status', 'severity', 'type', 'processor_id', 'q', 'sort']) {
+        const v = form.elements['f-' + k].value.trim();
+        if (v) q.set(k, v);
+      }
+      if (pageSize !== PAGE_SIZE) q.set('size', String(pageSize));
+      const target = '#/alerts' + (q.toString() ? '?' + q : '');
+      if (location.hash === target) route(); else location.hash = target;
+    }
+
+    function filterForm() {
+      const form = h('form', { id: 'alert-filters', class: 'filters', role: 'search', 'aria-label': t('alerts.filters') },
+        field('filter.status', select('f-status', 'alertStatus', ALERT_STATUSES, filters.status, true)),
+        field('filter.severity', select('f-severity', 'severity', SEVERITIES, filters.severity, true)),
+        field('filter.type', select('f-type', 'alertType', ALERT_TYPES, filters.type, true)),
+        field('filter.processor', h('input', { id: 'f-processor_id', type: 'text', value: filters.processor_id, placeholder: t('filter.processorPlaceholder') })),
+        field('filter.q', h('input', { id: 'f-q', type: 'search', value: filters.q, placeholder: t('filter.qPlaceholder') })),
+        field('filter.sort', select('f-sort', (v) => t('sort.' + (v || 'default')), ALERT_SORTS, filters.sort, false)),
+        h('div', { class: 'filter-buttons' },
+          h('button', { type: 'submit', id: 'f-apply', class: 'btn btn-primary' }, t('common.apply')),
+          h('button', { type: 'button', id: 'f-reset', class: 'btn', onclick: () => { location.hash = '#/alerts'; } }, t('common.reset'))));
+      form.addEventListener('submit', (ev) => { ev.preventDefault(); applyFilters(form); });
+      form.querySelectorAll('select').forEach((el) => el.addEventListener('change', () => applyFilters(form)));
+      return form;
+    }
+
+    function actionButtons(alert) {
+      const eff = effectiveStatus(alert);
+      return h('div', { class: 'row-actions', role: 'group', 'aria-label': t('alerts.rowActions', { id: alert.alert_id }) },
+        (TRIAGE[eff] || []).map((action) => h('button', {
+          type: 'button', class: `btn btn-small act-${action}`, 'data-action': action,
+          'data-testid': `action-${action}`, onclick: () => triage(alert, action)
+        }, t('action.' + action))));
+    }
+
+    function statusCell(alert) {
+      const eff = effectiveStatus(alert);
+      const expired = alert.status === 'suppressed' && eff === 'open';
+      return h('td', { 'data-field': 'status', 'data-status': alert.status },
+        badge('alertStatus', alert.status), expired ? h('span', { class: 'muted small' }, ' ' + t('alerts.suppressionExpired')) : null);
+    }
+
+    function alertRow(alert) {
+      const open = st.expanded.has(alert.alert_id);
+      const toggle = h('button', {
+        type: 'button', class: 'btn-icon', 'data-action': 'expand', 'aria-expanded': open ? 'true' : 'false',
+        'aria-controls': 'detail-' + alert.alert_id, 'aria-label': open ? t('alerts.collapse') : t('alerts.expand'),
+        onclick: () => { if (open) st.expanded.delete(alert.alert_id); else st.expanded.add(alert.alert_id); renderRows(); }
+      }, open ? '▾' : '▸');
+      const row = h('tr', {
+        'data-testid': 'alert-row', 'data-alert-id': alert.alert_id, 'data-severity': alert.severity,
+        'data-status': alert.status, 'data-processor': alert.processor_id, class: `sev-row-${alert.severity}`
+      },
+        h('td', {}, toggle),
+        h('td', { 'data-field': 'severity' }, badge('severity', alert.severity)),
+        h('td', { 'data-field': 'type' }, label('alertType', alert.type)),
+        h('td', { 'data-field': 'title', class: 'title-cell' }, alert.title),
+        h('td', { 'data-field': 'processor' }, alert.processor_id),
+        h('td', { 'data-field': 'count', class: 'num' }, fmtNum(alert.count || 1)),
+        h('td', { 'data-field': 'first_raised', class: 'time' }, fmtTime(alert.raised_at)),
+        h('td', { 'data-field': 'last_raised', class: 'time' }, fmtTime(alert.last_raised_at || alert.raised_at)),
+        statusCell(alert),
+        h('td', { 'data-field': 'assignee' }, alert.assignee || h('span', { class: 'muted' }, t('alerts.unassigned'))),
+        h('td', { 'data-field': 'actions' }, actionButtons(alert)));
+      if (!open) return [row];
+      return [row, detailRow(alert)];
+    }
+
+    function detailRow(alert) {
+      const incidentLink = alert.incident_id
+        ? h('a', { href: `#/incidents/${encodeURIComponent(alert.incident_id)}?processor_id=${encodeURIComponent(alert.processor_id)}`, 'data-testid': 'alert-incident-link' }, alert.incident_id)
+        : t('common.dash');
+      const history = (alert.history || []).slice().reverse();
+      const histTable = history.length === 0
+        ? h('p', { class: 'muted', 'data-testid': 'history-empty' }, t('alerts.noHistory'))
+        : h('table', { class: 'table table-inner', 'data-testid': 'history' },
+          h('thead', {}, h('tr', {}, ['hist.at', 'hist.actor', 'hist.role', 'hist.action', 'hist.reason', 'hist.assignee', 'hist.until'].map((k) => h('th', { scope: 'col' }, t(k))))),
+          h('tbody', {}, history.map((e) => h('tr', { 'data-testid': 'history-entry', 'data-action': e.action },
+            h('td', { class: 'time' }, fmtTime(e.at)), h('td', {}, e.actor), h('td', {}, label('role', e.role)),
+            h('td', {}, t('action.' + e.action)), h('td', {}, e.reason || t('common.dash')),
+            h('td', {}, e.assignee || t('common.dash')), h('td', { class: 'time' }, e.suppressed_until ? fmtTime(e.suppressed_until) : t('common.dash'))))));
+      const basis = alert.legal_basis ? [citation(alert.legal_basis), alert.legal_basis.quote ? h('q', { class: 'quote' }, alert.legal_basis.quote) : null] : t('common.dash');
+      return h('tr', { class: 'detail-row', id: 'detail-' + alert.alert_id, 'data-testid': 'alert-detail', 'data-alert-id': alert.alert_id },
+        h('td', { colspan: 11 },
+          h('div', { class: 'detail-grid' },
+            kv([
+              ['alerts.message', alert.message],
+              ['alerts.legalBasis', basis],
+              ['alerts.incident', incidentLink],
+              ['alerts.obligation', alert.obligation ? label('obligation', alert.obligation) : t('common.dash')],
+              ['alerts.dueAt', alert.due_at ? [fmtTime(alert.due_at), ' ', countdown(alert.due_at, 'alert-countdown')] : t('common.dash')],
+              ['alerts.rulePack', alert.rule_pack],
+              alert.status === 'suppressed' ? ['alerts.suppressedUntil', alert.suppressed_until ? fmtTime(alert.suppressed_until) : t('alerts.suppressedIndefinitely')] : null,
+              ['alerts.statusReason', alert.status_reason || t('common.dash'), 'status-reason'],
+              ['alerts.updatedAt', fmtTime(alert.updated_at)],
+              ['alerts.dedupKey', h('code', {}, alert.dedup_key)]
+            ]),
+            h('section', { class: 'history' }, h('h3', {}, t('alerts.history')), histTable))));
+    }
+
+    let tbody = null;
+    let summary = null;
+    let more = null;
+
+    function renderRows() {
+      if (!tbody) return;
+      tbody.replaceChildren(...st.items.flatMap(alertRow));
+      if (st.items.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 11, class: 'empty', 'data-testid': 'empty' }, t('common.empty'))));
+      summary.textContent = `${totalText(st.total, st.relation)} · ${t('common.shown', { n: fmtNum(st.items.length) })}`;
+      more.hidden = !st.next;
+    }
+
+    function replaceAlert(updated) {
+      st.items = st.items.map((a) => (a.alert_id === updated.alert_id ? updated : a));
+      renderRows();
+    }
+
+    async function post(alert, action, body) {
+      const updated = await api(`/v1/alerts/${encodeURIComponent(alert.alert_id)}/${action}`, { method: 'POST', body });
+      replaceAlert(updated);
+      toast(t('triage.done', { action: t('action.' + action) }), 'ok');
+    }
+
+    function triage(alert, action) {
+      if (action === 'acknowledge') {
+        post(alert, action, {}).catch(reportError);
+        return;
+      }
+      openTriageDialog(alert, action, post);
+    }
+
+    function render() {
+      document.title = `${t('alerts.title')} · ${t('app.brand')}`;
+      const head = ['col.expand', 'col.severity', 'col.type', 'col.title', 'col.processor', 'col.count', 'col.firstRaised',
+        'col.lastRaised', 'col.status', 'col.assignee', 'col.actions'];
+      tbody = h('tbody', {});
+      summary = h('span', { id: 'alerts-total', 'data-testid': 'alerts-total', 'data-total': st.total, 'data-relation': st.relation });
+      more = h('button', {
+        type: 'button', id: 'alerts-more', class: 'btn', 'data-testid': 'load-more',
+        onclick: async () => {
+          more.disabled = true;
+          try { await fetchPage(st.next); renderRows(); } catch (err) { reportError(err); } finally { more.disabled = false; }
+        }
+      }, t('common.loadMore'));
+      const table = h('table', { class: 'table', id: 'alerts-table', 'data-testid': 'alerts-table' },
+        h('caption', { class: 'sr-only' }, t('alerts.title')),
+        h('thead', {}, h('tr', {}, head.map((k) => h('th', { scope: 'col', class: k === 'col.count' ? 'num' : null }, k === 'col.expand' ? h('span', { class: 'sr-only' }, t(k)) : t(k))))),
+        tbody);
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('alerts.title')), summary),
+        filterForm(),
+        st.error ? errorBox(st.error) : h('div', { class: 'table-wrap' }, table),
+        h('div', { class: 'pager' }, more));
+      if (!st.error) renderRows(); else more.hidden = true;
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try { await fetchPage(null); } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+
+    return { name: 'alerts', load, render };
+  }
+
+  /** Modal dialog for assign / resolve / suppress / reopen; calls submit(alert, action, body). */
+  function openTriageDialog(alert, action, submit) {
+    const old = document.getElementById('triage-dialog');
+    if (old) old.remove();
+    const needReason = action === 'resolve' || action === 'suppress';
+    const reason = h('textarea', { id: 'triage-reason', rows: 3, maxlength: 2000, required: needReason });
+    const assignee = action === 'assign' ? h('input', { id: 'triage-assignee', type: 'text', required: true, value: alert.assignee || '' }) : null;
+    const until = action === 'suppress' ? h('input', { id: 'triage-until', type: 'datetime-local' }) : null;
+    const error = h('p', { id: 'triage-error', class: 'form-error', role: 'alert' });
+    const submitBtn = h('button', { type: 'submit', id: 'triage-submit', class: 'btn btn-primary' }, t('triage.submit'));
+    const dialog = h('dialog', { id: 'triage-dialog', class: 'dialog', 'data-action': action, 'aria-labelledby': 'triage-title' },
+      h('form', { method: 'dialog' },
+        h('h2', { id: 'triage-title' }, t('triage.title.' + action)),
+        h('p', { class: 'muted' }, t('triage.alert', { title: alert.title })),
+        assignee ? field('triage.assignee', assignee) : null,
+        field(needReason ? 'triage.reasonRequired' : 'triage.reasonOptional', reason),
+        until ? field('triage.until', until) : null,
+        error,
+        h('div', { class: 'dialog-buttons' },
+          h('button', { type: 'button', id: 'triage-cancel', class: 'btn', onclick: () => dialog.close() }, t('common.cancel')),
+          submitBtn)));
+    dialog.querySelector('form').addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = {};
+      const why = reason.value.trim();
+      if (needReason && !why) { error.textContent = t('triage.needReason'); reason.focus(); return; }
+      if (why) body.reason = why;
+      if (assignee) {
+        if (!assignee.value.trim()) { error.textContent = t('triage.needAssignee'); assignee.focus(); return; }
+        body.assignee = assignee.value.trim();
+      }
+      if (until && until.value) {
+        const at = new Date(until.value);  // datetime-local: the browser's local time
+        if (isNaN(at) || at.getTime() <= Date.now()) { error.textContent = t('triage.untilPast'); until.focus(); return; }
+        body.until = at.toISOString();
+      }
+      submitBtn.disabled = true;
+      try {
+        await submit(alert, action, body);
+        dialog.close();
+      } catch (err) {
+        error.textContent = explain(err);
+      } finally {
+        submitBtn.disabled = false;
+      }
+    });
+    dialog.addEventListener('close', () => dialog.remove());
+    document.body.append(dialog);
+    dialog.showModal();
+    (assignee || reason).focus();
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Incidents
+  // ------------------------------------------------------------------------------------------------
+
+  function incidentHref(rec) {
+    return `#/incidents/${encodeURIComponent(rec.incident_id)}?processor_id=${encodeURIComponent(rec.processor_id)}`;
+  }
+
+  function nextDue(rec) {
+    const open = (rec.obligations || []).filter((o) => (o.status === 'pending' || o.status === 'overdue') && o.due_at);
+    open.sort((a, b) => Date.parse(a.due_at) - Date.parse(b.due_at));
+    return open[0] || null;
+  }
+
+  function IncidentsView(query) {
+    const filters = {
+      processor_id: query.get('processor_id') || '', status: query.get('status') || '', type: query.get('type') || ''
+    };
+    const st = { items: [], next: null, total: 0, relation: 'eq', error: null };
+
+    async function fetchPage(cursor) {
+      const body = await api('/v1/incidents', { params: { ...filters, size: PAGE_SIZE, cursor } });
+      st.items = cursor ? st.items.concat(body.items) : body.items;
+      st.next = body.next_cursor;
+      if (!cursor) { st.total = body.total; st.relation = body.total_relation || 'eq'; }
+    }
+
+    function applyFilters(form) {
+      const q = new URLSearchParams();
+      for (const k of ['processor_id', 'status', 'type']) {
+        const v = form.elements['i-' + k].value.trim();
+        if (v) q.set(k, v);
+      }
+      const target = '#/incidents' + (q.toString() ? '?' + q : '');
+      if (location.hash === target) route(); else location.hash = target;
+    }
+
+    function render() {
+      document.title = `${t('incidents.title')} · ${t('app.brand')}`;
+      const form = h('form', { id: 'incident-filters', class: 'filters', role: 'search', 'aria-label': t('incidents.filters') },
+        field('filter.obligationStatus', select('i-status', 'obStatus', OB_STATUSES, filters.status, true)),
+        field('filter.incidentType', select('i-type', 'incidentType', INCIDENT_TYPES, filters.type, true)),
+        field('filter.processor', h('input', { id: 'i-processor_id', type: 'text', value: filters.processor_id, placeholder: t('filter.processorPlaceholder') })),
+        h('div', { class: 'filter-buttons' },
+          h('button', { type: 'submit', class: 'btn btn-primary', id: 'i-apply' }, t('common.apply')),
+          h('button', { type: 'button', class: 'btn', onclick: () => { location.hash = '#/incidents'; } }, t('common.reset'))));
+      form.addEventListener('submit', (ev) => { ev.preventDefault(); applyFilters(form); });
+      form.querySelectorAll('select').forEach((el) => el.addEventListener('change', () => applyFilters(form)));
+      const head = ['col.incident', 'col.processor', 'col.incidentType', 'col.incidentStatus', 'col.occurredAt',
+        'col.detectedAt', 'col.persons', 'col.sensitivePersons', 'col.importantData', 'col.obligations', 'col.nextDue'];
+      const tbody = h('tbody', {}, st.items.map((rec) => {
+        const due = nextDue(rec);
+        return h('tr', { 'data-testid': 'incident-row', 'data-incident-id': rec.incident_id, 'data-processor': rec.processor_id },
+          h('td', {}, h('a', { href: incidentHref(rec), 'data-testid': 'incident-link' }, rec.incident_id)),
+          h('td', {}, rec.processor_name ? `${rec.processor_name} (${rec.processor_id})` : rec.processor_id),
+          h('td', {}, label('incidentType', rec.type)),
+          h('td', {}, label('incidentStatus', rec.status)),
+          h('td', { class: 'time' }, fmtTime(rec.occurred_at)),
+          h('td', { class: 'time' }, fmtTime(rec.detected_at)),
+          h('td', { class: 'num' }, fmtNum(rec.persons)),
+          h('td', { class: 'num' }, fmtNum(rec.sensitive_persons)),
+          h('td', {}, rec.important_data ? h('span', { class: 'badge flag' }, t('common.yes')) : t('common.no')),
+          h('td', {}, h('div', { class: 'chips' }, (rec.obligations || []).filter((o) => o.status !== 'not_applicable').map((o) =>
+            h('span', { class: `chip obStatus-${o.status}`, 'data-obligation': o.id, 'data-status': o.status },
+              label('obligation', o.id) + t('common.colon') + label('obStatus', o.status))))),
+          h('td', {}, due ? countdown(due.due_at, 'incident-countdown') : t('common.dash')));
+      }));
+      if (st.items.length === 0) tbody.append(h('tr', {}, h('td', { colspan: head.length, class: 'empty', 'data-testid': 'empty' }, t('common.empty'))));
+      const more = h('button', {
+        type: 'button', id: 'incidents-more', class: 'btn', 'data-testid': 'load-more', hidden: !st.next,
+        onclick: async () => { try { await fetchPage(st.next); render(); } catch (err) { reportError(err); } }
+      }, t('common.loadMore'));
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('incidents.title')),
+          h('span', { id: 'incidents-total', 'data-testid': 'incidents-total' }, st.error ? '' : totalText(st.total, st.relation))),
+        form,
+        st.error ? errorBox(st.error) : h('div', { class: 'table-wrap' },
+          h('table', { class: 'table', id: 'incidents-table', 'data-testid': 'incidents-table' },
+            h('thead', {}, h('tr', {}, head.map((k) => h('th', { scope: 'col' }, t(k))))), tbody)),
+        h('div', { class: 'pager' }, more));
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try { await fetchPage(null); } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+
+    return { name: 'incidents', load, render };
+  }
+
+  /** Fetch a report with the key and hand it over as a Blob URL (download or new tab). */
+  async function openReport(rec, kind, popup) {
+    const path = `/v1/incidents/${encodeURIComponent(rec.incident_id)}/${kind === 'json' ? 'report' : 'report.html'}`;
+    const params = { processor_id: rec.processor_id };
+    if (kind === 'json') params.download = 'true';
+    try {
+      const resp = await api(path, { params, raw: true, accept: kind === 'json' ? 'application/json' : 'text/html' });
+      const blob = await resp.blob();
+      const typed = new Blob([blob], { type: kind === 'json' ? 'application/json' : 'text/html;charset=utf-8' });
+      const url = URL.createObjectURL(typed);
+      if (kind === 'json') {
+        const a = h('a', { href: url, download: `incident-${rec.processor_id}-${rec.incident_id}-report.json`, hidden: true });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        if (popup) popup.close();
+      } else if (popup) {
+        popup.location.href = url;
+      } else {
+        window.open(url, '_blank');
+      }
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) {
+      if (popup) popup.close();
+      reportError(err);
+    }
+  }
+
+  function IncidentView(id, query) {
+    const processorId = query.get('processor_id') || '';
+    const st = { rec: null, error: null };
+
+    function obligationRow(o) {
+      const live = (o.status === 'pending' || o.status === 'overdue') && o.due_at;
+      let left;
+      if (live) left = countdown(o.due_at, 'countdown');
+      else if (o.status === 'done') left = h('span', { class: 'ok' }, t('ob.doneAt', { at: fmtTime(o.done_at) }), o.done_late ? t('ob.doneLate') : '');
+      else if (o.status === 'waived') left = t('ob.waived', { reason: o.waived_reason || t('common.dash') });
+      else if (o.triggered && !o.due_at) left = h('span', { class: 'muted' }, t('ob.noClock'));
+      else left = t('common.dash');
+      const notes = [
+        o.late_at_detection ? h('div', { class: 'warn' }, t('ob.lateAtDetection')) : null,
+        o.calendar_known === false ? h('div', { class: 'muted' }, t('ob.calendarUnknown')) : null,
+        (o.notes || []).map((n) => h('div', { class: 'muted small' }, n))
+      ];
+      return h('tr', {
+        'data-testid': 'obligation', 'data-obligation': o.id, 'data-status': o.status,
+        class: o.status === 'not_applicable' ? 'dim' : null
+      },
+        h('th', { scope: 'row' }, label('obligation', o.id)),
+        h('td', {}, badge('obStatus', o.status)),
+        h('td', { class: 'time', 'data-field': 'due_at' }, fmtTime(o.due_at)),
+        h('td', { 'data-field': 'countdown' }, left),
+        h('td', {}, periodText(o.period), o.clock_started_by ? h('div', { class: 'muted small' }, t('ob.clockFrom', { clock: label('clock', o.clock_started_by) })) : null),
+        h('td', { class: 'basis' }, citation(o.legal_basis), o.legal_basis && o.legal_basis.quote ? h('div', {}, h('q', { class: 'quote' }, o.legal_basis.quote)) : null),
+        h('td', {}, (o.recipients || []).join(t('common.listSep')) || t('common.dash')),
+        h('td', { class: 'small' }, o.trigger_reason),
+        h('td', {}, notes));
+    }
+
+    function render() {
+      const rec = st.rec;
+      document.title = `${t('incident.title', { id })} · ${t('app.brand')}`;
+      const back = h('a', { href: '#/incidents', class: 'back', 'data-testid': 'back' }, t('incident.back'));
+      if (st.error) {
+        mount(back, h('h1', { id: 'view-title' }, t('incident.title', { id })), errorBox(st.error));
+        return;
+      }
+      const reportButtons = h('div', { class: 'report-buttons' },
+        h('button', {
+          type: 'button', id: 'report-json', class: 'btn', 'data-testid': 'report-json',
+          onclick: () => openReport(rec, 'json', null)
+        }, t('incident.reportJson')),
+        h('button', {
+          type: 'button', id: 'report-html', class: 'btn', 'data-testid': 'report-html',
+          // open the tab within the click (popup blockers), then point it at the Blob URL
+          onclick: () => openReport(rec, 'html', window.open('', '_blank'))
+        }, t('incident.reportHtml')));
+      const obHead = ['ob.col.obligation', 'ob.col.status', 'ob.col.due', 'ob.col.countdown', 'ob.col.period',
+        'ob.col.basis', 'ob.col.recipients', 'ob.col.trigger', 'ob.col.details'];
+      const report = rec.report;
+      const missing = report ? (report.missing || []) : null;
+      mount(
+        back,
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('incident.title', { id: rec.incident_id })),
+          rec.type ? badge('incidentType', rec.type) : null, rec.status ? badge('incidentStatus', rec.status) : null),
+        h('section', { class: 'panel', 'aria-labelledby': 'facts-title' },
+          h('h2', { id: 'facts-title' }, t('incident.facts')),
+          kv([
+            ['incident.processor', rec.processor_name ? `${rec.processor_name} (${rec.processor_id})` : rec.processor_id],
+            ['incident.type', label('incidentType', rec.type)],
+            ['incident.status', label('incidentStatus', rec.status)],
+            ['incident.occurredAt', fmtTime(rec.occurred_at)],
+            ['incident.detectedAt', fmtTime(rec.detected_at)],
+            ['incident.firstSeen', fmtTime(rec.first_seen_at)],
+            ['incident.updatedAt', fmtTime(rec.updated_at)],
+            ['incident.persons', t('common.paren', { a: fmtNum(rec.persons), b: t('incident.personsBasis.' + rec.persons_basis) }), 'persons'],
+            ['incident.sensitivePersons', fmtNum(rec.sensitive_persons)],
+            ['incident.importantData', rec.important_data ? t('common.yes') : t('common.no')],
+            ['incident.harm', rec.harm_to_individuals ? t('common.yes') : t('common.no')],
+            ['incident.entityTypes', (rec.entity_types || []).map((e) => label('entity', e)).join(t('common.listSep')) || t('common.none')],
+            ['incident.categories', (rec.categories || []).map((c) => label('category', c)).join(t('common.listSep')) || t('common.none')],
+            ['incident.pack', rec.pack_id || t('common.dash')]
+          ])),
+        h('section', { class: 'panel', 'aria-labelledby': 'reports-title' },
+          h('h2', { id: 'reports-title' }, t('incident.reports')),
+          reportButtons,
+          h('p', { class: 'muted', 'data-testid': 'report-missing' }, missing === null ? t('incident.noReport')
+            : missing.length ? t('incident.reportMissing') + missing.join(t('common.listSep')) : t('incident.reportComplete'))),
+        h('section', { class: 'panel', 'aria-labelledby': 'obligations-title' },
+          h('h2', { id: 'obligations-title' }, t('incident.obligations')),
+          h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'obligations-table', 'data-testid': 'obligations' },
+            h('thead', {}, h('tr', {}, obHead.map((k) => h('th', { scope: 'col' }, t(k))))),
+            h('tbody', {}, (rec.obligations || []).map(obligationRow))))),
+        h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
+          h('h2', { id: 'timeline-title' }, t('incident.timeline')),
+          h('ol', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>
+            h('li', {}, h('span', { class: 'time' }, fmtTime(e.at)), ' ', e.what, e.actor ? h('span', { class: 'muted' }, ` (${e.actor})`) : null)))));
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try {
+        st.rec = await api(`/v1/incidents/${encodeURIComponent(id)}`, { params: { processor_id: processorId } });
+      } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+
+    return { name: 'incidents', load, render };
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Export ledger
+  // ------------------------------------------------------------------------------------------------
+
+  function ExportsView(query) {
+    const filters = { processor_id: query.get('processor_id') || '', required_mechanism: query.get('required_mechanism') || '' };
+    const st = { items: [], next: null, total: 0, relation: 'eq', error: null };
+
+    async function fetchPage(cursor) {
+      const body = await api('/v1/exports/ledger', { params: { ...filters, size: PAGE_SIZE, cursor } });
+      st.items = cursor ? st.items.concat(body.items) : body.items;
+      st.next = body.next_cursor;
+      if (!cursor) { st.total = body.total; st.relation = body.total_relation || 'eq'; }
+    }
+
+    function thresholdRow(th) {
+      const ratio = th.threshold > 0 ? Math.min(1, th.value / th.threshold) : 1;
+      const pct = (ratio * 100).toLocaleString(locale(), { maximumFractionDigits: ratio < 0.01 && ratio > 0 ? 3 : 1 }) + '%';
+      const fill = h('div', { class: 'bar-fill', 'data-testid': 'threshold-fill', style: { width: (ratio * 100) + '%' } });
+      return h('div', {
+        class: `threshold ${th.reached ? 'reached' : ''}`, 'data-testid': 'threshold', 'data-name': th.name,
+        'data-value': th.value, 'data-threshold': th.threshold, 'data-ratio': ratio.toFixed(6), 'data-reached': th.reached ? 'true' : 'false'
+      },
+        h('div', { class: 'threshold-head' },
+          h('span', { class: 'threshold-name' }, label('threshold', th.name)),
+          h('span', { class: 'threshold-article muted' }, th.article),
+          h('span', { class: 'threshold-state ' + (th.reached ? 'warn' : 'muted') }, th.reached ? t('exports.reached') : t('exports.notReached'))),
+        h('div', {
+          class: 'bar', role: 'progressbar', 'aria-valuemin': 0, 'aria-valuemax': th.threshold, 'aria-valuenow': Math.min(th.value, th.threshold),
+          'aria-valuetext': t('exports.progress', { value: fmtNum(th.value), threshold: fmtNum(th.threshold), pct }),
+          'aria-label': label('threshold', th.name)
+        }, fill),
+        h('div', { class: 'threshold-foot small' }, t('exports.progress', { value: fmtNum(th.value), threshold: fmtNum(th.threshold), pct }),
+          ' · ', label('counter', th.counter)));
+    }
+
+    function card(rec) {
+      const missing = rec.required_mechanism !== 'none' && (rec.mechanisms_on_file || []).length === 0;
+      return h('article', {
+        class: 'panel ledger', 'data-testid': 'ledger-record', 'data-processor': rec.processor_id, 'data-window': rec.window_id,
+        'aria-label': `${rec.processor_id} ${rec.window_id}`
+      },
+        h('header', { class: 'ledger-head' },
+          h('h2', {}, rec.processor_name ? `${rec.processor_name} (${rec.processor_id})` : rec.processor_id),
+          h('span', { class: 'muted' }, t('exports.window') + t('common.colon') + rec.window_id)),
+        h('div', { class: 'ledger-body' },
+          h('div', { class: 'ledger-facts' },
+            kv([
+              ['exports.pack', rec.pack_id],
+              ['exports.windowStart', fmtTime(rec.window_start)],
+              ['exports.persons', fmtNum(rec.persons), 'ledger-persons'],
+              ['exports.sensitivePersons', fmtNum(rec.sensitive_persons), 'ledger-sensitive'],
+              ['exports.flows', fmtNum(rec.flows)],
+              ['exports.required', h('span', { 'data-testid': 'required-mechanism', 'data-value': rec.required_mechanism }, badge('mechanism', rec.required_mechanism))],
+              ['exports.reasons', (rec.required_reasons || []).join('; ') || t('common.dash')],
+              ['exports.onFile', h('span', { 'data-testid': 'mechanisms-on-file' },
+                (rec.mechanisms_on_file || []).length ? rec.mechanisms_on_file.join(t('common.listSep')) : t('exports.noneOnFile'),
+                missing ? h('span', { class: 'badge warn-badge', 'data-testid': 'mechanism-missing' }, t('exports.missingMechanism')) : null)],
+              ['exports.updatedAt', fmtTime(rec.updated_at)]
+            ])),
+          h('div', { class: 'ledger-thresholds' }, h('h3', {}, t('exports.thresholds')), (rec.thresholds || []).map(thresholdRow))));
+    }
+
+    function render() {
+      document.title = `${t('exports.title')} · ${t('app.brand')}`;
+      const form = h('form', { id: 'ledger-filters', class: 'filters', role: 'search', 'aria-label': t('exports.filters') },
+        field('filter.processor', h('input', { id: 'l-processor_id', type: 'text', value: filters.processor_id, placeholder: t('filter.processorPlaceholder') })),
+        field('filter.requiredMechanism', select('l-required_mechanism', 'mechanism', MECHANISMS, filters.required_mechanism, true)),
+        h('div', { class: 'filter-buttons' },
+          h('button', { type: 'submit', class: 'btn btn-primary' }, t('common.apply')),
+          h('button', { type: 'button', class: 'btn', onclick: () => { location.hash = '#/exports'; } }, t('common.reset'))));
+      const applyFilters = () => {
+        const q = new URLSearchParams();
+        if (form.elements['l-processor_id'].value.trim()) q.set('processor_id', form.elements['l-processor_id'].value.trim());
+        if (form.elements['l-required_mechanism'].value) q.set('required_mechanism', form.elements['l-required_mechanism'].value);
+        const target = '#/exports' + (q.toString() ? '?' + q : '');
+        if (location.hash === target) route(); else location.hash = target;
+      };
+      form.addEventListener('submit', (ev) => { ev.preventDefault(); applyFilters(); });
+      form.querySelector('select').addEventListener('change', applyFilters);
+      const more = h('button', {
+        type: 'button', id: 'ledger-more', class: 'btn', 'data-testid': 'load-more', hidden: !st.next,
+        onclick: async () => { try { await fetchPage(st.next); render(); } catch (err) { reportError(err); } }
+      }, t('common.loadMore'));
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('exports.title')),
+          h('span', { id: 'ledger-total', 'data-testid': 'ledger-total' }, st.error ? '' : totalText(st.total, st.relation))),
+        h('p', { class: 'muted intro' }, t('exports.intro')),
+        form,
+        st.error ? errorBox(st.error) : (st.items.length ? h('div', { class: 'ledger-list' }, st.items.map(card))
+          : h('p', { class: 'empty', 'data-testid': 'empty' }, t('common.empty'))),
+        h('div', { class: 'pager' }, more));
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try { await fetchPage(null); } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+
+    return { name: 'exports', load, render };
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Findings over time (+ alert counts)
+  // ------------------------------------------------------------------------------------------------
+
+  function countTable(id, titleKey, colKey, counts, group) {
+    const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    return h('section', { class: 'panel small-panel', 'aria-labelledby': id + '-title' },
+      h('h3', { id: id + '-title' }, t(titleKey)),
+      rows.length === 0 ? h('p', { class: 'muted' }, t('common.none')) :
+        h('table', { class: 'table table-compact', id, 'data-testid': id },
+          h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t(colKey)), h('th', { scope: 'col', class: 'num' }, t('col.n')))),
+          h('tbody', {}, rows.map(([k, n]) => h('tr', { 'data-key': k, 'data-count': n },
+            h('td', {}, group ? label(group, k) : k, group && label(group, k) !== k ? h('span', { class: 'muted small' }, ` ${k}`) : null),
+            h('td', { class: 'num' }, fmtNum(n)))))));
+  }
+
+  function chart(stats, fromMs, toMs) {
+    const W = 960, H = 260, left = 48, right = 12, top = 14, bottom = 34;
+    const dayMs = 86400000;
+    const firstDay = Math.floor(fromMs / dayMs) * dayMs;
+    const days = Math.max(1, Math.ceil((toMs - firstDay) / dayMs));
+    const slot = (W - left - right) / days;
+    const barW = Math.max(2, slot * 0.72);
+    const buckets = stats.over_time || [];
+    const max = Math.max(1, ...buckets.map((b) => b.count));
+    const y = (v) => top + (H - top - bottom) * (1 - v / max);
+    const svg = s('svg', {
+      id: 'findings-chart', 'data-testid': 'findings-chart', viewBox: `0 0 ${W} ${H}`, role: 'img',
+      'aria-label': t('findings.chartLabel', { n: buckets.length }), class: 'chart', preserveAspectRatio: 'xMidYMid meet'
+    });
+    svg.append(s('title', {}, t('findings.chartLabel', { n: buckets.length })));
+    const ticks = [0, Math.round(max / 2), max].filter((v, i, a) => a.indexOf(v) === i);
+    for (const v of ticks) {
+      svg.append(s('line', { x1: left, x2: W - right, y1: y(v), y2: y(v), class: 'grid' }));
+      svg.append(s('text', { x: left - 6, y: y(v) + 4, class: 'axis', 'text-anchor': 'end' }, fmtNum(v)));
+    }
+    const labelEvery = Math.max(1, Math.ceil(days / 12));
+    for (let i = 0; i < days; i += labelEvery) {
+      const day = new Date(firstDay + i * dayMs).toISOString().slice(5, 10);
+      svg.append(s('text', { x: left + slot * i + slot / 2, y: H - bottom + 16, class: 'axis', 'text-anchor': 'middle' }, day));
+    }
+    for (const b of buckets) {
+      const i = Math.floor((Date.parse(b.t) - firstDay) / dayMs);
+      const x = left + slot * i + (slot - barW) / 2;
+      const g = s('g', { class: 'bar-group' });
+      const title = t('findings.barTitle', { date: fmtUtcDay(b.t), count: fmtNum(b.count), sensitive: fmtNum(b.sensitive) });
+      g.append(s('title', {}, title));
+      g.append(s('rect', {
+        x, y: y(b.count), width: barW, height: Math.max(1, y(0) - y(b.count)), class: 'bar-total',
+        'data-testid': 'bar', 'data-t': b.t, 'data-count': b.count, 'data-sensitive': b.sensitive
+      }));
+      if (b.sensitive > 0) {
+        g.append(s('rect', { x, y: y(b.sensitive), width: barW, height: Math.max(1, y(0) - y(b.sensitive)), class: 'bar-sensitive' }));
+      }
+      svg.append(g);
+    }
+    svg.append(s('line', { x1: left, x2: W - right, y1: y(0), y2: y(0), class: 'baseline' }));
+    return svg;
+  }
+
+  function FindingsView(query) {
+    const range = RANGES.includes(query.get('days')) ? query.get('days') : '30';
+    const st = { findings: null, alerts: null, fErr: null, aErr: null, from: 0, to: 0 };
+
+    function kpi(id, key, value, cls) {
+      return h('div', { class: `kpi ${cls || ''}`, id, 'data-testid': id }, h('div', { class: 'kpi-value' }, fmtNum(value)), h('div', { class: 'kpi-label' }, t(key)));
+    }
+
+    function render() {
+      document.title = `${t('findings.title')} · ${t('app.brand')}`;
+      const rangeSel = select('stats-range', (v) => t('range.' + v), RANGES, range, false);
+      rangeSel.addEventListener('change', () => { location.hash = '#/findings?days=' + rangeSel.value; });
+      const f = st.findings;
+      const a = st.alerts;
+      const kpis = h('div', { class: 'kpis' },
+        f ? [kpi('kpi-findings', 'findings.total', f.total), kpi('kpi-sensitive', 'findings.sensitive', f.sensitive, 'kpi-warn')] : null,
+        a ? [kpi('kpi-alerts', 'alertsStats.total', a.total), kpi('kpi-open', 'alertsStats.open', (a.by_status || {}).open || 0, 'kpi-alert')] : null);
+      const findingsPart = st.fErr ? errorBox(st.fErr) : [
+        h('section', { class: 'panel', 'aria-labelledby': 'chart-title' },
+          h('div', { class: 'panel-head' }, h('h2', { id: 'chart-title' }, t('findings.chart')),
+            h('div', { class: 'legend' },
+              h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-total' }), t('findings.legendAll')),
+              h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-sensitive' }), t('findings.legendSensitive')))),
+          (f.over_time || []).length ? chart(f, st.from, st.to) : h('p', { class: 'muted', 'data-testid': 'chart-empty' }, t('findings.noData'))),
+        h('div', { class: 'grid3' },
+          countTable('by-entity-type', 'findings.byEntityType', 'col.entityType', f.by_entity_type, 'entity'),
+          countTable('by-category', 'findings.byCategory', 'col.category', f.by_category, 'category'),
+          countTable('by-processor', 'findings.byProcessor', 'col.processor', f.by_processor, null))];
+      const alertsPart = st.aErr ? h('section', { class: 'panel' }, h('h2', {}, t('alertsStats.title')), errorBox(st.aErr)) :
+        h('section', { class: 'panel', 'aria-labelledby': 'alerts-stats-title' },
+          h('h2', { id: 'alerts-stats-title' }, t('alertsStats.title')),
+          h('div', { class: 'grid3' },
+            countTable('alerts-by-severity', 'alertsStats.bySeverity', 'col.severity', a.by_severity, 'severity'),
+            countTable('alerts-by-status', 'alertsStats.byStatus', 'col.status', a.by_status, 'alertStatus'),
+            countTable('alerts-by-type', 'alertsStats.byType', 'col.type', a.by_type, 'alertType')));
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('findings.title')), field('findings.range', rangeSel)),
+        kpis, findingsPart, alertsPart);
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      const now = new Date();
+      const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) - (Number(range) - 1) * 86400000);
+      st.from = from.getTime();
+      st.to = now.getTime();
+      const params = { from: from.toISOString(), to: now.toISOString() };
+      const [f, a] = await Promise.allSettled([
+        api('/v1/findings/stats', { params: { ...params, interval: 'day' } }),
+        api('/v1/alerts/stats', { params })
+      ]);
+      for (const r of [f, a]) if (r.status === 'rejected' && r.reason && r.reason.status === 401) throw r.reason;
+      if (f.status === 'fulfilled') st.findings = f.value; else st.fErr = f.reason;
+      if (a.status === 'fulfilled') st.alerts = a.value; else st.aErr = a.reason;
+    }
+
+    return { name: 'findings', load, render };
+  }
+
+  function NotFoundView() {
+    return {
+      name: '', load: async () => {},
+      render: () => mount(h('h1', { id: 'view-title' }, t('error.notFoundView')))
+    };
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Router and start-up
+  // ------------------------------------------------------------------------------------------------
+
+  function parseHash() {
+    const raw = location.hash.replace(/^#/, '') || '/alerts';
+    const at = raw.indexOf('?');
+    const path = at >= 0 ? raw.slice(0, at) : raw;
+    const query = new URLSearchParams(at >= 0 ? raw.slice(at + 1) : '');
+    return { segs: path.split('/').filter(Boolean).map((x) => decodeURIComponent(x)), query };
+  }
+
+  async function route() {
+    if (!getKey()) { showLogin(); return; }
+    document.body.classList.remove('logged-out');
+    const seq = ++routeSeq;
+    const { segs, query } = parseHash();
+    const name = segs[0] || 'alerts';
+    let view;
+    if (name === 'alerts') view = AlertsView(query);
+    else if (name === 'incidents') view = segs[1] ? IncidentView(segs[1], query) : IncidentsView(query);
+    else if (name === 'exports') view = ExportsView(query);
+    else if (name === 'findings') view = FindingsView(query);
+    else view = NotFoundView();
+    document.querySelectorAll('#nav a').forEach((a) => {
+      if (a.dataset.view === view.name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+    });
+    current = view;
+    try {
+      await view.load();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return;  // the key prompt is showing
+      throw err;
+    }
+    if (seq !== routeSeq) return;
+    view.ready = true;
+    view.render();
+    document.body.dataset.view = view.name;
+    document.body.dataset.ready = String(seq);
+  }
+
+  function setLanguage(next) {
+    lang = next;
+    localStorage.setItem(LANG_STORE, lang);
+    applyStatic();
+    if (current && current.ready) current.render();
+  }
+
+  document.getElementById('lang-toggle').addEventListener('click', () => setLanguage(lang === 'zh' ? 'en' : 'zh'));
+  document.getElementById('logout').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY_STORE);
+    showLogin('login.signedOut');
+  });
+  window.addEventListener('hashchange', () => { if (getKey()) route(); });
+
+  applyStatic();
+  route();
+})();
