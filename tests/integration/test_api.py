@@ -1,6 +1,6 @@
 """Integration tests of the query service against a real embedded Elasticsearch (noida-db).
 
-One engine per module; 50 synthetic findings of 3 processors over May–June 2024 (two monthly indices),
+One engine per module; 50 synthetic findings of 3 processors over May–June 2024 (daily indices),
 with timestamp ties to exercise the ``finding_id`` tie-break; keys of every role.
 """
 

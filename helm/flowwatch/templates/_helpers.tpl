@@ -243,7 +243,7 @@ incidents: 1827
 {{- end -}}
 {{- end -}}
 {{- if lt (int $v.retention.indexPeriodDays) 31 -}}
-{{- fail "retention.indexPeriodDays must be at least 31: findings indices are monthly" -}}
+{{- fail "retention.indexPeriodDays must be at least 31: a time-based index (daily findings, monthly alerts) keeps receiving records for up to a month" -}}
 {{- end -}}
 {{- $classes := include "flowwatch.recordClasses" . | fromYaml -}}
 {{- range $template, $class := $v.ilm.bindings -}}

@@ -9,7 +9,7 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from flowwatch.es_indices import alerts_index, incidents_index, ledger_index
+from flowwatch.es_indices import alerts_pattern, incidents_index, ledger_index
 
 
 def _docs(es: Elasticsearch, index: str, size: int = 1000) -> list[dict[str, Any]]:
@@ -26,7 +26,7 @@ def collect(es: Elasticsearch, prefix: str, settle: float = 3.0, timeout: float 
     ``timeout`` seconds). Returns ``{"incidents": [...], "alerts": [...], "ledger": [...]}`` (documents)."""
     deadline, last, stable_since = time.monotonic() + timeout, None, time.monotonic()
     while True:
-        found = {"incidents": _docs(es, incidents_index(prefix)), "alerts": _docs(es, alerts_index(prefix), 5000),
+        found = {"incidents": _docs(es, incidents_index(prefix)), "alerts": _docs(es, alerts_pattern(prefix), 5000),
                  "ledger": _docs(es, ledger_index(prefix))}  # fmt: skip
         counts = tuple(len(v) for v in found.values())
         if counts != last:

@@ -48,8 +48,9 @@ LEGAL_MINIMUM_DAYS: dict[str, int] = {
     "incidents": 1827,
 }
 MONTHLY_MARGIN_DAYS = 31
-"""ILM ages an index from its creation: a monthly index is deleted only when its newest record (written up to
-31 days after the index was created) has reached the minimum."""
+"""ILM ages an index from its creation: a time-based index is deleted only when its newest record (written up to
+31 days after the index was created: a late finding of a daily index, the last alert of a monthly one) has
+reached the minimum."""
 
 DEFAULT_BINDINGS: dict[str, str] = {"findings": "network-logs"}
 """Index template suffix -> record class. Only time-based indices may be bound: ILM deletes whole indices, and
@@ -116,7 +117,7 @@ def check_policies(policies: dict[str, dict[str, Any]], bindings: dict[str, str]
             raise ClusterError(f"ILM binding {template} -> {cls}: no such policy")
         age = delete_age_days(policies[cls])
         if age is not None and age < LEGAL_MINIMUM_DAYS[cls] + MONTHLY_MARGIN_DAYS:
-            raise ClusterError(f"ILM policy {cls} bound to monthly indices ({template}): delete after {age:g} "
+            raise ClusterError(f"ILM policy {cls} bound to time-based indices ({template}): delete after {age:g} "
                                f"days keeps the newest records less than {LEGAL_MINIMUM_DAYS[cls]} days")
 
 
