@@ -21,10 +21,12 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Reques
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowwatch.apikeys import Role
+from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import registry_index
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
 from flowwatch.settings import ApiSettings
+from flowwatch_api.audit_log import actor_of
 from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, require_roles, scope_filters
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
@@ -176,6 +178,8 @@ def put_processor(
     body: Annotated[Registration, Body()],
     principal: Annotated[Principal, require_roles(Role.ADMIN, Role.PLATFORM)],
     producer: Annotated[UpdateProducer, Depends(_producer)],
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
 ) -> RegistryEntry:
     """Record ``{"profile": ProcessorProfile, "mechanisms": [FiledMechanism]}`` as the processor's whole
     registry entry (2024 Provisions Arts. 7–9; GBA Guideline Art. 2).
@@ -188,6 +192,11 @@ def put_processor(
     check_may_write(principal, processor_id)
     entry = build_entry(processor_id, body, actor(principal), datetime.now(UTC))
     send(producer, processor_id, entry)
+    write_audit(es, settings.es_index_prefix, AuditRecord(
+        at=entry.updated_at, actor=actor_of(principal), action="processor.put", target_type="processor",
+        target_id=processor_id, processor_id=processor_id,
+        details={"ciio": entry.profile.ciio, "mechanisms": [m.id for m in entry.mechanisms]},
+    ))  # fmt: skip
     return entry
 
 
@@ -264,6 +273,8 @@ def put_restrictions(
     body: Annotated[Restrictions, Body()],
     principal: Annotated[Principal, require_roles(Role.ADMIN)],
     producer: Annotated[UpdateProducer, Depends(_producer)],
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
 ) -> RestrictionList:
     """Record ``{"recipients": [{"name", "reason"?, "source"?}]}`` as the whole restriction list (exports to
     a listed recipient raise an alert; names compare case-, width- and punctuation-insensitively). Admin
@@ -272,6 +283,11 @@ def put_restrictions(
     restrictions = RestrictionList(recipients=body.recipients, updated_at=datetime.now(UTC),
                                    updated_by=actor(principal))
     send(producer, RESTRICTIONS_KEY, restrictions)
+    write_audit(es, settings.es_index_prefix, AuditRecord(
+        at=restrictions.updated_at, actor=actor_of(principal), action="restrictions.put",
+        target_type="restrictions", target_id=RESTRICTIONS_KEY,
+        details={"recipients": [r.name for r in restrictions.recipients]},
+    ))  # fmt: skip
     return restrictions
 
 

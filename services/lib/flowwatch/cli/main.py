@@ -303,11 +303,25 @@ def _create_key(role: str, processor: str | None, name: str | None) -> str:
     from flowwatch.apikeys import create_key
 
     _, es_url, prefix = _endpoints()
+    es = Elasticsearch(es_url, request_timeout=30)
     try:
-        key, _record = create_key(Elasticsearch(es_url, request_timeout=30), prefix, role, processor, name)
+        key, record = create_key(es, prefix, role, processor, name)
     except ValueError as exc:
         _fail(str(exc))
+    _audit_cli(es, prefix, "api_key.create", record.key_id, processor, {"role": str(role), "name": name})
     return key
+
+
+def _audit_cli(es: Elasticsearch, prefix: str, action: str, key_id: str, processor: str | None,
+               details: dict[str, Any]) -> None:
+    """Audit a key change made from the command line (actor ``cli`` with the OS user)."""
+    import getpass
+
+    from flowwatch.audit import Actor, AuditRecord, write_audit
+
+    write_audit(es, prefix, AuditRecord(actor=Actor(key_id="cli", name=getpass.getuser(), role="admin"),
+                                        action=action, target_type="api_key", target_id=key_id,
+                                        processor_id=processor, details=details), ensure=True)
 
 
 @keys_app.command("create")
@@ -331,8 +345,10 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part
     from flowwatch.apikeys import revoke_key
 
     _, es_url, prefix = _endpoints()
-    if not revoke_key(Elasticsearch(es_url, request_timeout=30), prefix, key_id):
+    es = Elasticsearch(es_url, request_timeout=30)
+    if not revoke_key(es, prefix, key_id):
         _fail(f"no such key: {key_id}")
+    _audit_cli(es, prefix, "api_key.revoke", key_id, None, {})
     console.print(f"revoked {key_id}")
 
 
