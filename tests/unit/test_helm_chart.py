@@ -323,8 +323,8 @@ def _env_names(settings: type) -> set[str]:
 
 SECRET_ENV = {"FLOWWATCH_HASH_KEY", "FLOWWATCH_ES_USERNAME", "FLOWWATCH_ES_PASSWORD"}
 POD_ENV = {"FLOWWATCH_INSTANCE_ID"}  # from the pod name
-OPTIONAL_ENV = {"FLOWWATCH_RULE_PACKS_DIR", "FLOWWATCH_EXPORT_PACKS_DIR"}
-"""Folders of extra rule packs: unset by default, set through ``detector.extraEnv`` with a volume."""
+OPTIONAL_ENV = {"FLOWWATCH_RULE_PACKS_DIR", "FLOWWATCH_EXPORT_PACKS_DIR", "FLOWWATCH_OIDC_JWKS_FILE"}
+"""Folders of extra rule packs and an offline JWKS file: unset by default, set through ``extraEnv`` with a volume."""
 
 
 def test_every_service_setting_is_set_by_the_chart(default_docs: Docs) -> None:

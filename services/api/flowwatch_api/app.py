@@ -29,6 +29,7 @@ from flowwatch.apikeys import KeyCache
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import alerts, audit_log, exports, findings, incidents, registry, ui_routes
+from flowwatch_api.oidc import OidcVerifier
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
 
@@ -120,6 +121,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.es = make_es_client(settings)
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.agg_cache = PartitionAggCache()
+    app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
     app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
     app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
     app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)

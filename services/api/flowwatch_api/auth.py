@@ -16,6 +16,7 @@ Role → filter clauses (Elasticsearch query DSL, for the ``filter`` of a ``bool
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -25,6 +26,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
 from flowwatch.settings import ApiSettings
+from flowwatch_api.oidc import InvalidToken, OidcVerifier, looks_like_jwt
+
+log = logging.getLogger(__name__)
 
 TENANT_FIELD = "processor_id"
 """Field holding the tenant (processor id) in every Flowwatch document."""
@@ -33,7 +37,9 @@ bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="bearerAuth",
     bearerFormat="fw_<key_id>_<secret>",
-    description="API key created with `flowwatch keys create`, sent as `Authorization: Bearer KEY`.",
+    description="API key created with `flowwatch keys create`, sent as `Authorization: Bearer KEY`; or, when "
+    "the service is configured for OIDC, a JWT of the organisation's identity provider (role in the "
+    "`flowwatch_role` claim, a platform's processor in `flowwatch_processor`).",
 )
 
 
@@ -99,13 +105,22 @@ def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal:
-    """Authenticate the request's bearer key (lookups cached for ``key_cache_seconds``).
+    """Authenticate the request's bearer key (lookups cached for ``key_cache_seconds``) or, when OIDC is
+    configured (``flowwatch_api.oidc``), bearer JWT.
 
-    Raises HTTPException 401 when the key is missing, malformed, unknown or revoked; Elasticsearch errors
-    propagate (the app maps them to 503).
+    Raises HTTPException 401 when the key or token is missing, malformed, unknown, revoked, expired or
+    badly signed; Elasticsearch errors propagate (the app maps them to 503).
     """
     if credentials is None or not credentials.credentials:
         raise _unauthorized("missing bearer API key")
+    verifier: OidcVerifier | None = getattr(request.app.state, "oidc", None)
+    if verifier is not None and looks_like_jwt(credentials.credentials):
+        try:
+            key_id, role, processor_id, name = verifier.verify(credentials.credentials)
+        except InvalidToken as exc:
+            log.info("bearer token refused: %s", exc)
+            raise _unauthorized("invalid bearer token") from None
+        return Principal(key_id=key_id, role=role, processor_id=processor_id, name=name)
     es = app_es(request)
     prefix = app_settings(request).es_index_prefix
     cache: KeyCache = request.app.state.key_cache

@@ -122,6 +122,14 @@ class ApiSettings(ElasticsearchSettings):
     kafka_bootstrap: str = Field(
         default="127.0.0.1:9092", description="host:port[,host:port]; the API produces obligation marks."
     )
+    # Optional OIDC/JWT bearer tokens (issue 6): accepted besides API keys when an issuer is set.
+    oidc_issuer: str | None = Field(default=None, description="Expected `iss` of bearer JWTs; unset: JWTs off.")
+    oidc_audience: str | None = Field(default=None, description="Expected `aud` of bearer JWTs.")
+    oidc_jwks_url: str | None = Field(default=None, description="JWKS URL of the identity provider.")
+    oidc_jwks_file: str | None = Field(default=None, description="JWKS JSON file (offline alternative).")
+    oidc_role_claim: str = Field(default="flowwatch_role", description="Claim holding the Flowwatch role.")
+    oidc_processor_claim: str = Field(default="flowwatch_processor",
+                                      description="Claim holding the processor id of a platform role.")
 
 
 @lru_cache(maxsize=1)
