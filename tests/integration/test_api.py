@@ -317,6 +317,44 @@ def test_platform_sees_only_its_processor(env: Env) -> None:
     )
 
 
+def test_platform_cannot_reach_another_processor_by_search_or_aggregation(env: Env) -> None:
+    acme = [d for d in env.docs if d.processor_id == "acme-cn"]
+    assert fetch_all(env, "acme", {"q": "beta-hk"}) == []  # full text naming the other tenant
+    assert fetch_all(env, "acme", {"q": "acme-cn | beta-hk"}, size=500) == expected_order(acme)
+    assert fetch_all(env, "acme", {"event_id": SHARED_EVENT}, size=500) == expected_order(
+        [d for d in acme if d.event_id == SHARED_EVENT])  # the event id both processors used
+    window = {"from": "2024-01-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"}
+    stats = env.client.get("/v1/findings/stats", params={**window, "processor": "beta-hk"},
+                           headers=bearer(env.keys["acme"])).json()
+    assert stats["total"] == 0 and stats["by_processor"] == {} and stats["over_time"] == []
+    own = env.client.get("/v1/findings/stats", params=window, headers=bearer(env.keys["acme"])).json()
+    assert own["by_processor"] == {"acme-cn": len(acme)} and own["total"] == len(acme)
+
+
+def test_findings_stats_count_by_type_category_processor_and_day(env: Env) -> None:
+    window = {"from": "2024-01-01T00:00:00Z", "to": "2025-01-01T00:00:00Z", "interval": "day"}
+    stats = env.client.get("/v1/findings/stats", params=window, headers=bearer(env.keys["regulator"])).json()
+    docs = env.docs
+    assert stats["total"] == len(docs) and stats["sensitive"] == sum(d.sensitive for d in docs)
+    for t in {t for d in docs for t in d.entity_types}:
+        assert stats["by_entity_type"][t] == sum(t in d.entity_types for d in docs), t
+    assert sum(stats["by_processor"].values()) == len(docs)
+    by_day: dict[str, int] = {}
+    for d in docs:
+        day = d.occurred_at.astimezone(UTC).strftime("%Y-%m-%dT00:00:00Z")
+        by_day[day] = by_day.get(day, 0) + 1
+    got = {b["t"].replace("+00:00", "Z"): b["count"] for b in stats["over_time"]}
+    assert got == by_day
+    # a window cutting a day in two counts only what lies inside it
+    first = min(d.occurred_at for d in docs)
+    part = env.client.get("/v1/findings/stats", params={"from": first.isoformat(), "to": (first + timedelta(
+        seconds=1)).isoformat()}, headers=bearer(env.keys["admin"])).json()
+    assert part["total"] == sum(d.occurred_at == first for d in docs)
+    bad = env.client.get("/v1/findings/stats", params={"from": "2025-01-01T00:00:00Z", "to": "2024-01-01T00:00:00Z"},
+                         headers=bearer(env.keys["admin"]))
+    assert bad.status_code == 422
+
+
 def test_platform_cannot_fetch_another_processors_finding(env: Env) -> None:
     other = next(d for d in env.docs if d.processor_id == "beta-hk")
     own = next(d for d in env.docs if d.processor_id == "acme-cn")
