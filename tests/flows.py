@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import datetime
+from typing import Any
 
 from flowwatch.samples.checksums import bank_card, mobile, resident_id
 
@@ -37,3 +39,8 @@ INVALID = [
     json.dumps({"schema_version": "1.0", "event_id": "bad-2", "kind": "incident",
                 "occurred_at": "2026-11-20T09:30:00+08:00", "processor": {"id": "p-a"}}).encode(),
 ]
+
+
+def at(doc: dict[str, Any]) -> datetime:
+    """The ``occurred_at`` of a flow event document as an aware datetime (its findings' daily index)."""
+    return datetime.fromisoformat(str(doc["occurred_at"]).replace("Z", "+00:00"))

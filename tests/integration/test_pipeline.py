@@ -10,10 +10,10 @@ import pytest
 from confluent_kafka import Consumer
 
 from flowwatch.apikeys import create_key
-from flowwatch.es_indices import dead_letters_index, findings_pattern
+from flowwatch.es_indices import dead_letters_index, findings_index, findings_pattern
 from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.replay import account, produce
-from tests.flows import INVALID, encode, event
+from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ def test_events_become_findings_in_elasticsearch_and_api(make_stack) -> None:  #
     # exact content of one finding; no raw value anywhere in it
     doc = docs[5]
     rec = doc["records"][0]
-    got = es.get(index=f"{prefix}-findings-2026.11", id=finding_id("p-a", doc["event_id"]))["_source"]
+    got = es.get(index=findings_index(prefix, at(doc)), id=finding_id("p-a", doc["event_id"]))["_source"]
     assert got["entity_counts"] == {"CN_BANK_CARD": 1, "CN_MOBILE_PHONE": 1, "CN_RESIDENT_ID": 1, "EMAIL_ADDRESS": 1}
     by_type = {e["type"]: e for e in got["entities"]}
     assert by_type["CN_RESIDENT_ID"]["fields"] == ["身份证号"]

@@ -6,9 +6,10 @@ import random
 
 import pytest
 
+from flowwatch.es_indices import findings_index
 from flowwatch.ids import finding_id
 from flowwatch.replay import account, produce
-from tests.flows import INVALID, encode, event
+from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 
 pytestmark = pytest.mark.integration
@@ -27,5 +28,5 @@ def test_pipeline_on_tansu(make_stack) -> None:  # type: ignore[no-untyped-def]
 
     assert missing == []
     assert len(findings) == 400 and len(dead) == len(INVALID)
-    got = es.get(index=f"{prefix}-findings-2026.11", id=finding_id("t-1", docs[1]["event_id"]))["_source"]
+    got = es.get(index=findings_index(prefix, at(docs[1])), id=finding_id("t-1", docs[1]["event_id"]))["_source"]
     assert got["entity_counts"] == {"CN_BANK_CARD": 1, "CN_MOBILE_PHONE": 1, "CN_RESIDENT_ID": 1, "EMAIL_ADDRESS": 1}

@@ -20,6 +20,7 @@ from typing import Any
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from fastapi import FastAPI, Request, status
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
 from starlette.concurrency import run_in_threadpool
@@ -28,7 +29,7 @@ from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
-from flowwatch_api import alerts, audit_log, exports, findings, incidents, registry, ui_routes
+from flowwatch_api import alerts, audit_log, exports, findings, incidents, ingest, registry, ui_routes
 from flowwatch_api.oidc import OidcVerifier
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
@@ -107,6 +108,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         yield
         app.state.producer.close()
         app.state.registry_producer.close()
+        app.state.events_producer.close()
         app.state.es.close()
 
     app = FastAPI(
@@ -124,6 +126,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
     app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
     app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
+    app.state.events_producer = UpdateProducer(settings.kafka_bootstrap, topics().flow_events)
     app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
 
     @app.middleware("http")
@@ -191,5 +194,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(exports.router)
     app.include_router(audit_log.router)
+    app.include_router(ingest.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = ingest.add_event_schema(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(ui_routes.router)
     return app

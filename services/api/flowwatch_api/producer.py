@@ -45,6 +45,30 @@ class UpdateProducer:
                 })
             return self._producer
 
+    def send_many(self, records: list[tuple[str, bytes]]) -> None:
+        """Produce every ``(key, value)`` and wait for all acknowledgements (one flush).
+
+        Raises BrokerUnavailable when any is not acknowledged within ``timeout`` seconds or is refused
+        (others may have been delivered: producers of idempotent records retry the whole call).
+        """
+        outcome: list[KafkaError | None] = []
+
+        def delivered(err: KafkaError | None, _msg: Any) -> None:
+            outcome.append(err)
+
+        try:
+            producer = self._client()
+            for key, value in records:
+                producer.produce(self.topic, value=value, key=key.encode(), on_delivery=delivered)
+            producer.flush(self.timeout + 1.0)
+        except (BufferError, KafkaException) as exc:
+            raise BrokerUnavailable(str(exc)) from exc
+        if len(outcome) < len(records):
+            raise BrokerUnavailable("no acknowledgement from the broker in time")
+        failed = [e for e in outcome if e is not None]
+        if failed:
+            raise BrokerUnavailable(str(failed[0]))
+
     def send(self, key: str, value: bytes) -> None:
         """Produce ``value`` with ``key`` and wait for its acknowledgement.
 

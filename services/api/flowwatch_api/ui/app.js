@@ -101,6 +101,68 @@
     return diff < 0 ? t('countdown.overdue', { time }) : t('countdown.remaining', { time });
   }
 
+  /** A deadline in Beijing time; an end-of-day deadline reads "24:00:00" of its day (截止当日24时). */
+  function fmtDue(iso) {
+    if (!iso) return t('common.dash');
+    const d = new Date(iso);
+    if (isNaN(d)) return String(iso);
+    const p = parts(d, TZ);
+    if (p.hour === '00' && p.minute === '00' && p.second === '00') {
+      const q = parts(new Date(d.getTime() - 1000), TZ);
+      return `${q.year}-${q.month}-${q.day} 24:00:00`;
+    }
+    return fmtTime(iso);
+  }
+
+  /** The rule engine's trigger reason (English, structured) in the UI language; unknown parts as sent. */
+  function triggerText(reason) {
+    if (!reason) return t('common.dash');
+    const fixed = {
+      'important data involved': 'trigger.importantData', 'no important data': 'trigger.noImportantData',
+      'incident harms individuals': 'trigger.harm', 'no harm to individuals': 'trigger.noHarm'
+    };
+    const atom = (a) => {
+      a = a.trim();
+      if (fixed[a]) return t(fixed[a]);
+      const m = /^([\d,]+) persons \((counted|declared)\) (>=|<) ([\d,]+)$/.exec(a);
+      if (m) {
+        return t(m[3] === '>=' ? 'trigger.personsAtLeast' : 'trigger.personsBelow',
+          { n: m[1], basis: t('incident.personsBasis.' + m[2]), limit: m[4] });
+      }
+      return a;
+    };
+    let m = /^none of: (.*)$/.exec(reason);
+    if (m) return t('trigger.noneOf', { list: m[1].split('; ').map(atom).join(t('common.listSep')) });
+    m = /^not all of: (.*)$/.exec(reason);
+    if (m) return t('trigger.notAllOf', { list: m[1].split('; ').map(atom).join(t('common.listSep')) });
+    return reason.split(' and ').map(atom).join(t('trigger.and'));
+  }
+
+  /** An obligation note of the rule engine in the UI language; unknown notes as sent. */
+  function noteText(note) {
+    let m = /^clock not started: (\w+) not yet known$/.exec(note);
+    if (m) return t('ob.noteClock', { clock: label('clock', m[1]) });
+    m = /^PRC holiday calendar unknown for (\d+); Monday.Friday assumed$/.exec(note);
+    if (m) return t('ob.noteCalendar', { year: m[1] });
+    m = /^waiver void: the regulator required notice \((.+)\)$/.exec(note);
+    if (m) return t('ob.noteWaiverVoid', { article: m[1] });
+    return note;
+  }
+
+  /** A timeline line of the incident agent in the UI language; unknown lines as sent. */
+  function timelineText(what) {
+    const m = /^incident event: (\d+) person keys(, handling completed)?$/.exec(what || '');
+    if (m) return t('timeline.event', { n: m[1] }) + (m[2] ? t('timeline.handlingCompleted') : '');
+    if (what === 'marked') return t('timeline.marked');
+    return (what || '').split('; ').map((part) => {
+      const set = /^(reported_at|followup_reported_at|notified_at) set$/.exec(part);
+      if (set) return t('timeline.set.' + set[1]);
+      const w = /^(\w+) waived: (.*)$/.exec(part);
+      if (w) return t('timeline.waived', { obligation: label('obligation', w[1]), reason: w[2] });
+      return part;
+    }).join(t('common.listSep'));
+  }
+
   function periodText(period) {
     let m = /^(\d+) hours?$/.exec(period || '');
     if (m) return t('period.hours', { n: m[1] });
@@ -429,8 +491,11 @@
     function statusCell(alert) {
       const eff = effectiveStatus(alert);
       const expired = alert.status === 'suppressed' && eff === 'open';
+      const until = alert.status === 'suppressed' && !expired
+        ? h('div', { class: 'muted small' }, alert.suppressed_until ? t('alerts.until', { at: fmtTime(alert.suppressed_until) }) : t('alerts.suppressedIndefinitely'))
+        : null;
       return h('td', { 'data-field': 'status', 'data-status': alert.status },
-        badge('alertStatus', alert.status), expired ? h('span', { class: 'muted small' }, ' ' + t('alerts.suppressionExpired')) : null);
+        badge('alertStatus', alert.status), expired ? h('span', { class: 'muted small' }, ' ' + t('alerts.suppressionExpired')) : null, until);
     }
 
     function alertRow(alert) {
@@ -481,7 +546,7 @@
               ['alerts.legalBasis', basis],
               ['alerts.incident', incidentLink],
               ['alerts.obligation', alert.obligation ? label('obligation', alert.obligation) : t('common.dash')],
-              ['alerts.dueAt', alert.due_at ? [fmtTime(alert.due_at), ' ', countdown(alert.due_at, 'alert-countdown')] : t('common.dash')],
+              ['alerts.dueAt', alert.due_at ? [fmtDue(alert.due_at), ' ', countdown(alert.due_at, 'alert-countdown')] : t('common.dash')],
               ['alerts.rulePack', alert.rule_pack],
               alert.status === 'suppressed' ? ['alerts.suppressedUntil', alert.suppressed_until ? fmtTime(alert.suppressed_until) : t('alerts.suppressedIndefinitely')] : null,
               ['alerts.statusReason', alert.status_reason || t('common.dash'), 'status-reason'],
@@ -566,7 +631,7 @@
     const error = h('p', { id: 'triage-error', class: 'form-error', role: 'alert' });
     const submitBtn = h('button', { type: 'submit', id: 'triage-submit', class: 'btn btn-primary' }, t('triage.submit'));
     const dialog = h('dialog', { id: 'triage-dialog', class: 'dialog', 'data-action': action, 'aria-labelledby': 'triage-title' },
-      h('form', { method: 'dialog' },
+      h('form', { method: 'dialog', novalidate: true },
         h('h2', { id: 'triage-title' }, t('triage.title.' + action)),
         h('p', { class: 'muted' }, t('triage.alert', { title: alert.title })),
         assignee ? field('triage.assignee', assignee) : null,
@@ -739,8 +804,7 @@
       else left = t('common.dash');
       const notes = [
         o.late_at_detection ? h('div', { class: 'warn' }, t('ob.lateAtDetection')) : null,
-        o.calendar_known === false ? h('div', { class: 'muted' }, t('ob.calendarUnknown')) : null,
-        (o.notes || []).map((n) => h('div', { class: 'muted small' }, n))
+        (o.notes || []).map((n) => h('div', { class: 'muted small' }, noteText(n)))
       ];
       return h('tr', {
         'data-testid': 'obligation', 'data-obligation': o.id, 'data-status': o.status,
@@ -748,12 +812,12 @@
       },
         h('th', { scope: 'row' }, label('obligation', o.id)),
         h('td', {}, badge('obStatus', o.status)),
-        h('td', { class: 'time', 'data-field': 'due_at' }, fmtTime(o.due_at)),
+        h('td', { class: 'time', 'data-field': 'due_at' }, fmtDue(o.due_at)),
         h('td', { 'data-field': 'countdown' }, left),
         h('td', {}, periodText(o.period), o.clock_started_by ? h('div', { class: 'muted small' }, t('ob.clockFrom', { clock: label('clock', o.clock_started_by) })) : null),
         h('td', { class: 'basis' }, citation(o.legal_basis), o.legal_basis && o.legal_basis.quote ? h('div', {}, h('q', { class: 'quote' }, o.legal_basis.quote)) : null),
-        h('td', {}, (o.recipients || []).join(t('common.listSep')) || t('common.dash')),
-        h('td', { class: 'small' }, o.trigger_reason),
+        h('td', {}, (o.recipients || []).map((r) => label('recipient', r)).join(t('common.listSep')) || t('common.dash')),
+        h('td', { class: 'small' }, triggerText(o.trigger_reason)),
         h('td', {}, notes));
     }
 
@@ -805,7 +869,8 @@
           h('h2', { id: 'reports-title' }, t('incident.reports')),
           reportButtons,
           h('p', { class: 'muted', 'data-testid': 'report-missing' }, missing === null ? t('incident.noReport')
-            : missing.length ? t('incident.reportMissing') + missing.join(t('common.listSep')) : t('incident.reportComplete'))),
+            : missing.length ? t('incident.reportMissing') + missing.map((m) => label('reportField', m)).join(t('common.listSep'))
+              : t('incident.reportComplete'))),
         h('section', { class: 'panel', 'aria-labelledby': 'obligations-title' },
           h('h2', { id: 'obligations-title' }, t('incident.obligations')),
           h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'obligations-table', 'data-testid': 'obligations' },
@@ -814,7 +879,7 @@
         h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
           h('h2', { id: 'timeline-title' }, t('incident.timeline')),
           h('ol', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>
-            h('li', {}, h('span', { class: 'time' }, fmtTime(e.at)), ' ', e.what, e.actor ? h('span', { class: 'muted' }, ` (${e.actor})`) : null)))));
+            h('li', {}, h('span', { class: 'time' }, fmtTime(e.at)), ' ', timelineText(e.what), e.actor ? h('span', { class: 'muted' }, ` (${e.actor})`) : null)))));
     }
 
     async function load() {
