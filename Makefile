@@ -31,18 +31,21 @@ status:
 	$(BIN)/flowwatch status
 
 test: install
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider --junitxml=test-artifacts/junit.xml
 
 test-unit: install
 	$(BIN)/python -m pytest -q -m "not integration"
 
 test-integration: install
+	scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q -m integration
 
 bench: install
 	$(BIN)/python bench/detection.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/api_latency.py
 
 bench-detection: install
 	$(BIN)/python bench/detection.py

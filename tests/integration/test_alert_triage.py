@@ -209,3 +209,12 @@ def test_stored_alert_is_valid_json_for_the_model(env: Env) -> None:
     index_occurrences(env.es, env.prefix, [occurrence(key, 1, NOW, NOW)])
     stored = env.es.get(index=alerts_index(env.prefix, NOW), id=alert_id(key))["_source"]
     Alert.model_validate(orjson.loads(orjson.dumps(stored)))
+
+
+def test_who_am_i(env: Env) -> None:
+    me = call(env, "GET", "/v1/me", "acme").json()
+    assert (me["role"], me["processor_id"], me["name"]) == ("platform", "acme", "acme-ops")
+    assert me["may_triage"] is False and me["may_ingest"] is True
+    soc = call(env, "GET", "/v1/me", "soc").json()
+    assert soc["may_triage"] is True and soc["processor_id"] is None and soc["may_write_registry"] is False
+    assert env.client.get("/v1/me").status_code == 401

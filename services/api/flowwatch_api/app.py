@@ -194,6 +194,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(exports.router)
     app.include_router(audit_log.router)
+    app.include_router(audit_log.me_router)
     app.include_router(ingest.router)
 
     def openapi() -> dict[str, Any]:

@@ -29,6 +29,30 @@ def actor_of(principal: Principal) -> Actor:
     return Actor(key_id=principal.key_id, name=principal.name, role=str(principal.role))
 
 
+class Me(BaseModel):
+    """The authenticated caller: what the web UI needs to show only the actions the role may take."""
+
+    key_id: str = Field(description="API key id, or `oidc:<subject>` for a bearer token.")
+    name: str | None
+    role: str
+    processor_id: str | None = Field(description="The processor a platform key is bound to; else null.")
+    may_triage: bool
+    may_write_registry: bool
+    may_ingest: bool
+
+
+me_router = APIRouter(prefix="/v1/me", tags=["auth"])
+
+
+@me_router.get("", response_model=Me, summary="Who am I: the caller's key, role and permissions")
+def who_am_i(principal: CurrentPrincipal) -> Me:
+    """The caller's identity and what its role may do (every role may read, within its scope)."""
+    role = str(principal.role)
+    return Me(key_id=principal.key_id, name=principal.name, role=role, processor_id=principal.processor_id,
+              may_triage=role in ("admin", "soc_analyst"), may_write_registry=role in ("admin", "platform"),
+              may_ingest=role in ("admin", "platform"))
+
+
 class AuditPage(BaseModel):
     """One page of audit records, newest first. ``total`` counts every match."""
 

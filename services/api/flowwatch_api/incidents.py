@@ -63,6 +63,7 @@ class IncidentsPage(BaseModel):
     items: list[IncidentRecord]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(ge=0)
+    total_relation: Literal["eq"] = Field(default="eq", description="Always `eq`: `total` is exact.")
 
 
 class IncidentReport(BaseModel):

@@ -25,7 +25,7 @@ OBLIGATION_NAMES = {
 }
 STATUS_NAMES = {
     "pending": "待履行 pending", "done": "已完成 done", "overdue": "已逾期 overdue", "waived": "已豁免 waived",
-    "not_triggered": "未触发 not triggered",
+    "not_applicable": "不适用 not applicable",
 }
 CSS = """
 body{font-family:"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei",sans-serif;margin:2em;color:#111}

@@ -666,6 +666,7 @@
         submitBtn.disabled = false;
       }
     });
+    dialog.querySelectorAll('input, textarea').forEach((el) => el.addEventListener('input', () => { error.textContent = ''; }));
     dialog.addEventListener('close', () => dialog.remove());
     document.body.append(dialog);
     dialog.showModal();
@@ -878,7 +879,7 @@
             h('tbody', {}, (rec.obligations || []).map(obligationRow))))),
         h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
           h('h2', { id: 'timeline-title' }, t('incident.timeline')),
-          h('ol', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>
+          h('ul', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>
             h('li', {}, h('span', { class: 'time' }, fmtTime(e.at)), ' ', timelineText(e.what), e.actor ? h('span', { class: 'muted' }, ` (${e.actor})`) : null)))));
     }
 
@@ -1011,7 +1012,7 @@
   }
 
   function chart(stats, fromMs, toMs) {
-    const W = 960, H = 260, left = 48, right = 12, top = 14, bottom = 34;
+    const W = 1280, H = 280, left = 44, right = 10, top = 14, bottom = 30;
     const dayMs = 86400000;
     const firstDay = Math.floor(fromMs / dayMs) * dayMs;
     const days = Math.max(1, Math.ceil((toMs - firstDay) / dayMs));

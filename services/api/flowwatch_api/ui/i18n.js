@@ -610,7 +610,7 @@ window.FW_I18N = {
     'ob.noClock': 'Clock not started',
     'ob.clockFrom': 'from {clock}',
     'obligation.regulator_report': 'Report to the regulator',
-    'obligation.followup_report': 'Follow-up report (investigation and assessment)',
+    'obligation.followup_report': 'Follow-up report',
     'obligation.notify_individuals': 'Notify individuals',
     'obStatus.pending': 'Pending',
     'obStatus.overdue': 'Overdue',

@@ -1,0 +1,787 @@
+"""The web UI at ``/ui`` in a real headless Chromium (Debian ``chromium``) driven by Playwright, against the
+query service served by uvicorn on a real port and a real embedded Elasticsearch (noida-db).
+
+Seeded from the real models: findings over the last 10 days, 10 alerts of two processors, two incidents
+aggregated by the incident agent's own code (one obligation overdue, others due in the future) and two
+export ledger records. Full-page screenshots of every view in both languages go to ``test-artifacts/ui/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, get_args
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+from elasticsearch import Elasticsearch, helpers
+
+from flowwatch.apikeys import Role, create_key
+from flowwatch.engines import Engine, free_port, start_noida
+from flowwatch.es_indices import alerts_index, ensure_templates, findings_index, incidents_index, ledger_index
+from flowwatch.exports.models import LedgerRecord, ThresholdProgress
+from flowwatch.ids import alert_id, derived_id, finding_id
+from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
+from flowwatch.incidents.models import (
+    Alert,
+    AlertStatus,
+    IncidentRecord,
+    IncidentUpdate,
+    Severity,
+    TriageAction,
+    TriageEntry,
+)
+from flowwatch.incidents.report import build_record
+from flowwatch.models import EntitySummary, EventKind, Finding, IncidentStatus, IncidentType, SubjectCountBasis
+from flowwatch.rules.export_pack import Mechanism, export_pack_for, load_export_packs, window_id, window_start
+from flowwatch.rules.incident_pack import Citation, ObligationId, load_packs
+from flowwatch.rules.obligations import DONE_FIELD
+from flowwatch.rules.obligations import Status as ObligationStatus
+from flowwatch.settings import ApiSettings
+from flowwatch_api.app import create_app
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts/ui"
+UI_DIR = Path(__file__).resolve().parents[2] / "services/api/flowwatch_api/ui"
+BEIJING = ZoneInfo("Asia/Shanghai")
+NOW = datetime.now(UTC).replace(microsecond=0)
+CJK = re.compile(r"[\u3400-\u9fff\uff00-\uffef]")
+BASIS = Citation(document="中华人民共和国个人信息保护法", article="Art. 38", quote="向境外提供个人信息")
+
+# ---------------------------------------------------------------------------------------------------
+# Seed data (real models)
+# ---------------------------------------------------------------------------------------------------
+
+CATEGORY = {"CN_RESIDENT_ID": "general", "CN_MOBILE_PHONE": "general", "EMAIL_ADDRESS": "general",
+            "MEDICAL_TERM": "medical_health", "CN_BANK_CARD": "financial_account"}
+FINDING_DAYS = [0, 0, 1, 2, 2, 2, 4, 6, 6, 9, 9, 9]
+"""Days before now of the seeded findings (one hour earlier than ``NOW - days``)."""
+TYPE_SETS = [["CN_MOBILE_PHONE", "CN_RESIDENT_ID"], ["EMAIL_ADDRESS"], ["MEDICAL_TERM"], ["CN_BANK_CARD"]]
+
+
+def make_finding(i: int, days: int) -> Finding:
+    processor = ["acme-cn", "beta-hk"][i % 2]
+    types = TYPE_SETS[i % len(TYPE_SETS)]
+    occurred = NOW - timedelta(days=days, hours=1)
+    entities = [EntitySummary(type=t, category=CATEGORY[t], sensitive=CATEGORY[t] != "general", count=1,
+                              fields=["f"], masked_samples=["1**********2"]) for t in sorted(types)]
+    event = f"ui-evt-{i:03d}"
+    return Finding(
+        finding_id=finding_id(processor, event), event_id=event, processor_id=processor,
+        processor_name=processor.upper(), kind=EventKind.TRANSFER, occurred_at=occurred,
+        detected_at=occurred + timedelta(seconds=2), source_region="CN", destination_region="HK",
+        entity_types=sorted(types), categories=sorted({e.category for e in entities}),
+        sensitive=any(e.sensitive for e in entities), entity_counts={t: 1 for t in types}, entities=entities,
+        distinct_subjects=1, subject_count_basis=SubjectCountBasis.IDENTIFIERS, record_count=1, text_chars=0,
+        detector_version="test",
+    )
+
+
+def person_key(i: int) -> str:
+    return hashlib.sha256(f"ui-person-{i}".encode()).hexdigest()
+
+
+def make_incident(processor: str, incident: str, occurred: datetime, **kw: Any) -> IncidentRecord:
+    """An incident record as the incident agent builds it (``IncidentState`` + ``build_record``), as of NOW."""
+    update = IncidentUpdate.model_validate({
+        "processor_id": processor, "incident_id": incident, "update_id": f"evt-{incident}", "source": "event",
+        "received_at": occurred + timedelta(minutes=10), "occurred_at": occurred,
+        "detected_at": occurred + timedelta(minutes=5), "status": "occurred", **kw,
+    })
+    state = IncidentState.new(update)
+    state.apply(update, SetPersonStore())
+    return build_record(state, load_packs(), NOW)
+
+
+INCIDENT_A = make_incident(
+    "acme-cn", "inc-A1", NOW - timedelta(hours=1), processor_name="ACME 商城", type="leak", important_data=True,
+    harm_to_individuals=True, cause="对象存储桶误设为公开", person_keys=[person_key(i) for i in range(5)],
+    sensitive_person_keys=[person_key(0)], entity_types=["CN_RESIDENT_ID", "CN_MOBILE_PHONE"],
+    categories=["general"],
+)
+"""Report to the regulator due in 7 h, notice to individuals in 3 working days: both in the future."""
+INCIDENT_B = make_incident(
+    "beta-hk", "inc-B7", NOW - timedelta(hours=10), processor_name="Beta HK", type="tamper", important_data=True,
+    harm_to_individuals=False, person_keys=[person_key(i) for i in range(10, 13)], entity_types=["EMAIL_ADDRESS"],
+    categories=["general"],
+)
+"""Report to the regulator was due 2 h ago: overdue."""
+
+
+def make_alert(key: str, severity: Severity, kind: str, processor: str, hours_ago: int, title: str,
+               **kw: Any) -> Alert:
+    return Alert(alert_id=alert_id(key), dedup_key=key, type=kind, severity=severity, processor_id=processor,
+                 rule_pack="cn_export_2024", legal_basis=BASIS, title=title, message=f"test alert {key}",
+                 raised_at=NOW - timedelta(hours=hours_ago), **kw)
+
+
+def seeded_alerts() -> dict[str, Alert]:
+    """10 alerts of acme-cn (6) and beta-hk (4), by a short name."""
+    ob_a = next(o for o in INCIDENT_A.obligations if o.id == "regulator_report")
+    ob_b = next(o for o in INCIDENT_B.obligations if o.id == "regulator_report")
+    ack = TriageEntry(at=NOW - timedelta(hours=2), actor="analyst-wang", role="soc_analyst", action="acknowledge")
+    return {
+        "acme1": make_alert("acme-cn|export|restricted|unicorn", Severity.CRITICAL, "export_restricted_recipient",
+                            "acme-cn", 30, "Export to a restricted recipient: Unicorn Holdings", count=3,
+                            last_raised_at=NOW - timedelta(hours=3)),
+        "acme2": make_alert("acme-cn|inc-A1|regulator_report|due_soon", Severity.HIGH, "obligation_due_soon",
+                            "acme-cn", 1, "Due soon: report to the regulator", incident_id="inc-A1",
+                            obligation="regulator_report", due_at=ob_a.due_at),
+        "acme3": make_alert("acme-cn|export|renewal|sa-1", Severity.MEDIUM, "export_assessment_renewal", "acme-cn",
+                            50, "Security assessment sa-1 enters its renewal window"),
+        "acme4": make_alert("acme-cn|export|mechanism|hk", Severity.HIGH, "export_mechanism_missing", "acme-cn", 70,
+                            "No standard contract on file for HK recipients", status="acknowledged",
+                            assignee="wang.fang", history=[ack], updated_at=ack.at),
+        "acme5": make_alert("acme-cn|export|threshold|sc", Severity.LOW, "export_threshold_crossed", "acme-cn", 90,
+                            "Export threshold reached: standard contract", status="resolved",
+                            status_reason="contract filed"),
+        "acme6": make_alert("acme-cn|export|unknown|x", Severity.MEDIUM, "export_unknown_destination", "acme-cn", 5,
+                            "Export destination unknown for recipient X", count=2,
+                            last_raised_at=NOW - timedelta(hours=2)),
+        "beta1": make_alert("beta-hk|inc-B7|regulator_report|overdue", Severity.CRITICAL, "obligation_overdue",
+                            "beta-hk", 2, "Overdue: report to the regulator", incident_id="inc-B7",
+                            obligation="regulator_report", due_at=ob_b.due_at),
+        "beta2": make_alert("beta-hk|export|gba|sz", Severity.HIGH, "export_gba_outside_scope", "beta-hk", 20,
+                            "GBA standard contract used outside its scope"),
+        "beta3": make_alert("beta-hk|export|important|evt-9", Severity.CRITICAL,
+                            "export_important_data_without_assessment", "beta-hk", 40,
+                            "Important data exported without a security assessment", status="suppressed",
+                            suppressed_until=NOW + timedelta(days=3), status_reason="assessment filed, awaiting CAC"),
+        "beta4": make_alert("beta-hk|export|exemption|hr", Severity.LOW, "export_exemption_doubtful", "beta-hk", 60,
+                            "Doubtful HR exemption claim"),
+    }
+
+
+def seeded_ledger() -> list[LedgerRecord]:
+    """Ledger records of acme-cn (42,000 persons, 3 sensitive) and beta-hk (250,000 persons) in the current
+    window of the export rule pack in force, with the pack's thresholds."""
+    pack = export_pack_for(NOW, load_export_packs())
+    wid = window_id(pack, NOW)
+    out = []
+    for pid, name, persons, sensitive, on_file in (("acme-cn", "ACME Mall", 42_000, 3, ["sc-2026-01"]),
+                                                   ("beta-hk", "Beta HK", 250_000, 0, [])):
+        values = {"persons": persons, "sensitive_persons": sensitive, "all_persons": persons}
+        thresholds = [ThresholdProgress(name=t.id, counter=t.metric, threshold=t.at_least,
+                                        value=values.get(t.metric, 0), reached=values.get(t.metric, 0) >= t.at_least,
+                                        article=t.legal_basis.article) for t in pack.volume_thresholds]
+        out.append(LedgerRecord(
+            id=derived_id("export-ledger/v1", pid, wid), processor_id=pid, processor_name=name, pack_id=pack.id,
+            window_id=wid, window_start=window_start(pack, NOW), persons=persons, sensitive_persons=sensitive,
+            flows=17, required_mechanism="standard_contract", required_reasons=["test"], mechanisms_on_file=on_file,
+            thresholds=thresholds, updated_at=NOW,
+        ))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Fixtures: engine + seeded indices, the app on a real port, Chromium
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    engine: Engine
+    es: Elasticsearch
+    prefix: str
+    base: str
+    keys: dict[str, str]
+    findings: list[Finding]
+    alerts: dict[str, Alert]
+    ledger: list[LedgerRecord]
+
+    def api(self, method: str, path: str, key: str = "admin", **kw: Any) -> httpx.Response:
+        return httpx.request(method, self.base + path, headers={"Authorization": f"Bearer {self.keys[key]}"},
+                             timeout=15, **kw)
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free local port in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, name="ui-test-uvicorn", daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    engine = start_noida(tmp_path_factory.mktemp("noida-ui") / "data")
+    assert engine.es_url is not None
+    es = Elasticsearch(engine.es_url, request_timeout=30)
+    try:
+        prefix = f"fwui{uuid.uuid4().hex[:8]}"
+        ensure_templates(es, prefix)
+        findings = [make_finding(i, d) for i, d in enumerate(FINDING_DAYS)]
+        alerts = seeded_alerts()
+        ledger = seeded_ledger()
+        actions: list[dict[str, Any]] = [
+            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": f.model_dump(mode="json")}
+            for f in findings
+        ]
+        actions += [
+            {"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
+            for a in alerts.values()
+        ]
+        actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")}
+                    for r in (INCIDENT_A, INCIDENT_B)]
+        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
+        ok, errors = helpers.bulk(es, actions, refresh="wait_for")
+        assert ok == len(actions) and not errors
+        keys = {
+            "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
+            "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
+            "regulator": create_key(es, prefix, Role.REGULATOR, name="cac")[0],
+            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn", name="acme-ops")[0],
+        }
+        app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
+                                     kafka_bootstrap=engine.kafka_bootstrap or "127.0.0.1:9"))
+        with ServerThread(app) as base:
+            yield Env(engine, es, prefix, base, keys, findings, alerts, ledger)
+    finally:
+        es.close()
+        engine.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail("Chromium is missing: apt-get install -y --no-install-recommends chromium (see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    if SHOTS.exists():
+        shutil.rmtree(SHOTS)
+    SHOTS.mkdir(parents=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def open_page(env: Env, browser: Any) -> Iterator[Callable[..., Any]]:
+    """``open_page(key_name | None, lang="zh", hash_="#/alerts")`` → a Page of a fresh browser context on the UI:
+    with a key it starts signed in (sessionStorage) on ``hash_``; without, on the key prompt."""
+    contexts: list[Any] = []
+
+    def factory(key: str | None = None, lang: str = "zh", hash_: str = "#/alerts") -> Any:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai", accept_downloads=True)
+        contexts.append(ctx)
+        init = [f"localStorage.setItem('flowwatch.lang', {json.dumps(lang)});"] if lang == "en" else []
+        if key is not None:
+            init.append("if (!sessionStorage.getItem('flowwatch.apiKey')) "
+                        f"sessionStorage.setItem('flowwatch.apiKey', {json.dumps(env.keys[key])});")
+        if init:
+            # only once per tab: later reloads keep what the page itself stored
+            ctx.add_init_script("if (!sessionStorage.getItem('fw-test-init')) {"
+                                + "".join(init) + "sessionStorage.setItem('fw-test-init', '1'); }")
+        page = ctx.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{env.base}/ui/{hash_ if key else ''}")
+        if key is not None:
+            page.wait_for_function("() => !!document.body.dataset.ready")
+        else:
+            page.wait_for_selector("#login-form")
+        return page
+
+    yield factory
+    for ctx in contexts:
+        ctx.close()
+
+
+def navigate(page: Any, action: Callable[[], Any]) -> None:
+    """Run ``action`` (which changes the route) and wait until the new view has rendered."""
+    before = page.evaluate("() => document.body.dataset.ready || ''")
+    action()
+    page.wait_for_function("b => (document.body.dataset.ready || '') !== b", arg=before)
+
+
+def go(page: Any, hash_: str) -> None:
+    navigate(page, lambda: page.evaluate("h => { location.hash = h; }", hash_))
+
+
+def shot(page: Any, name: str) -> None:
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def row(page: Any, alert: Alert) -> Any:
+    return page.locator(f"tr[data-testid=alert-row][data-alert-id='{alert.alert_id}']")
+
+
+def row_ids(page: Any) -> list[str]:
+    return page.locator("tr[data-testid=alert-row]").evaluate_all("rows => rows.map(r => r.dataset.alertId)")
+
+
+def counts(page: Any, table: str) -> dict[str, int]:
+    """``{key: count}`` of a count table of the findings view."""
+    rows = page.locator(f"{table} tbody tr").evaluate_all("rs => rs.map(r => [r.dataset.key, r.dataset.count])")
+    return {k: int(n) for k, n in rows}
+
+
+def api_ids(env: Env, key: str = "soc", **params: Any) -> tuple[list[str], dict[str, Any]]:
+    """Every alert id the API lists for ``params`` (all pages), and its first page."""
+    ids: list[str] = []
+    first: dict[str, Any] | None = None
+    cursor = None
+    while True:
+        paging = {"size": 500, **({"cursor": cursor} if cursor else {})}
+        resp = env.api("GET", "/v1/alerts", key, params={**params, **paging})
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        first = first or body
+        ids += [a["alert_id"] for a in body["items"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return ids, first
+
+
+# ---------------------------------------------------------------------------------------------------
+# Static files and the dictionary
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_static_files_need_no_key_and_stay_out_of_the_schema(env: Env) -> None:
+    with httpx.Client(base_url=env.base, timeout=10) as client:
+        resp = client.get("/ui")
+        assert resp.status_code == 307 and resp.headers["location"] == "/ui/"
+        index = client.get("/ui/")
+        assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+        assert '<script src="app.js">' in index.text and "http" not in re.sub(r"<!--.*?-->", "", index.text)
+        for name, kind in (("app.js", "text/javascript"), ("i18n.js", "text/javascript"), ("app.css", "text/css"),
+                           ("favicon.svg", "image/svg+xml"), ("index.html", "text/html")):
+            resp = client.get(f"/ui/{name}")
+            assert resp.status_code == 200 and resp.headers["content-type"].startswith(kind), name
+            assert resp.headers["x-content-type-options"] == "nosniff"
+        for bad in ("/ui/nope.js", "/ui/..%2Fui_routes.py", "/ui/%2E%2E/app.py", "/ui/ui_routes.py"):
+            assert client.get(bad).status_code == 404, bad
+        paths = client.get("/openapi.json").json()["paths"]
+        assert not [p for p in paths if p.startswith("/ui")]
+    # no CDN, no external resource: the app works offline
+    for path in UI_DIR.iterdir():
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", path.read_text("utf-8")), path.name
+
+
+def test_dictionary_covers_every_string_and_enum(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page(None)
+    i18n: dict[str, dict[str, str]] = page.evaluate("() => window.FW_I18N")
+    zh, en = i18n["zh"], i18n["en"]
+    assert set(zh) == set(en), sorted(set(zh) ^ set(en))
+    assert all(v.strip() for v in [*zh.values(), *en.values()])
+    # every key the code asks for exists (t('…') literals, label groups, data-i18n attributes)
+    source = (UI_DIR / "app.js").read_text("utf-8")
+    used = set(re.findall(r"\bt\('([\w.\-]+)'", source))
+    html = (UI_DIR / "index.html").read_text("utf-8")
+    used |= set(re.findall(r'data-i18n="([\w.\-]+)"', html)) | set(re.findall(r":([\w.\-]+)\"", html))
+    missing = sorted(k for k in used if k not in zh and not k.endswith("."))
+    assert not missing, missing
+    prefixes = {k[:-1] for k in used if k.endswith(".")}  # t('action.' + action): checked as groups below
+    # every value of the API's enums has a label in both languages
+    groups: dict[str, list[str]] = {
+        "severity": [s.value for s in Severity], "alertStatus": list(get_args(AlertStatus)),
+        "action": list(get_args(TriageAction)), "obligation": list(get_args(ObligationId)),
+        "obStatus": list(get_args(ObligationStatus)), "incidentType": [t.value for t in IncidentType],
+        "incidentStatus": [s.value for s in IncidentStatus], "mechanism": [m.value for m in Mechanism],
+        "role": [r.value for r in Role], "triage.title": ["acknowledge", "assign", "resolve", "suppress", "reopen"],
+        "sort": ["default", "-last_raised_at", "-count", "due_at"], "range": ["7", "30", "90"],
+        "incident.personsBasis": ["counted", "declared"], "clock": ["occurred_at", "handling_completed_at"],
+        "timeline.set": sorted(DONE_FIELD.values()),
+        "recipient": sorted({r for p in load_packs() for o in p.obligations for r in o.recipients}),
+        "reportField": sorted({*(INCIDENT_A.report.missing if INCIDENT_A.report else []),
+                               *(INCIDENT_A.notice.missing if INCIDENT_A.notice else []), "cause", "measures_taken"}),
+        "threshold": [t.id for p in load_export_packs() for t in p.volume_thresholds],
+        "counter": [t.metric for p in load_export_packs() for t in p.volume_thresholds],
+        "alertType": ["obligation_due_soon", "obligation_overdue", *re.findall(
+            r'raise_\("(\w+)"', (UI_DIR.parents[2] / "lib/flowwatch/exports/evaluate.py").read_text("utf-8"))],
+    }
+    categories = (UI_DIR.parents[2] / "lib/flowwatch/detection/categories.yaml").read_text("utf-8")
+    groups["category"] = ["general", *re.findall(r"^  (\w+): \"PIPL", categories, re.M)]
+    assert prefixes <= set(groups), prefixes - set(groups)
+    for group, values in groups.items():
+        assert values, group
+        lacking = [v for v in values if f"{group}.{v}" not in zh]
+        assert not lacking, (group, lacking)
+    # PIPL terminology
+    assert zh["mechanism.security_assessment"] == "安全评估" and zh["mechanism.standard_contract"] == "标准合同"
+    assert "工作日" in zh["period.workingDays"] and zh["filter.processor"] == "个人信息处理者"
+    assert zh["nav.incidents"] == "安全事件" and "告警" in zh["nav.alerts"] and "出境" in zh["nav.exports"]
+    assert "敏感个人信息" in zh["exports.sensitivePersons"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Sign-in and language
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_chinese_by_default_english_switch_persists(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page(None)
+    assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    assert page.inner_text("#login-title") == "登录"
+    assert page.inner_text("#lang-toggle") == "English"
+    shot(page, "login_zh")
+
+    page.fill("#api-key", "fw_not-a-real-key")
+    page.click("#login-submit")
+    page.wait_for_function("() => document.querySelector('#login-error').textContent.includes('无效')")
+    assert "API 密钥无效" in page.inner_text("#login-error")
+    assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+
+    page.fill("#api-key", env.keys["soc"])
+    navigate(page, lambda: page.click("#login-submit"))
+    assert page.inner_text("#view-title") == "告警队列"
+    assert page.inner_text("[data-testid=nav-incidents]") == "安全事件"
+    assert page.inner_text("#alerts-table thead").count("严重程度") == 1
+
+    page.click("#lang-toggle")
+    assert page.inner_text("#view-title") == "Alert queue"
+    assert page.inner_text("#lang-toggle") == "中文"
+    assert page.evaluate("() => document.documentElement.lang") == "en"
+    assert page.evaluate("() => localStorage.getItem('flowwatch.lang')") == "en"
+    page.reload()
+    page.wait_for_function("() => !!document.body.dataset.ready")
+    assert page.inner_text("#view-title") == "Alert queue"  # language kept, and still signed in (same tab)
+    assert page.inner_text("[data-testid=nav-exports]") == "Export ledger"
+
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    assert page.inner_text("#login-title") == "Sign in"
+    assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+    shot(page, "login_en")
+
+
+def test_refused_key_returns_to_the_prompt(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc")
+    page.evaluate("() => sessionStorage.setItem('flowwatch.apiKey', 'fw_revoked-or-unknown')")
+    page.evaluate("() => { location.hash = '#/incidents'; }")
+    page.wait_for_selector("#login-form")
+    assert "401" in page.inner_text("#login-error") and "请重新输入" in page.inner_text("#login-error")
+    assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+    page.fill("#api-key", env.keys["soc"])
+    navigate(page, lambda: page.click("#login-submit"))
+    assert page.inner_text("#view-title") == "安全事件"  # back where the user was going
+
+
+# ---------------------------------------------------------------------------------------------------
+# Alert queue
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_alert_queue_lists_filters_and_pages(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc")
+    all_ids, first = api_ids(env)
+    assert set(all_ids) == {a.alert_id for a in env.alerts.values()}
+    assert sorted(row_ids(page)) == sorted(all_ids)
+    relation = "≥ " if first["total_relation"] == "gte" else ""
+    assert page.inner_text("#alerts-total").startswith(f"共 {relation}{first['total']} 条")
+
+    acme1 = env.alerts["acme1"]
+    r = row(page, acme1)
+    assert r.locator("[data-field=severity]").inner_text() == "严重"
+    assert r.locator("[data-field=type]").inner_text() == "接收方在限制名单内"
+    assert r.locator("[data-field=title]").inner_text() == acme1.title
+    assert r.locator("[data-field=processor]").inner_text() == "acme-cn"
+    assert r.locator("[data-field=count]").inner_text() == "3"
+    assert acme1.last_raised_at is not None
+    assert r.locator("[data-field=first_raised]").inner_text() == acme1.raised_at.astimezone(BEIJING).strftime(
+        "%Y-%m-%d %H:%M:%S")
+    assert r.locator("[data-field=last_raised]").inner_text() == acme1.last_raised_at.astimezone(
+        BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    assert row(page, env.alerts["acme4"]).locator("[data-field=assignee]").inner_text() == "wang.fang"
+    assert row(page, env.alerts["acme4"]).locator("[data-field=status]").inner_text() == "已确认"
+
+    # severity filter (a select: applies on change)
+    navigate(page, lambda: page.select_option("#f-severity", "critical"))
+    criticals = {a.alert_id for a in env.alerts.values() if a.severity is Severity.CRITICAL}
+    assert len(criticals) == 3 and set(row_ids(page)) == criticals
+    assert "severity=critical" in page.evaluate("() => location.hash")
+    # plus status: as the API answers it
+    navigate(page, lambda: page.select_option("#f-status", "open"))
+    expected, _ = api_ids(env, severity="critical", status="open")
+    assert sorted(row_ids(page)) == sorted(expected) and 0 < len(expected) < 3
+    assert all(s == "open" for s in page.locator("tr[data-testid=alert-row]").evaluate_all(
+        "rows => rows.map(r => r.dataset.status)"))
+    # full text
+    navigate(page, lambda: page.click("#f-reset"))
+    page.fill("#f-q", "unicorn")
+    navigate(page, lambda: page.click("#f-apply"))
+    assert row_ids(page) == [acme1.alert_id]
+    # processor filter
+    navigate(page, lambda: page.click("#f-reset"))
+    page.fill("#f-processor_id", "beta-hk")
+    navigate(page, lambda: page.press("#f-processor_id", "Enter"))
+    assert set(row_ids(page)) == {a.alert_id for a in env.alerts.values() if a.processor_id == "beta-hk"}
+
+    # cursor paging: 4 a page, "load more" until the last page
+    go(page, "#/alerts?size=4")
+    page1 = env.api("GET", "/v1/alerts", "soc", params={"size": 4}).json()
+    assert len(row_ids(page)) == 4
+    relation = "≥ " if page1["total_relation"] == "gte" else ""
+    assert page.inner_text("#alerts-total").startswith(f"共 {relation}{page1['total']} 条")
+    for _ in range(5):
+        if page.locator("#alerts-more").is_hidden():
+            break
+        n = len(row_ids(page))
+        page.click("#alerts-more")
+        page.wait_for_function("n => document.querySelectorAll('tr[data-testid=alert-row]').length > n", arg=n)
+    ids = row_ids(page)
+    assert len(ids) == len(set(ids)) == len(env.alerts) and page.locator("#alerts-more").is_hidden()
+
+
+def test_acknowledge_updates_the_row_the_api_and_the_audit_log(env: Env, open_page: Callable[..., Any]) -> None:
+    alert = env.alerts["acme6"]
+    page = open_page("soc")
+    r = row(page, alert)
+    assert r.get_attribute("data-status") == "open"
+    r.locator("[data-action=acknowledge]").click()
+    page.wait_for_function("id => document.querySelector(`tr[data-alert-id='${id}']`).dataset.status "
+                           "=== 'acknowledged'", arg=alert.alert_id)
+    assert r.locator("[data-field=status]").inner_text() == "已确认"
+    assert "告警已更新" in page.inner_text("#toast")
+    assert r.locator("[data-action=acknowledge]").count() == 0 and r.locator("[data-action=reopen]").count() == 1
+
+    got = env.api("GET", f"/v1/alerts/{alert.alert_id}").json()
+    assert got["status"] == "acknowledged"
+    assert got["history"][-1]["action"] == "acknowledge" and got["history"][-1]["actor"] == "analyst-li"
+    audit = env.api("GET", "/v1/audit", params={"target_id": alert.alert_id}).json()
+    assert [a["action"] for a in audit["items"]] == ["alert.acknowledge"]
+    assert audit["items"][0]["actor"]["name"] == "analyst-li" and audit["items"][0]["processor_id"] == "acme-cn"
+
+    # the expanded row shows the history entry
+    r.locator("[data-action=expand]").click()
+    detail = page.locator(f"tr[data-testid=alert-detail][data-alert-id='{alert.alert_id}']")
+    assert detail.locator("[data-testid=history-entry][data-action=acknowledge]").count() == 1
+    assert "analyst-li" in detail.inner_text() and "安全分析员" in detail.inner_text()
+    shot(page, "alerts_expanded_zh")
+
+
+def test_suppress_needs_a_reason_and_keeps_the_end(env: Env, open_page: Callable[..., Any]) -> None:
+    alert = env.alerts["acme3"]
+    page = open_page("soc")
+    row(page, alert).locator("[data-action=suppress]").click()
+    page.wait_for_selector("#triage-dialog[open]")
+    page.click("#triage-submit")
+    assert page.inner_text("#triage-error") == "请填写原因。"
+    assert env.api("GET", f"/v1/alerts/{alert.alert_id}").json()["status"] == "open"  # nothing sent
+
+    until = (NOW + timedelta(days=2)).astimezone(BEIJING).replace(second=0, tzinfo=None)
+    page.fill("#triage-reason", "renewal application filed with the CAC")
+    page.fill("#triage-until", until.strftime("%Y-%m-%dT%H:%M"))
+    shot(page, "triage_dialog_zh")
+    page.click("#triage-submit")
+    page.wait_for_selector("#triage-dialog", state="detached")
+    r = row(page, alert)
+    assert r.get_attribute("data-status") == "suppressed"
+    assert r.locator("[data-field=status]").inner_text().startswith("已屏蔽")
+
+    got = env.api("GET", f"/v1/alerts/{alert.alert_id}").json()
+    assert got["status"] == "suppressed" and got["status_reason"] == "renewal application filed with the CAC"
+    assert datetime.fromisoformat(got["suppressed_until"]) == until.replace(tzinfo=BEIJING)
+    assert got["history"][-1]["action"] == "suppress"
+
+    # assign another alert through its dialog: the assignee cell changes
+    other = env.alerts["beta4"]
+    row(page, other).locator("[data-action=assign]").click()
+    page.fill("#triage-assignee", "zhao.lei")
+    page.click("#triage-submit")
+    page.wait_for_selector("#triage-dialog", state="detached")
+    assert row(page, other).locator("[data-field=assignee]").inner_text() == "zhao.lei"
+    assert env.api("GET", f"/v1/alerts/{other.alert_id}").json()["assignee"] == "zhao.lei"
+
+
+def test_roles_that_may_not_triage_are_told_so(env: Env, open_page: Callable[..., Any]) -> None:
+    alert = env.alerts["beta2"]
+    page = open_page("regulator")
+    row(page, alert).locator("[data-action=acknowledge]").click()
+    page.wait_for_function("() => document.querySelector('#toast').dataset.kind === 'error'")
+    assert page.inner_text("#toast") == "您的角色无权执行此操作（403）。"
+    assert row(page, alert).get_attribute("data-status") == "open"
+    assert env.api("GET", f"/v1/alerts/{alert.alert_id}").json()["status"] == "open"
+
+
+def test_platform_key_sees_only_its_processor(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("acme", hash_="#/alerts?processor_id=beta-hk")
+    assert row_ids(page) == []  # another processor's alerts do not exist for this key
+    go(page, "#/alerts")
+    assert set(row_ids(page)) == {a.alert_id for a in env.alerts.values() if a.processor_id == "acme-cn"}
+    go(page, "#/incidents")
+    assert page.locator("tr[data-testid=incident-row]").evaluate_all(
+        "rows => rows.map(r => r.dataset.processor)") == ["acme-cn"]
+    go(page, "#/exports")
+    assert page.locator("[data-testid=ledger-record]").evaluate_all(
+        "cards => cards.map(c => c.dataset.processor)") == ["acme-cn"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Incidents
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_incident_page_counts_down_and_shows_overdue(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/incidents")
+    assert sorted(page.locator("tr[data-testid=incident-row]").evaluate_all(
+        "rows => rows.map(r => r.dataset.incidentId)")) == ["inc-A1", "inc-B7"]
+    navigate(page, lambda: page.click("tr[data-incident-id='inc-A1'] [data-testid=incident-link]"))
+    assert "processor_id=acme-cn" in page.evaluate("() => location.hash")
+    assert page.inner_text("#view-title") == "安全事件 inc-A1"
+
+    report = page.locator("tr[data-testid=obligation][data-obligation=regulator_report]")
+    assert report.get_attribute("data-status") == "pending"
+    due = next(o.due_at for o in INCIDENT_A.obligations if o.id == "regulator_report")
+    assert due is not None
+    assert report.locator("[data-field=due_at]").inner_text() == due.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    countdown = report.locator("[data-testid=countdown]")
+    first = countdown.inner_text()
+    assert re.fullmatch(r"剩余 0[67]:\d\d:\d\d", first), first
+    page.wait_for_timeout(1500)
+    second = countdown.inner_text()
+    assert second != first and re.fullmatch(r"剩余 0[67]:\d\d:\d\d", second)
+    # more than 24 h away: days are shown
+    notice = page.locator("tr[data-testid=obligation][data-obligation=notify_individuals] [data-testid=countdown]")
+    assert re.fullmatch(r"剩余 \d+ 天 \d\d:\d\d:\d\d", notice.inner_text()), notice.inner_text()
+    # the clock of the follow-up report has not started (handling not completed)
+    follow = page.locator("tr[data-testid=obligation][data-obligation=followup_report]")
+    assert follow.locator("[data-field=countdown]").inner_text() == "尚未起算"
+    assert "5 个工作日" in follow.inner_text()
+    shot(page, "incident_zh")
+
+    # regulator report as a download (fetched with the key)
+    with page.expect_download() as dl:
+        page.click("#report-json")
+    body = json.loads(Path(dl.value.path()).read_text("utf-8"))
+    assert body["report"]["incident_id"] == "inc-A1"
+    assert dl.value.suggested_filename == "incident-acme-cn-inc-A1-report.json"
+    # printable HTML in a new tab (Blob URL)
+    with page.expect_popup() as popup_info:
+        page.click("#report-html")
+    popup = popup_info.value
+    popup.wait_for_function("() => location.href.startsWith('blob:') && document.body.innerText.includes('inc-A1')")
+    popup.close()
+    page.bring_to_front()  # a background tab throttles its timers and frames
+
+    # incident B: the report to the regulator is overdue, in red
+    navigate(page, lambda: page.click("[data-testid=back]"))
+    navigate(page, lambda: page.click("tr[data-incident-id='inc-B7'] [data-testid=incident-link]"))
+    overdue = page.locator("tr[data-testid=obligation][data-obligation=regulator_report]")
+    assert overdue.get_attribute("data-status") == "overdue"
+    assert "已逾期" in overdue.locator("td").nth(0).inner_text()
+    cd = overdue.locator("[data-testid=countdown]")
+    assert re.fullmatch(r"已逾期 0[12]:\d\d:\d\d", cd.inner_text()), cd.inner_text()
+    assert cd.evaluate("el => el.classList.contains('overdue') && getComputedStyle(el).color") == "rgb(248, 113, 113)"
+    page.click("#lang-toggle")
+    assert re.fullmatch(r"overdue by 0[12]:\d\d:\d\d", cd.inner_text()), cd.inner_text()
+    assert page.inner_text("#view-title") == "Incident inc-B7"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Export ledger and findings
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_ledger_progress_bars_match_the_counts(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/exports")
+    cards = page.locator("[data-testid=ledger-record]")
+    assert sorted(cards.evaluate_all("cs => cs.map(c => c.dataset.processor)")) == ["acme-cn", "beta-hk"]
+    for rec in env.ledger:
+        card = page.locator(f"[data-testid=ledger-record][data-processor='{rec.processor_id}']")
+        assert card.locator("[data-testid=required-mechanism]").inner_text() == "标准合同"
+        assert card.locator("[data-testid=ledger-persons]").inner_text() == f"{rec.persons:,}"
+        assert (card.locator("[data-testid=mechanism-missing]").count() == 1) == (not rec.mechanisms_on_file)
+        bars = card.locator("[data-testid=threshold]")
+        assert bars.count() == len(rec.thresholds)
+        for th in rec.thresholds:
+            bar = card.locator(f"[data-testid=threshold][data-name='{th.name}']")
+            fill, track = bar.locator("[data-testid=threshold-fill]"), bar.locator(".bar")
+            ratio = min(1.0, th.value / th.threshold)
+            width = fill.evaluate("el => el.getBoundingClientRect().width")
+            inner = track.evaluate("el => el.clientWidth")
+            assert abs(width - ratio * inner) <= 1.0, (rec.processor_id, th.name, width, ratio, inner)
+            assert bar.get_attribute("data-reached") == ("true" if th.reached else "false")
+            assert f"{th.value:,} / {th.threshold:,} 人" in bar.inner_text()
+    beta = next(r for r in env.ledger if r.processor_id == "beta-hk")
+    assert any(t.reached and t.counter == "persons" for t in beta.thresholds)  # 250,000 ≥ 100,000
+
+
+def test_findings_chart_has_one_bar_per_day_with_data(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/findings?days=30")
+    per_day = Counter(f.occurred_at.astimezone(UTC).date().isoformat() for f in env.findings)
+    bars = page.locator("#findings-chart rect[data-testid=bar]")
+    got = {t[:10]: int(c) for t, c in bars.evaluate_all("rs => rs.map(r => [r.dataset.t, r.dataset.count])")}
+    assert got == dict(per_day)
+    # bar heights are proportional to the counts
+    heights = bars.evaluate_all("rs => rs.map(r => [r.dataset.count, r.getBBox().height])")
+    top = max(int(c) for c, _ in heights)
+    tallest = max(h for _, h in heights)
+    for c, hgt in heights:
+        assert abs(hgt - tallest * int(c) / top) < 1.5
+    assert page.inner_text("[data-testid=kpi-findings] .kpi-value") == str(len(env.findings))
+    by_type = Counter(t for f in env.findings for t in f.entity_types)
+    assert counts(page, "#by-entity-type") == dict(by_type)
+    by_cat = Counter(c for f in env.findings for c in f.categories)
+    assert counts(page, "#by-category") == dict(by_cat)
+    # alert counts (GET /v1/alerts/stats)
+    stats = env.api("GET", "/v1/alerts/stats", "soc").json()
+    assert counts(page, "#alerts-by-severity") == stats["by_severity"]
+    assert sum(stats["by_severity"].values()) == len(env.alerts)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every view in both languages
+# ---------------------------------------------------------------------------------------------------
+
+VIEWS = [
+    ("alerts", "#/alerts", "告警队列", "Alert queue"),
+    ("incidents", "#/incidents", "安全事件", "Incidents"),
+    ("incident", "#/incidents/inc-A1?processor_id=acme-cn", "安全事件 inc-A1", "Incident inc-A1"),
+    ("exports", "#/exports", "出境台账", "Export ledger"),
+    ("findings", "#/findings", "发现统计", "Findings over time"),
+]
+CHROME = ("#nav a, h1, h2:not(.ledger-head h2), h3, th[scope=col], .field-label, dt, .kpi-label, "
+          "button:not(#lang-toggle), .legend-item, [data-field=type], [data-field=severity], .badge")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_every_view_in_both_languages(env: Env, open_page: Callable[..., Any], lang: str) -> None:
+    page = open_page("admin", lang=lang)
+    for name, hash_, zh_title, en_title in VIEWS:
+        if page.evaluate("() => location.hash") != hash_:
+            go(page, hash_)
+        assert page.inner_text("#view-title") == (zh_title if lang == "zh" else en_title), name
+        assert page.locator("[data-testid=view-error]").count() == 0, page.inner_text("[data-testid=view-error]")
+        texts: list[str] = page.locator(CHROME).evaluate_all("els => els.map(e => e.textContent.trim())")
+        texts = [t for t in texts if t]
+        if lang == "en":
+            assert not [t for t in texts if CJK.search(t)], (name, [t for t in texts if CJK.search(t)])
+        else:
+            assert sum(bool(CJK.search(t)) for t in texts) > len(texts) * 0.6, (name, texts)
+        if name == "alerts":
+            page.locator(f"tr[data-alert-id='{env.alerts['acme4'].alert_id}'] [data-action=expand]").click()
+        shot(page, f"{name}_{lang}")
