@@ -55,6 +55,11 @@ ProcessorParam = Annotated[
           "use the same incident id (else 409)."),
 ]
 IncidentIdPath = Annotated[str, Path(description="The processor's incident id, or the record's `id`.")]
+DownloadParam = Annotated[bool, Query(description="Answer as a file download (Content-Disposition: attachment).")]
+ONE_INCIDENT: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such incident visible to this key."},
+    409: {"description": "Several processors use this incident id: pass `processor_id`."},
+}
 
 
 class IncidentsPage(BaseModel):
@@ -315,8 +320,7 @@ def list_incidents(
     "/{incident_id}",
     response_model=IncidentRecord,
     summary="One incident",
-    responses={404: {"description": "No such incident visible to this key."},
-               409: {"description": "Several processors use this incident id: pass `processor_id`."}},
+    responses=ONE_INCIDENT,
 )
 def get_incident(
     incident_id: IncidentIdPath,
@@ -335,8 +339,7 @@ def get_incident(
     "/{incident_id}/report",
     response_model=IncidentReport,
     summary="Regulator report, notice to individuals and obligations of one incident",
-    responses={404: {"description": "No such incident visible to this key."},
-               409: {"description": "Several processors use this incident id: pass `processor_id`."}},
+    responses=ONE_INCIDENT,
 )
 def get_report(
     incident_id: IncidentIdPath,
@@ -345,8 +348,7 @@ def get_report(
     settings: Annotated[ApiSettings, Depends(app_settings)],
     response: Response,
     processor_id: ProcessorParam = None,
-    download: Annotated[bool, Query(description="Answer as a file download (Content-Disposition: attachment).")]
-    = False,
+    download: DownloadParam = False,
 ) -> IncidentReport:
     """``{"report", "notice", "obligations"}`` of the incident: the contents of the report to the regulator
     (Draft Network Data Security Regs Art. 11 para 2), of the notice to individuals (PIPL Art. 57 para 1) and
@@ -371,8 +373,7 @@ def report_filename(record: IncidentRecord) -> str:
     summary="Regulator report of one incident as a printable HTML page",
     responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
                      "description": "The report page (Chinese with English headings), A4 print layout."},
-               404: {"description": "No such incident visible to this key."},
-               409: {"description": "Several processors use this incident id: pass `processor_id`."}},
+               **ONE_INCIDENT},
 )
 def get_report_html(
     incident_id: IncidentIdPath,
@@ -380,8 +381,7 @@ def get_report_html(
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
     processor_id: ProcessorParam = None,
-    download: Annotated[bool, Query(description="Answer as a file download (Content-Disposition: attachment).")]
-    = False,
+    download: DownloadParam = False,
 ) -> HTMLResponse:
     """The same report as ``/report`` as one self-contained HTML page (no scripts, no external resources;
     print it or save it as PDF from the browser). PI in free text is masked for regulator keys.
