@@ -149,8 +149,9 @@ class Tenant:
     audit: list[AuditRecord] = field(default_factory=list)
 
     def ids(self) -> list[str]:
-        """Every id a client could pass back: processor, events, findings, incidents, alerts, ledger, audit."""
-        out = [self.processor_id]
+        """Every id or name a client could pass back: processor (id, name, its operator's key name), events,
+        findings, incidents, alerts, ledger records, audit records, mechanisms."""
+        out = [self.processor_id, f"{self.processor_id}-name", f"{self.processor_id}-ops"]
         out += [v for f in self.findings for v in (f.finding_id, f.event_id)]
         out += [v for r in self.incidents for v in (r.id, r.incident_id)]
         out += [v for a in self.alerts for v in (a.alert_id, a.dedup_key)]

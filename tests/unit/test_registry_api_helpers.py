@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -19,7 +20,7 @@ from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, Restrict
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
-from flowwatch_api.auth import Principal, current_principal
+from flowwatch_api.auth import Principal, app_es, current_principal
 from flowwatch_api.exports import check_may_read, current_window_ids
 from flowwatch_api.producer import BrokerUnavailable
 from flowwatch_api.registry import (
@@ -58,13 +59,12 @@ def test_build_entry() -> None:
     assert got == RegistryEntry(processor_id="p-bank", profile=body.profile, mechanisms=body.mechanisms,
                                 updated_at=NOW, updated_by="admin-1")
     assert got.profile.gba_city == "Shenzhen"  # canonical
-    with pytest.raises(HTTPException) as err:
+    with pytest.raises(RequestValidationError) as err:  # answered 422 with FastAPI's error shape
         build_entry("p-shop", body, "x", NOW)
-    assert err.value.status_code == 422 and "p-shop" in err.value.detail
+    assert "p-shop" in err.value.errors()[0]["msg"]
     reserved = Registration.model_validate({"profile": {"processor_id": RESTRICTIONS_KEY}})
-    with pytest.raises(HTTPException) as err:
+    with pytest.raises(RequestValidationError):
         build_entry(RESTRICTIONS_KEY, reserved, "x", NOW)
-    assert err.value.status_code == 422
 
 
 @pytest.mark.parametrize(
@@ -148,9 +148,19 @@ class FakeProducer:
         pass
 
 
+class FakeEs:
+    """Stands in for Elasticsearch: records the audit records the routes write."""
+
+    def __init__(self) -> None:
+        self.indexed: list[tuple[str, dict[str, Any]]] = []
+
+    def index(self, index: str, id: str, document: dict[str, Any], **_kw: Any) -> None:
+        self.indexed.append((index, document))
+
+
 class Api:
-    def __init__(self, client: TestClient, producer: FakeProducer) -> None:
-        self.client, self.producer = client, producer
+    def __init__(self, client: TestClient, producer: FakeProducer, es: FakeEs) -> None:
+        self.client, self.producer, self.es = client, producer, es
         self.principal = ADMIN
 
     def put(self, path: str, body: Any, principal: Principal) -> Any:
@@ -164,8 +174,10 @@ def api() -> Iterator[Api]:
     producer = FakeProducer()
     with TestClient(app) as client:
         app.state.registry_producer = producer
-        holder = Api(client, producer)
+        es = FakeEs()
+        holder = Api(client, producer, es)
         app.dependency_overrides[current_principal] = lambda: holder.principal
+        app.dependency_overrides[app_es] = lambda: es
         yield holder
 
 
@@ -178,6 +190,9 @@ def test_put_processor_produces_the_entry(api: Api) -> None:
     assert produced == RegistryEntry.model_validate(resp.json())
     assert produced.updated_by == "key:k4" and produced.mechanisms[0].id == "sc-1"
     assert abs((produced.updated_at - datetime.now(UTC)).total_seconds()) < 60
+    [(index, audit)] = api.es.indexed  # and audited: who, what, which processor
+    assert index.endswith("-audit") and audit["action"] == "processor.put" and audit["target_id"] == "p-bank"
+    assert audit["actor"]["key_id"] == "k4" and audit["details"]["mechanisms"] == ["sc-1"]
 
 
 @pytest.mark.parametrize(

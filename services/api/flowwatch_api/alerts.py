@@ -29,7 +29,17 @@ from flowwatch.incidents.models import Alert, AlertStatus, Severity, TriageActio
 from flowwatch.rules.incident_pack import ObligationId
 from flowwatch.settings import ApiSettings
 from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, may_read, require_roles, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    Principal,
+    app_es,
+    app_settings,
+    may_read,
+    require_roles,
+    scope_filters,
+)
 from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
 from flowwatch_api.partitions import (
     PartitionAggCache,
@@ -42,9 +52,9 @@ from flowwatch_api.partitions import (
     merge_counts,
     walk_page,
 )
-from flowwatch_api.query import iso_ms, text_query, time_range
+from flowwatch_api.query import iso_ms, text_query, time_range, unprocessable
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 TEXT_FIELDS = ["title", "message", "processor_id", "incident_id", "type", "assignee"]
 """Fields searched by ``q``."""
@@ -195,7 +205,7 @@ def alerts_stats(
     from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(day=1, hour=0, minute=0, second=0,
                                                                         microsecond=0)
     if from_ >= to:
-        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`from` must be before `to`")
+        raise unprocessable(("query", "from"), "`from` must be before `to`")
     base: list[dict[str, Any]] = list(scope_filters(principal))
     if processor_id:
         base.append({"terms": {"processor_id": processor_id}})
@@ -340,7 +350,7 @@ def triage(
     of now. Raises HTTPException 404/409/422; elasticsearch errors propagate (503)."""
     now = datetime.now(UTC)
     if until is not None and until <= now:
-        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`until` must be in the future")
+        raise unprocessable(("body", "until"), "`until` must be in the future")
     actor = actor_of(principal)
     entry = TriageEntry(at=now, actor=actor.name or actor.key_id, role=actor.role, action=action, reason=reason,
                         assignee=assignee, suppressed_until=until)  # fmt: skip

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from flowwatch import __version__
@@ -53,6 +54,14 @@ REQUEST_SECONDS = Histogram("flowwatch_api_request_seconds", "HTTP request durat
 ES_ERRORS = Counter("flowwatch_api_es_errors_total",
                     "Elasticsearch failures answered 503/502: unreachable (transport) or error (API error).",
                     ["kind"])
+
+
+class Readiness(BaseModel):
+    """``/readyz`` answer: ``status`` ready/unavailable, each dependency ok/down, and what is down."""
+
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, Literal["ok", "down"]]
+    detail: str | None = None
 
 
 def make_es_client(settings: ApiSettings) -> Elasticsearch:
@@ -161,7 +170,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get(
         "/readyz", tags=["ops"], summary="Readiness: Elasticsearch and the Kafka broker reachable",
-        responses={503: {"description": "Elasticsearch or the Kafka broker does not answer (named in the body)."}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness,
+                         "description": "Elasticsearch or the Kafka broker does not answer (named in the body)."}},
     )
     async def readyz() -> JSONResponse:
         """200 ``{"status": "ready", "checks": {...}}`` when Elasticsearch answers ping within 2 s and the broker a
@@ -183,7 +194,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             headers={"Retry-After": RETRY_AFTER_SECONDS},
         )
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                              "description": "Prometheus text exposition format 0.0.4."}})
     def prometheus_metrics() -> Response:
         """Prometheus text exposition of this process (no auth, by convention: counts and timings only)."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

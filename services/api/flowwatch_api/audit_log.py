@@ -15,10 +15,18 @@ from pydantic import AwareDatetime, BaseModel, Field
 from flowwatch.audit import Actor, AuditRecord, TargetType
 from flowwatch.es_indices import audit_index
 from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    Principal,
+    app_es,
+    app_settings,
+    scope_filters,
+)
 from flowwatch_api.query import search_page, sort_by, text_query, time_range
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 SORT = sort_by("at", "audit_id")
 MAX_PAGE_SIZE = 500
@@ -41,7 +49,7 @@ class Me(BaseModel):
     may_ingest: bool
 
 
-me_router = APIRouter(prefix="/v1/me", tags=["auth"])
+me_router = APIRouter(prefix="/v1/me", tags=["auth"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 
 @me_router.get("", response_model=Me, summary="Who am I: the caller's key, role and permissions")

@@ -17,18 +17,26 @@ Role → filter clauses (Elasticsearch query DSL, for the ``filter`` of a ``bool
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Response, status
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
 from flowwatch.settings import ApiSettings
 from flowwatch_api.oidc import InvalidToken, OidcVerifier, looks_like_jwt
 
 log = logging.getLogger(__name__)
+
+BAD_REQUEST: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed cursor, or a request body that is not JSON (UTF-8)."},
+}
+"""Router-level response of every /v1 router (lists take cursors, writes take bodies)."""
 
 TENANT_FIELD = "processor_id"
 """Field holding the tenant (processor id) in every Flowwatch document."""
@@ -145,4 +153,38 @@ def require_roles(*roles: Role) -> Any:
             raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="role not allowed here")
         return principal
 
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined]  # read by AuthFirstRoute
     return Depends(dependency)
+
+
+def _allowed_roles(dependant: Any) -> frozenset[Role] | None:
+    for dep in dependant.dependencies:
+        roles = getattr(dep.call, "allowed_roles", None) or _allowed_roles(dep)
+        if roles:
+            return frozenset(roles)
+    return None
+
+
+class AuthFirstRoute(APIRoute):
+    """A route that authenticates (401) and checks the role (403) BEFORE reading the request body, so an
+    unauthenticated or unauthorised caller never learns anything from body parsing (400/422). Used by the
+    routers with write routes; the dependencies still run as usual (the key lookup is cached)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if not self.path.startswith("/v1") or not (self.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
+            return handler
+        roles = _allowed_roles(self.dependant)
+
+        async def auth_first(request: Request) -> Response:
+            override = request.app.dependency_overrides.get(current_principal)
+            if override is not None:  # tests that stand in for authentication
+                principal = override()
+            else:
+                credentials = await bearer_scheme(request)
+                principal = await run_in_threadpool(current_principal, request, credentials)
+            if roles is not None and principal.role not in roles:
+                raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="role not allowed here")
+            return await handler(request)
+
+        return auth_first

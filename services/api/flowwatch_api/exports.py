@@ -22,11 +22,19 @@ from flowwatch.exports.models import LedgerRecord
 from flowwatch.rules.export import Mechanism
 from flowwatch.rules.export_pack import ExportRulePack, load_export_packs, window_id
 from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    Principal,
+    app_es,
+    app_settings,
+    scope_filters,
+)
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.query import search, search_page, sort_by
 
-router = APIRouter(prefix="/v1/exports", tags=["exports"])
+router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 SORT = sort_by("updated_at", "id")
 MAX_CURRENT = 100

@@ -20,7 +20,15 @@ from pydantic import AwareDatetime, BaseModel, Field
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import CurrentPrincipal, app_es, app_settings, may_read, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    app_es,
+    app_settings,
+    may_read,
+    scope_filters,
+)
 from flowwatch_api.partitions import (
     PartitionAggCache,
     TotalRelation,
@@ -32,9 +40,9 @@ from flowwatch_api.partitions import (
     merge_counts,
     walk_page,
 )
-from flowwatch_api.query import text_query, time_range
+from flowwatch_api.query import text_query, time_range, unprocessable
 
-router = APIRouter(prefix="/v1/findings", tags=["findings"])
+router = APIRouter(prefix="/v1/findings", tags=["findings"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 MAX_PAGE_SIZE = 500
 TEXT_FIELDS = ["processor_name", "processor_id", "event_id", "entity_types", "categories", "activity",
@@ -179,7 +187,7 @@ def findings_stats(
     to = to or now
     from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
     if from_ >= to:
-        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY, detail="`from` must be before `to`")
+        raise unprocessable(("query", "from"), "`from` must be before `to`")
     base = findings_filters(principal, processor, None, None, None, None, None)
     sensitive_only = {"filter": {"term": {"sensitive": True}}}
     aggs = {

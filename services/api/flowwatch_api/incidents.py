@@ -33,13 +33,22 @@ from flowwatch.rules.incident_pack import IncidentRulePack, ObligationId, load_p
 from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
 from flowwatch.settings import ApiSettings
 from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, require_roles, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    Principal,
+    app_es,
+    app_settings,
+    require_roles,
+    scope_filters,
+)
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
-from flowwatch_api.query import search, search_page, sort_by, time_range
+from flowwatch_api.query import search, search_page, sort_by, time_range, unprocessable
 from flowwatch_api.report_html import render_report
 
-router = APIRouter(prefix="/v1/incidents", tags=["incidents"])
+router = APIRouter(prefix="/v1/incidents", tags=["incidents"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 SORT = sort_by("occurred_at", "id")
 WAIVABLE: frozenset[str] = frozenset({"notify_individuals"})
@@ -194,10 +203,8 @@ def check_waivable(obligation: str, pack_id: str | None) -> None:
     pack = _builtin_packs().get(pack_id) if pack_id else None
     rule = next((r for r in pack.obligations if r.id == obligation), None) if pack else None
     if obligation not in WAIVABLE or (pack is not None and (rule is None or rule.waiver_basis is None)):
-        raise HTTPException(
-            status_code=422,
-            detail=f"{obligation} cannot be waived; only notify_individuals may be (PIPL Art. 57 para 2)",
-        )
+        raise unprocessable(("path", "obligation"),
+                            f"{obligation} cannot be waived; only notify_individuals may be (PIPL Art. 57 para 2)")
 
 
 def build_update(
@@ -430,7 +437,7 @@ def mark_obligation(
     if isinstance(mark, MarkWaived) and obligation not in WAIVABLE:
         check_waivable(obligation, None)
     if isinstance(mark, MarkDone) and mark.at is not None and mark.at > now + FUTURE_TOLERANCE:
-        raise HTTPException(status_code=422, detail="`at` is in the future")
+        raise unprocessable(("body", "at"), "`at` is in the future")
     record = find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id)
     if isinstance(mark, MarkWaived):
         check_waivable(obligation, record.pack_id)

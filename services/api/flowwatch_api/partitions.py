@@ -85,7 +85,7 @@ def in_range(parts: list[Partition], from_: datetime | None, to: datetime | None
 
 
 def _decode(cursor: str | None) -> list[Any] | None:
-    if cursor is None:
+    if not cursor:  # an empty cursor means the first page
         return None
     try:
         return decode_cursor(cursor)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 from fastapi import HTTPException, status
+from fastapi.exceptions import RequestValidationError
 
 
 def encode_cursor(sort_values: list[Any]) -> str:
@@ -49,9 +50,18 @@ def search(es: Elasticsearch, index: str, **body: Any) -> dict[str, Any]:
     return dict(resp.body)
 
 
+def unprocessable(loc: tuple[str, ...], msg: str) -> RequestValidationError:
+    """A 422 in FastAPI's documented validation-error shape (``{"detail": [{"loc", "msg", "type"}]}``)."""
+    return RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": None}])
+
+
 def iso_ms(value: datetime) -> str:
-    """RFC 3339 with milliseconds (what ES date ranges compare)."""
-    return value.isoformat(timespec="milliseconds")
+    """RFC 3339 in UTC with milliseconds (what ES date ranges compare; ES refuses offsets beyond ±18:00).
+    Raises RequestValidationError (422) for an instant that has no UTC equivalent in years 1–9999."""
+    try:
+        return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    except (OverflowError, ValueError):
+        raise unprocessable(("query",), f"{value.isoformat()} is out of range in UTC") from None
 
 
 def time_range(field: str, from_: datetime | None, to: datetime | None) -> list[dict[str, Any]]:
@@ -95,7 +105,7 @@ def search_page(
         "size": size + 1,  # one extra hit tells whether another page exists
         "track_total_hits": True,
     }
-    if cursor is not None:
+    if cursor:  # an empty cursor means the first page
         try:
             body["search_after"] = decode_cursor(cursor)
         except ValueError:

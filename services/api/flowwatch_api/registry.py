@@ -27,12 +27,21 @@ from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, Restrict
 from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
 from flowwatch.settings import ApiSettings
 from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import CurrentPrincipal, Principal, app_es, app_settings, require_roles, scope_filters
+from flowwatch_api.auth import (
+    BAD_REQUEST,
+    AuthFirstRoute,
+    CurrentPrincipal,
+    Principal,
+    app_es,
+    app_settings,
+    require_roles,
+    scope_filters,
+)
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
-from flowwatch_api.query import search, search_page, sort_by
+from flowwatch_api.query import search, search_page, sort_by, unprocessable
 
-router = APIRouter(tags=["registry"])
+router = APIRouter(tags=["registry"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 SORT = sort_by("updated_at", "processor_id")
 RETRY_AFTER_SECONDS = "5"
@@ -96,12 +105,10 @@ def build_entry(processor_id: str, body: Registration, by: str, now: datetime) -
     """The ``RegistryEntry`` a registration produces. Raises HTTPException 422 when the profile names
     another processor or the id is the reserved restriction-list key."""
     if processor_id == RESTRICTIONS_KEY:
-        raise HTTPException(status_code=422, detail=f"{RESTRICTIONS_KEY!r} is reserved")
+        raise unprocessable(("path", "processor_id"), f"{RESTRICTIONS_KEY!r} is reserved")
     if body.profile.processor_id != processor_id:
-        raise HTTPException(
-            status_code=422,
-            detail=f"profile.processor_id {body.profile.processor_id!r} is not the path's {processor_id!r}",
-        )
+        raise unprocessable(("body", "profile", "processor_id"),
+                            f"profile.processor_id {body.profile.processor_id!r} is not the path's {processor_id!r}")
     return RegistryEntry(processor_id=processor_id, profile=body.profile, mechanisms=body.mechanisms,
                          updated_at=now, updated_by=by)
 
