@@ -199,7 +199,8 @@ def alerts_stats(
 ) -> AlertsStats:
     """Alerts first raised in ``[from, to)`` by type, severity, status (as of now), processor and month.
     Platform keys count only their processor. Results of past months are reused for up to a minute (triage
-    through this process shows at once). Raises 422 when ``from`` is not before ``to``, 503."""
+    through this process shows at once; a suppression ending counts as open from the next whole minute).
+    Raises 422 when ``from`` is not before ``to``, 503."""
     now = datetime.now(UTC)
     to = to or now
     from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(day=1, hour=0, minute=0, second=0,
@@ -209,11 +210,13 @@ def alerts_stats(
     base: list[dict[str, Any]] = list(scope_filters(principal))
     if processor_id:
         base.append({"terms": {"processor_id": processor_id}})
+    minute = now.replace(second=0, microsecond=0)
     aggs = {
         "by_type": {"terms": {"field": "type", "size": 100}},
         "by_severity": {"terms": {"field": "severity", "size": 10}},
         "by_status": {"terms": {"field": "status", "size": 10}},
-        "ended_suppressions": {"filter": {"range": {"suppressed_until": {"lte": iso_ms(now)}}},
+        # "now" to the minute, so that a partition's cached result stays reusable within a minute
+        "ended_suppressions": {"filter": {"range": {"suppressed_until": {"lte": iso_ms(minute)}}},
                                "aggs": {"status": {"terms": {"field": "status", "size": 10}}}},
         "by_processor": {"terms": {"field": "processor_id", "size": 1000}},
         "occurrences": {"sum": {"field": "count"}},
@@ -223,7 +226,6 @@ def alerts_stats(
     for part in sorted(in_range(list_partitions(es, alerts_pattern(settings.es_index_prefix)), from_, to),
                        key=lambda p: p.start):
         filters = base if covers(part, from_, to) else base + time_range("raised_at", from_, to)
-        # the cached body must not change every second: "now" only matters for suppressions ending
         resp = cache.run(es, part, {"query": {"bool": {"filter": filters}}, "aggs": aggs}, now)
         total = int(resp["hits"]["total"]["value"])
         stats.total += total
