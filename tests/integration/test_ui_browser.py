@@ -342,6 +342,23 @@ def row_ids(page: Any) -> list[str]:
     return page.locator("tr[data-testid=alert-row]").evaluate_all("rows => rows.map(r => r.dataset.alertId)")
 
 
+def whoami(page: Any) -> dict[str, Any]:
+    """The header's "signed in as": shown or not, name, role label and value, processor (or None), all its text."""
+    return page.evaluate("""() => {
+        const el = document.querySelector('#whoami');
+        const text = (sel) => { const x = el.querySelector(sel); return x ? x.textContent : null; };
+        return {shown: !el.hidden && el.getBoundingClientRect().width > 0, name: text('[data-testid=whoami-name]'),
+                role: text('[data-testid=whoami-role]'), roleValue: el.dataset.role || null,
+                keyId: el.dataset.keyId || null, processor: el.dataset.processor || null,
+                processorText: text('[data-testid=whoami-processor]'), text: el.textContent};
+    }""")
+
+
+TRIAGE_BUTTONS = ", ".join(f"button[data-action={a}]"
+                           for a in ("acknowledge", "assign", "resolve", "suppress", "reopen"))
+"""The triage buttons of the alert queue (CSS selector)."""
+
+
 def counts(page: Any, table: str) -> dict[str, int]:
     """``{key: count}`` of a count table of the findings view."""
     rows = page.locator(f"{table} tbody tr").evaluate_all("rs => rs.map(r => [r.dataset.key, r.dataset.count])")
@@ -455,11 +472,23 @@ def test_chinese_by_default_english_switch_persists(env: Env, open_page: Callabl
     assert "API 密钥无效" in page.inner_text("#login-error")
     assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
 
+    assert not whoami(page)["shown"]  # nobody signed in yet
+
     page.fill("#api-key", env.keys["soc"])
     navigate(page, lambda: page.click("#login-submit"))
     assert page.inner_text("#view-title") == "告警队列"
     assert page.inner_text("[data-testid=nav-incidents]") == "安全事件"
     assert page.inner_text("#alerts-table thead").count("严重程度") == 1
+    # who is signed in (GET /v1/me): name and role in the header; an analyst may triage
+    me = env.api("GET", "/v1/me", "soc").json()
+    assert me["name"] == "analyst-li" and me["role"] == "soc_analyst" and me["may_triage"] is True
+    who = whoami(page)
+    assert who == {"shown": True, "name": "analyst-li", "role": "安全分析员", "roleValue": "soc_analyst",
+                   "keyId": me["key_id"], "processor": None, "processorText": None,
+                   "text": "analyst-li安全分析员"}, who
+    assert page.get_attribute("#whoami", "title") == "当前登录：analyst-li（安全分析员）"
+    assert page.locator("[data-testid=read-only]").count() == 0
+    assert page.locator(f"tr[data-testid=alert-row] :is({TRIAGE_BUTTONS})").count() > 0
 
     page.click("#lang-toggle")
     assert page.inner_text("#view-title") == "Alert queue"
@@ -470,24 +499,48 @@ def test_chinese_by_default_english_switch_persists(env: Env, open_page: Callabl
     page.wait_for_function("() => !!document.body.dataset.ready")
     assert page.inner_text("#view-title") == "Alert queue"  # language kept, and still signed in (same tab)
     assert page.inner_text("[data-testid=nav-exports]") == "Export ledger"
+    # the stored key is asked about again after the reload: identity in the header, role in English
+    page.wait_for_function("() => !document.querySelector('#whoami').hidden")
+    who = whoami(page)
+    assert (who["shown"], who["name"], who["role"]) == (True, "analyst-li", "SOC analyst"), who
+    assert page.get_attribute("#whoami", "title") == "Signed in as analyst-li (SOC analyst)"
+    shot(page, "header_soc_en")
 
     page.click("#logout")
     page.wait_for_selector("#login-form")
     assert page.inner_text("#login-title") == "Sign in"
     assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+    assert not whoami(page)["shown"]
     shot(page, "login_en")
 
 
 def test_refused_key_returns_to_the_prompt(env: Env, open_page: Callable[..., Any]) -> None:
     page = open_page("soc")
+    # the view's own request answers late (after GET /v1/me): its 401 must not wipe the key being typed
+    page.evaluate("""() => { const f = window.fetch; window.fetch = (url, o) => String(url).includes('/v1/incidents')
+        ? new Promise((ok) => setTimeout(ok, 800)).then(() => f(url, o)) : f(url, o); }""")
     page.evaluate("() => sessionStorage.setItem('flowwatch.apiKey', 'fw_revoked-or-unknown')")
     page.evaluate("() => { location.hash = '#/incidents'; }")
     page.wait_for_selector("#login-form")
     assert "401" in page.inner_text("#login-error") and "请重新输入" in page.inner_text("#login-error")
     assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+    assert not whoami(page)["shown"]
     page.fill("#api-key", env.keys["soc"])
+    page.wait_for_timeout(1200)  # the late 401 of GET /v1/incidents has come meanwhile
+    assert page.input_value("#api-key") == env.keys["soc"]
+    assert "401" in page.inner_text("#login-error")
     navigate(page, lambda: page.click("#login-submit"))
     assert page.inner_text("#view-title") == "安全事件"  # back where the user was going
+    assert whoami(page)["name"] == "analyst-li"
+
+    # a 401 of GET /v1/me alone (on reload with the stored key) is like any 401: back to the key prompt
+    page.route("**/v1/me", lambda route: route.fulfill(status=401, content_type="application/json",
+                                                       body='{"detail": "invalid API key"}'))
+    page.reload()
+    page.wait_for_selector("#login-form")
+    assert "401" in page.inner_text("#login-error") and "请重新输入" in page.inner_text("#login-error")
+    assert page.evaluate("() => sessionStorage.getItem('flowwatch.apiKey')") is None
+    assert not whoami(page)["shown"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -617,9 +670,43 @@ def test_suppress_needs_a_reason_and_keeps_the_end(env: Env, open_page: Callable
     assert env.api("GET", f"/v1/alerts/{other.alert_id}").json()["assignee"] == "zhao.lei"
 
 
-def test_roles_that_may_not_triage_are_told_so(env: Env, open_page: Callable[..., Any]) -> None:
+def test_roles_that_may_not_triage_see_no_triage_buttons(env: Env, open_page: Callable[..., Any]) -> None:
     alert = env.alerts["beta2"]
+    me = env.api("GET", "/v1/me", "regulator").json()
+    assert me["role"] == "regulator" and me["may_triage"] is False
     page = open_page("regulator")
+    who = whoami(page)
+    assert (who["shown"], who["name"], who["role"], who["roleValue"], who["processor"], who["text"]) == (
+        True, "cac", "监管部门", "regulator", None, "cac监管部门"), who
+    # every alert is listed, with a read-only note instead of triage buttons
+    rows = page.locator("tr[data-testid=alert-row]")
+    assert sorted(row_ids(page)) == sorted(a.alert_id for a in env.alerts.values())
+    assert page.locator(TRIAGE_BUTTONS).count() == 0
+    assert page.locator("[data-field=actions] button").count() == 0
+    notes = page.locator("tr[data-testid=alert-row] [data-field=actions] [data-testid=read-only]")
+    assert notes.count() == rows.count() == len(env.alerts)
+    assert set(notes.all_inner_texts()) == {"只读"}
+    assert row(page, alert).get_attribute("data-status") == "open"
+    # the alerts can still be read: the detail opens
+    row(page, alert).locator("[data-action=expand]").click()
+    assert page.locator(f"tr[data-testid=alert-detail][data-alert-id='{alert.alert_id}']").count() == 1
+    shot(page, "alerts_regulator_zh")
+    page.click("#lang-toggle")
+    assert set(notes.all_inner_texts()) == {"read-only"} and whoami(page)["role"] == "Regulator"
+    assert page.locator(TRIAGE_BUTTONS).count() == 0
+    page.click("#lang-toggle")
+    assert env.api("GET", f"/v1/alerts/{alert.alert_id}").json()["status"] == "open"
+
+    # the API still refuses the role, and the UI still says so should a button be offered anyway
+    # (here GET /v1/me is made to claim the role may triage)
+    def claim_triage(route: Any) -> None:
+        resp = route.fetch()
+        route.fulfill(response=resp, json={**resp.json(), "may_triage": True})
+
+    page.route("**/v1/me", claim_triage)
+    page.reload()
+    page.wait_for_function("() => !!document.body.dataset.ready")
+    assert page.locator("[data-testid=read-only]").count() == 0
     row(page, alert).locator("[data-action=acknowledge]").click()
     page.wait_for_function("() => document.querySelector('#toast').dataset.kind === 'error'")
     assert page.inner_text("#toast") == "您的角色无权执行此操作（403）。"
@@ -630,8 +717,24 @@ def test_roles_that_may_not_triage_are_told_so(env: Env, open_page: Callable[...
 def test_platform_key_sees_only_its_processor(env: Env, open_page: Callable[..., Any]) -> None:
     page = open_page("acme", hash_="#/alerts?processor_id=beta-hk")
     assert row_ids(page) == []  # another processor's alerts do not exist for this key
+    # the header names the key, its role and the processor it is bound to
+    me = env.api("GET", "/v1/me", "acme").json()
+    assert me["processor_id"] == "acme-cn" and me["may_triage"] is False
+    who = whoami(page)
+    assert who == {"shown": True, "name": "acme-ops", "role": "平台（个人信息处理者）", "roleValue": "platform",
+                   "keyId": me["key_id"], "processor": "acme-cn", "processorText": "处理者 acme-cn",
+                   "text": "acme-ops平台（个人信息处理者）处理者 acme-cn"}, who
+    assert page.get_attribute("#whoami", "title") == "当前登录：acme-ops（平台（个人信息处理者）） · 处理者 acme-cn"
     go(page, "#/alerts")
     assert set(row_ids(page)) == {a.alert_id for a in env.alerts.values() if a.processor_id == "acme-cn"}
+    # a platform key may read its alerts, not triage them
+    assert page.locator(TRIAGE_BUTTONS).count() == 0
+    assert page.locator("[data-testid=read-only]").count() == len(row_ids(page)) > 0
+    shot(page, "header_platform_zh")
+    page.click("#lang-toggle")
+    who = whoami(page)
+    assert (who["role"], who["processorText"]) == ("Platform (processor)", "processor acme-cn"), who
+    page.click("#lang-toggle")
     go(page, "#/incidents")
     assert page.locator("tr[data-testid=incident-row]").evaluate_all(
         "rows => rows.map(r => r.dataset.processor)") == ["acme-cn"]

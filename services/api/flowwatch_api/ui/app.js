@@ -2,6 +2,8 @@
  *
  * - The API key is asked for once per browser tab (sessionStorage) and sent as "Authorization: Bearer" on every
  *   /v1 call; a 401 brings the key prompt back with a message, a 403 says the role may not do this.
+ * - GET /v1/me (once per key) says who is signed in (shown in the header) and what the role may do: the triage
+ *   buttons are only offered to a role that may triage (the API still answers 403 to any other).
  * - Hash routes: #/alerts, #/incidents, #/incidents/<id>?processor_id=…, #/exports, #/findings.
  * - Every visible string comes from FW_I18N (i18n.js): zh-CN by default, English by the 中文/English button
  *   (choice kept in localStorage). Times are shown in Beijing time (the legal deadlines are Beijing time).
@@ -43,6 +45,9 @@
   let current = null;   // the view on screen: {render()}
   let routeSeq = 0;     // guards against a slow load rendering over a newer route
   let loginMessage = null;
+  let me = null;          // GET /v1/me of the stored key: {key_id, name, role, processor_id, may_triage, …}
+  let mePromise = null;   // the pending or settled GET /v1/me of meFor
+  let meFor = null;       // the key that me / mePromise belong to
 
   // ------------------------------------------------------------------------------------------------
   // i18n and formatting
@@ -318,8 +323,10 @@
       throw new ApiError(0, '');
     }
     if (resp.status === 401) {
-      sessionStorage.removeItem(KEY_STORE);
-      showLogin(opts.on401 || 'login.expired');
+      if (getKey() === key) {  // else a newer key was entered meanwhile: this answer is about an old one
+        sessionStorage.removeItem(KEY_STORE);
+        showLogin(opts.on401 || 'login.expired');
+      }
       throw new ApiError(401, '');
     }
     if (!resp.ok) {
@@ -358,8 +365,14 @@
 
   function showLogin(messageKey) {
     loginMessage = messageKey || loginMessage;
+    clearMe();
+    const prompting = document.body.classList.contains('logged-out') && document.getElementById('login-form');
     document.body.classList.add('logged-out');
     current = { render: renderLogin, ready: true };
+    if (prompting) {  // already asking (e.g. the second 401 of one route): keep what the user is typing
+      document.getElementById('login-error').textContent = loginMessage ? t(loginMessage) : '';
+      return;
+    }
     renderLogin();
   }
 
@@ -383,14 +396,15 @@
       error.textContent = t('login.checking');
       sessionStorage.setItem(KEY_STORE, key);
       try {
-        await api('/v1/findings', { params: { size: 1 }, on401: 'login.invalid' });
+        setMe(key, await api('/v1/me', { on401: 'login.invalid' }));
       } catch (err) {
-        if (!(err instanceof ApiError) || err.status !== 401) {
+        const refused = err instanceof ApiError && err.status === 401;  // loginMessage says so
+        if (!refused) {
           sessionStorage.removeItem(KEY_STORE);
           loginMessage = null;
-          showLogin();
-          document.getElementById('login-error').textContent = explain(err);
         }
+        renderLogin();  // a fresh prompt
+        if (!refused) document.getElementById('login-error').textContent = explain(err);
         return;
       }
       loginMessage = null;
@@ -400,6 +414,74 @@
     document.title = `${t('login.title')} · ${t('app.brand')}`;
     mount(h('section', { class: 'login-wrap' }, form));
     setTimeout(() => { const el = document.getElementById('api-key'); if (el) el.focus(); }, 0);
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Who is signed in (GET /v1/me)
+  // ------------------------------------------------------------------------------------------------
+
+  function setMe(key, body) {
+    me = body;
+    meFor = key;
+    mePromise = Promise.resolve(body);
+    renderWhoami();
+  }
+
+  function clearMe() {
+    me = null;
+    meFor = null;
+    mePromise = null;
+    renderWhoami();
+  }
+
+  /** GET /v1/me of the stored key, once per key. A 401 rejects (the key prompt is showing); any other failure
+   * resolves to null and is retried on the next route: the header stays empty and the triage buttons stay (the
+   * API answers 403 to a role that may not triage). */
+  function loadMe() {
+    const key = getKey();
+    if (mePromise && meFor === key) return mePromise;
+    me = null;
+    meFor = key;
+    const p = api('/v1/me').then((body) => {
+      if (mePromise === p) { me = body; renderWhoami(); }
+      return body;
+    }, (err) => {
+      if (mePromise === p) mePromise = null;
+      if (err instanceof ApiError && err.status === 401) throw err;
+      return null;
+    });
+    mePromise = p;
+    renderWhoami();
+    return p;
+  }
+
+  /** Whether the signed-in role may triage alerts (unknown identity: yes, the API decides). */
+  function mayTriage() { return !me || me.may_triage !== false; }
+
+  /** The header's "signed in as": name (else key id), role label and, for a platform key, its processor. */
+  function renderWhoami() {
+    const el = document.getElementById('whoami');
+    if (!el) return;
+    if (!me) {
+      el.hidden = true;
+      el.replaceChildren();
+      el.removeAttribute('title');
+      ['keyId', 'role', 'processor'].forEach((k) => { delete el.dataset[k]; });
+      return;
+    }
+    const name = me.name || me.key_id;
+    const role = label('role', me.role);
+    const processor = me.processor_id ? t('whoami.processor', { id: me.processor_id }) : null;
+    el.dataset.keyId = me.key_id;
+    el.dataset.role = me.role;
+    if (me.processor_id) el.dataset.processor = me.processor_id; else delete el.dataset.processor;
+    el.title = t('whoami.label', { name, role }) + (processor ? ` · ${processor}` : '');
+    el.replaceChildren();
+    append(el, [
+      h('span', { class: 'whoami-name', 'data-testid': 'whoami-name' }, name),
+      h('span', { class: `badge role-${me.role}`, 'data-testid': 'whoami-role', 'data-value': me.role }, role),
+      processor ? h('span', { class: 'whoami-processor', 'data-testid': 'whoami-processor' }, processor) : null]);
+    el.hidden = false;
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -480,6 +562,10 @@
     }
 
     function actionButtons(alert) {
+      if (!mayTriage()) {
+        return h('span', { class: 'muted small read-only', 'data-testid': 'read-only', title: t('alerts.readOnlyHint') },
+          t('alerts.readOnly'));
+      }
       const eff = effectiveStatus(alert);
       return h('div', { class: 'row-actions', role: 'group', 'aria-label': t('alerts.rowActions', { id: alert.alert_id }) },
         (TRIAGE[eff] || []).map((action) => h('button', {
@@ -1150,7 +1236,7 @@
     });
     current = view;
     try {
-      await view.load();
+      await Promise.all([loadMe(), view.load()]);  // who is signed in: the view shows only what the role may do
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;  // the key prompt is showing
       throw err;
@@ -1166,6 +1252,7 @@
     lang = next;
     localStorage.setItem(LANG_STORE, lang);
     applyStatic();
+    renderWhoami();
     if (current && current.ready) current.render();
   }
 
