@@ -1081,7 +1081,11 @@ def main(argv: list[str] | None = None) -> int:
         args.findings, args.alerts, args.incidents = 50_000, 5_000, 200
         args.repeat, args.baseline_repeat = min(args.repeat, 20), min(args.baseline_repeat, 5)
         args.baseline_budget = min(args.baseline_budget, 15)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on SIGTERM
+    def on_term(*_: Any) -> None:
+        log("terminated by SIGTERM: stopping the API and noida-db")
+        sys.exit(143)  # runs the finally blocks
+
+    signal.signal(signal.SIGTERM, on_term)
 
     if args.reuse:
         workdir = args.reuse.resolve()
