@@ -764,9 +764,12 @@ def test_incident_page_counts_down_and_shows_overdue(env: Env, open_page: Callab
     countdown = report.locator("[data-testid=countdown]")
     first = countdown.inner_text()
     assert re.fullmatch(r"剩余 0[67]:\d\d:\d\d", first), first
-    page.wait_for_timeout(1500)
+    # ticks once a second; a loaded CI machine may delay a tick, so wait for the change (up to 10 s)
+    page.wait_for_function(
+        "([el, before]) => el.innerText !== before", arg=[countdown.element_handle(), first], timeout=10_000)
     second = countdown.inner_text()
     assert second != first and re.fullmatch(r"剩余 0[67]:\d\d:\d\d", second)
+    assert second < first  # counting down, not up
     # more than 24 h away: days are shown
     notice = page.locator("tr[data-testid=obligation][data-obligation=notify_individuals] [data-testid=countdown]")
     assert re.fullmatch(r"剩余 \d+ 天 \d\d:\d\d:\d\d", notice.inner_text()), notice.inner_text()
