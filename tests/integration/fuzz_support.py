@@ -28,6 +28,7 @@ from flowwatch.es_indices import (
 )
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
+from flowwatch.finding_store import to_source
 from flowwatch.ids import finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import Alert, IncidentRecord, IncidentUpdate, Severity, TriageEntry
@@ -183,7 +184,7 @@ def seed_tenant(es: Elasticsearch, prefix: str, tenant: str, key_id: str) -> Ten
     t.registry = make_registry(tenant)
     t.audit = [make_audit(tenant, key_id, t.alerts[1])]
     actions: list[dict[str, Any]] = [
-        {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": f.model_dump(mode="json")}
+        {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": to_source(f)}
         for f in t.findings
     ]
     actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")}

@@ -11,6 +11,7 @@ from confluent_kafka import Consumer
 
 from flowwatch.apikeys import create_key
 from flowwatch.es_indices import dead_letters_index, findings_index, findings_pattern
+from flowwatch.finding_store import unpack
 from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.replay import account, produce
 from tests.flows import INVALID, at, encode, event
@@ -37,7 +38,9 @@ def test_events_become_findings_in_elasticsearch_and_api(make_stack) -> None:  #
     # exact content of one finding; no raw value anywhere in it
     doc = docs[5]
     rec = doc["records"][0]
-    got = es.get(index=findings_index(prefix, at(doc)), id=finding_id("p-a", doc["event_id"]))["_source"]
+    stored = es.get(index=findings_index(prefix, at(doc)), id=finding_id("p-a", doc["event_id"]))["_source"]
+    assert isinstance(stored["entities_json"], str) and "entities" not in stored  # finding_store's stored form
+    got = unpack(stored)
     assert got["entity_counts"] == {"CN_BANK_CARD": 1, "CN_MOBILE_PHONE": 1, "CN_RESIDENT_ID": 1, "EMAIL_ADDRESS": 1}
     by_type = {e["type"]: e for e in got["entities"]}
     assert by_type["CN_RESIDENT_ID"]["fields"] == ["身份证号"]

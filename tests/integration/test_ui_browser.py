@@ -32,6 +32,7 @@ from flowwatch.apikeys import Role, create_key
 from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import alerts_index, ensure_templates, findings_index, incidents_index, ledger_index
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
+from flowwatch.finding_store import to_source
 from flowwatch.ids import alert_id, derived_id, finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import (
@@ -243,7 +244,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         alerts = seeded_alerts()
         ledger = seeded_ledger()
         actions: list[dict[str, Any]] = [
-            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": f.model_dump(mode="json")}
+            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": to_source(f)}
             for f in findings
         ]
         actions += [

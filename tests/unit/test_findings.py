@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from flowwatch.detection.categories import load_table
@@ -248,3 +249,28 @@ def test_sensitive_follows_the_table(tmp_path: Path) -> None:
     assert (f.categories, f.sensitive) == (["location_tracking"], True)
     f = finding_of(event(records=[{"card": CARD}]), table=table)
     assert (f.categories, f.sensitive) == (["general"], False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Stored form in the findings index (flowwatch.finding_store)
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_stored_form_round_trips_and_matches_the_mapping(mixed) -> None:
+    from flowwatch.es_indices import FINDING_MAPPINGS
+    from flowwatch.finding_store import from_source, to_source, unpack
+    from flowwatch_indexer.documents import finding_action
+
+    _, f = mixed
+    src = to_source(f)
+    assert isinstance(src["entities_json"], str) and isinstance(src["entity_counts_json"], str)
+    assert "entities" not in src and "entity_counts" not in src
+    assert set(src) == set(FINDING_MAPPINGS["properties"])  # strict mapping: every stored field is mapped
+    assert from_source(src) == f
+    # the indexer stores the detector's message in the same form
+    action = finding_action("fw", f.model_dump_json().encode())
+    assert action.index == "fw-findings-2026.11.20" and action.id == f.finding_id
+    assert orjson.loads(action.source) == src
+    # documents written before the change (objects) still read back
+    assert from_source(f.model_dump(mode="json")) == f
+    assert unpack(src)["entity_counts"] == f.entity_counts

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.es_indices import findings_pattern
+from flowwatch.finding_store import from_source
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
 from flowwatch_api.auth import (
@@ -149,7 +150,7 @@ def list_findings(
     descending = sort.startswith("-")
     order = sort_on("occurred_at", "finding_id", descending)
     page = (walk_page if descending else flat_page)(es, parts, query, order, size, cursor)
-    return FindingsPage(items=[Finding.model_validate(h["_source"]) for h in page.hits],
+    return FindingsPage(items=[from_source(h["_source"]) for h in page.hits],
                         next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
 
@@ -242,4 +243,4 @@ def get_finding(
     doc = get_by_id(es, list_partitions(es, findings_pattern(settings.es_index_prefix)), finding_id)
     if doc is None or not may_read(principal, doc["_source"].get("processor_id")):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="finding not found")
-    return Finding.model_validate(doc["_source"])
+    return from_source(doc["_source"])

@@ -33,6 +33,7 @@ from flowwatch.es_indices import (
     registry_index,
 )
 from flowwatch.exports.registry import RESTRICTIONS_KEY
+from flowwatch.finding_store import pack
 
 HEADER_DEAD_LETTER = "fw-dead-letter"
 
@@ -68,7 +69,7 @@ if (params.count <= ctx._source.count) {{ ctx.op = 'noop'; }} else {{
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """One bulk action: ``index`` (the document as JSON bytes, passed through unchanged, and, for records
+    """One bulk action: ``index`` (the document as JSON bytes, and, for records
     that must not regress, an external version with ``version_type=external_gte``) or ``delete``."""
 
     index: str
@@ -110,11 +111,12 @@ def epoch_micros(value: str) -> int:
 
 
 def finding_action(prefix: str, value: bytes) -> Action:
-    """Bulk action for a finding message (value = Finding JSON). Raises BadRecord."""
+    """Bulk action for a finding message (value = Finding JSON), stored as ``finding_store.pack`` says.
+    Raises BadRecord."""
     try:
         doc = orjson.loads(value)
         occurred = datetime.fromisoformat(doc["occurred_at"])
-        return Action(findings_index(prefix, occurred), doc["finding_id"], value)
+        return Action(findings_index(prefix, occurred), doc["finding_id"], orjson.dumps(pack(doc)))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadRecord(f"unreadable finding: {exc}") from exc
 

@@ -102,12 +102,12 @@ FINDING_MAPPINGS: dict[str, Any] = {
         "entity_types": KW,
         "categories": KW,
         "sensitive": BOOL,
-        # kept in _source, not indexed: filters use entity_types; indexing this dynamic object cost ~25 %
-        # of noida-db's bulk throughput (bench, 2026-11-21)
-        "entity_counts": {"type": "object", "enabled": False},
-        # stored for the API, not indexed: searches and aggregations use entity_types / categories;
-        # as a nested field every finding cost noida-db's Elasticsearch 1 + len(entities) documents
-        "entities": {"type": "object", "enabled": False},
+        # the per-entity detail, as JSON strings in _source only (flowwatch.finding_store): searches and
+        # aggregations use entity_types / categories / sensitive. Indexed as objects it cost noida-db ~25 %
+        # of its bulk throughput, as nested fields 1 + len(entities) documents per finding, and as disabled
+        # objects 1.7x the memory and 1.6x the search time of strings (2026-11-21)
+        "entity_counts_json": STORED_TEXT,
+        "entities_json": STORED_TEXT,
         "distinct_subjects": INT,
         "subject_count_basis": KW,
         "record_count": INT,

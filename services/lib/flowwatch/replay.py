@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import dead_letters_index, findings_pattern
+from flowwatch.finding_store import unpack
 from flowwatch.ids import dead_letter_id, finding_id
 
 CHUNK = 1000
@@ -158,11 +159,11 @@ def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: se
     for i in range(0, len(ids), CHUNK):
         chunk = ids[i : i + CHUNK]
         resp = es.search(index=findings_pattern(prefix), query={"ids": {"values": chunk}}, size=len(chunk),
-                         source_includes=["entity_counts", "processor_id"])
+                         source_includes=["entity_counts_json", "entity_counts", "processor_id"])
         for hit in resp["hits"]["hits"]:
             src = hit["_source"]
             report.processors[src["processor_id"]] += 1
-            for entity, n in src.get("entity_counts", {}).items():
+            for entity, n in unpack(src).get("entity_counts", {}).items():
                 report.entity_events[entity] += 1
                 report.entity_occurrences[entity] += n
     dids = sorted(dead)
