@@ -28,7 +28,6 @@ from flowwatch.es_indices import (
 )
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
-from flowwatch.finding_store import to_source
 from flowwatch.ids import finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import Alert, IncidentRecord, IncidentUpdate, Severity, TriageEntry
@@ -37,6 +36,7 @@ from flowwatch.models import EntitySummary, EventKind, Finding, SubjectCountBasi
 from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.rules.incident_pack import Citation, load_packs
+from flowwatch.stored_form import finding_source, incident_source
 
 SECRET_MARK = "tenant-b-secret"
 """Contained in every string identifier of tenant B (processor id, name, event/alert/incident/audit ids…)."""
@@ -184,14 +184,14 @@ def seed_tenant(es: Elasticsearch, prefix: str, tenant: str, key_id: str) -> Ten
     t.registry = make_registry(tenant)
     t.audit = [make_audit(tenant, key_id, t.alerts[1])]
     actions: list[dict[str, Any]] = [
-        {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": to_source(f)}
+        {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": finding_source(f)}
         for f in t.findings
     ]
-    actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")}
+    actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
                 for r in t.incidents]
     actions += [{"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
                 for a in t.alerts]
-    actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in t.ledger]
+    actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": incident_source(r)} for r in t.ledger]
     actions.append({"_index": registry_index(prefix), "_id": tenant, "_source": t.registry.model_dump(mode="json")})
     ok, errors = helpers.bulk(es, actions, refresh="wait_for")
     assert ok == len(actions) and not errors, errors

@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
 from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import ensure_templates, findings_index
-from flowwatch.finding_store import to_source
 from flowwatch.ids import finding_id
 from flowwatch.models import EntitySummary, EventKind, Finding, SubjectCountBasis
 from flowwatch.settings import ApiSettings
+from flowwatch.stored_form import finding_source
 from flowwatch_api.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -112,7 +112,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         docs = synthetic_findings()
         actions = [
             {"_index": findings_index(prefix, d.occurred_at), "_id": d.finding_id,
-             "_source": to_source(d)}
+             "_source": finding_source(d)}
             for d in docs
         ]
         ok, errors = helpers.bulk(es, actions, refresh="wait_for")

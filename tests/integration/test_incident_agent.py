@@ -145,7 +145,10 @@ def test_api_marks_flow_through_the_agent_to_the_served_record(make_stack) -> No
             return None
         return next((o["status"] for o in record["obligations"] if o["id"] == obligation), None)
 
-    wait_for(lambda: status_of(served(platform), "regulator_report") == "pending", what="incident served", timeout=90)
+    # a platform key reads the record by id (real-time get), an admin key without a processor by search
+    # (visible after the next refresh): wait for both
+    wait_for(lambda: status_of(served(platform), "regulator_report") == "pending"
+             and status_of(served(admin), "regulator_report") == "pending", what="incident served", timeout=90)
     assert served(other) is None  # another platform: 404
     record = served(admin)
     assert record is not None and record["persons"] == 20 and record["important_data"] is True

@@ -32,6 +32,7 @@ from flowwatch.incidents.report import build_record
 from flowwatch.rules.incident_pack import load_packs, pack_for
 from flowwatch.settings import ApiSettings, IndexerSettings, topics
 from flowwatch.stack import create_topics
+from flowwatch.stored_form import incident_from_source, incident_source
 from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
@@ -242,7 +243,8 @@ def test_templates_are_strict_and_obligations_nested(env: Env) -> None:
     mapping = env.es.indices.get_mapping(index=incidents_index(env.prefix))[incidents_index(env.prefix)]["mappings"]
     assert mapping["dynamic"] == "strict"
     assert mapping["properties"]["obligations"]["type"] == "nested"
-    assert mapping["properties"]["report"] == {"type": "object", "enabled": False}
+    assert mapping["properties"]["report_json"]["type"] == "keyword"  # stored_form: a JSON string in _source only
+    assert mapping["properties"]["report_json"]["index"] is False
     first = alerts_index(env.prefix, env.data.alerts[0].raised_at)
     alerts = env.es.indices.get_mapping(index=first)[first]["mappings"]
     assert alerts["dynamic"] == "strict" and alerts["properties"]["dedup_key"] == {"type": "keyword"}
@@ -253,7 +255,7 @@ def test_incident_is_stored_by_id_and_a_stale_state_does_not_regress_it(env: Env
     assert env.data.stale is not None and env.data.stale.updated_at < a.updated_at
     doc = env.es.get(index=incidents_index(env.prefix), id=a.id)
     assert doc["_version"] == epoch_micros(a.updated_at.isoformat())
-    assert IncidentRecord.model_validate(doc["_source"]) == a  # v2, although v1 was indexed after it
+    assert incident_from_source(doc["_source"]) == a  # v2, although v1 was indexed after it
     assert doc["_source"]["updates"] == 2
     assert env.indexer.stale >= 1
     total = env.es.count(index=incidents_index(env.prefix))["count"]
@@ -546,7 +548,7 @@ def with_pi_in_free_text(env: Env) -> IncidentRecord:
         "report": a.report.model_copy(update={"cause": text, "measures": "已联系 13812345678 删除"}),
         "notice": a.notice.model_copy(update={"cause": text}),
     })  # fmt: skip
-    env.es.index(index=incidents_index(env.prefix), id=record.id, document=record.model_dump(mode="json"),
+    env.es.index(index=incidents_index(env.prefix), id=record.id, document=incident_source(record),
                  refresh="wait_for")
     return record
 

@@ -11,9 +11,9 @@ from confluent_kafka import Consumer
 
 from flowwatch.apikeys import create_key
 from flowwatch.es_indices import dead_letters_index, findings_index, findings_pattern
-from flowwatch.finding_store import unpack
 from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.replay import account, produce
+from flowwatch.stored_form import FINDING, unpack
 from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 
@@ -39,8 +39,8 @@ def test_events_become_findings_in_elasticsearch_and_api(make_stack) -> None:  #
     doc = docs[5]
     rec = doc["records"][0]
     stored = es.get(index=findings_index(prefix, at(doc)), id=finding_id("p-a", doc["event_id"]))["_source"]
-    assert isinstance(stored["entities_json"], str) and "entities" not in stored  # finding_store's stored form
-    got = unpack(stored)
+    assert isinstance(stored["entities_json"], str) and "entities" not in stored  # stored_form.FINDING
+    got = unpack(stored, FINDING)
     assert got["entity_counts"] == {"CN_BANK_CARD": 1, "CN_MOBILE_PHONE": 1, "CN_RESIDENT_ID": 1, "EMAIL_ADDRESS": 1}
     by_type = {e["type"]: e for e in got["entities"]}
     assert by_type["CN_RESIDENT_ID"]["fields"] == ["身份证号"]

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from flowwatch.es_indices import findings_index
-from flowwatch.finding_store import unpack
 from flowwatch.ids import finding_id
 from flowwatch.replay import account, produce
+from flowwatch.stored_form import FINDING, unpack
 from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 
@@ -30,5 +30,5 @@ def test_pipeline_on_tansu(make_stack) -> None:  # type: ignore[no-untyped-def]
     assert missing == []
     assert len(findings) == 400 and len(dead) == len(INVALID)
     fid = finding_id("t-1", docs[1]["event_id"])
-    got = unpack(es.get(index=findings_index(prefix, at(docs[1])), id=fid)["_source"])
+    got = unpack(es.get(index=findings_index(prefix, at(docs[1])), id=fid)["_source"], FINDING)
     assert got["entity_counts"] == {"CN_BANK_CARD": 1, "CN_MOBILE_PHONE": 1, "CN_RESIDENT_ID": 1, "EMAIL_ADDRESS": 1}

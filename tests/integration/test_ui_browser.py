@@ -32,7 +32,6 @@ from flowwatch.apikeys import Role, create_key
 from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import alerts_index, ensure_templates, findings_index, incidents_index, ledger_index
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
-from flowwatch.finding_store import to_source
 from flowwatch.ids import alert_id, derived_id, finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import (
@@ -51,6 +50,7 @@ from flowwatch.rules.incident_pack import Citation, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD
 from flowwatch.rules.obligations import Status as ObligationStatus
 from flowwatch.settings import ApiSettings
+from flowwatch.stored_form import finding_source, incident_source
 from flowwatch_api.app import create_app
 
 pytestmark = pytest.mark.integration
@@ -244,16 +244,16 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         alerts = seeded_alerts()
         ledger = seeded_ledger()
         actions: list[dict[str, Any]] = [
-            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": to_source(f)}
+            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": finding_source(f)}
             for f in findings
         ]
         actions += [
             {"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
             for a in alerts.values()
         ]
-        actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")}
+        actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
                     for r in (INCIDENT_A, INCIDENT_B)]
-        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
+        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": incident_source(r)} for r in ledger]
         ok, errors = helpers.bulk(es, actions, refresh="wait_for")
         assert ok == len(actions) and not errors
         keys = {

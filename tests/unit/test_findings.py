@@ -252,25 +252,26 @@ def test_sensitive_follows_the_table(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Stored form in the findings index (flowwatch.finding_store)
+# Stored form in the findings index (flowwatch.stored_form)
 # ---------------------------------------------------------------------------------------------------
 
 
 def test_stored_form_round_trips_and_matches_the_mapping(mixed) -> None:
     from flowwatch.es_indices import FINDING_MAPPINGS
-    from flowwatch.finding_store import from_source, to_source, unpack
+    from flowwatch.stored_form import FINDING, finding_from_source, finding_source, unpack
     from flowwatch_indexer.documents import finding_action
 
     _, f = mixed
-    src = to_source(f)
+    src = finding_source(f)
     assert isinstance(src["entities_json"], str) and isinstance(src["entity_counts_json"], str)
     assert "entities" not in src and "entity_counts" not in src
     assert set(src) == set(FINDING_MAPPINGS["properties"])  # strict mapping: every stored field is mapped
-    assert from_source(src) == f
+    assert finding_from_source(src) == f
     # the indexer stores the detector's message in the same form
     action = finding_action("fw", f.model_dump_json().encode())
-    assert action.index == "fw-findings-2026.11.20" and action.id == f.finding_id
+    assert action.index == "fw-findings-2026.11.20.01" and action.id == f.finding_id  # 09:30 Beijing = 01:30 UTC
+    assert finding_action("fw", f.model_dump_json().encode(), "day").index == "fw-findings-2026.11.20"
     assert orjson.loads(action.source) == src
     # documents written before the change (objects) still read back
-    assert from_source(f.model_dump(mode="json")) == f
-    assert unpack(src)["entity_counts"] == f.entity_counts
+    assert finding_from_source(f.model_dump(mode="json")) == f
+    assert unpack(src, FINDING)["entity_counts"] == f.entity_counts

@@ -14,6 +14,7 @@ from flowwatch.es_indices import (
     ALERT_MAPPINGS,
     INCIDENT_MAPPINGS,
     OBLIGATION_MAPPINGS,
+    STORED_TEXT,
     alerts_index,
     incidents_index,
     templates,
@@ -21,6 +22,7 @@ from flowwatch.es_indices import (
 from flowwatch.incidents.models import Alert, IncidentRecord
 from flowwatch.rules.obligations import Obligation
 from flowwatch.settings import IndexerSettings, topics
+from flowwatch.stored_form import INCIDENT, OBLIGATION, PackSpec, unpack
 from flowwatch_indexer.documents import Action, BadRecord, alert_action, epoch_micros, incident_action
 from flowwatch_indexer.worker import Indexer
 
@@ -49,14 +51,18 @@ def test_epoch_micros() -> None:
 
 
 def test_incident_action_is_versioned_by_updated_at() -> None:
-    value = incident()
+    value = incident(report={"cause": "对象存储桶误设为公开"}, obligations=[{"id": "o", "recipients": ["网信部门"]}])
     action = incident_action("fw", value)
-    assert (action.index, action.id, action.source) == (incidents_index("fw"), "i1", value)
+    assert (action.index, action.id) == (incidents_index("fw"), "i1")
+    stored = orjson.loads(action.source)  # stored_form.INCIDENT: never-searched parts as JSON strings
+    assert stored["report_json"] == '{"cause":"对象存储桶误设为公开"}' and "report" not in stored
+    assert stored["obligations"] == [{"id": "o", "recipients_json": '["网信部门"]'}]
+    assert unpack(stored, INCIDENT) == orjson.loads(value)
     assert action.version == epoch_micros(T.isoformat())
     meta, source, end = action.ndjson().split(b"\n")
     assert orjson.loads(meta) == {"index": {"_index": "fw-incidents", "_id": "i1", "version": action.version,
                                             "version_type": "external_gte"}}
-    assert source == value and end == b""
+    assert source == action.source and end == b""
 
 
 def alert_doc(count: int = 1, **kw: Any) -> dict[str, Any]:
@@ -201,8 +207,13 @@ def test_retryable_failures_are_retried_then_stale_counted_once(indexer: Indexer
     [(IncidentRecord, INCIDENT_MAPPINGS), (Obligation, OBLIGATION_MAPPINGS), (Alert, ALERT_MAPPINGS)],
 )
 def test_mapping_has_exactly_the_model_fields(model: type[BaseModel], mapping: dict[str, Any]) -> None:
+    """The fields of the stored form (``stored_form``: some parts as JSON strings under ``*_json``)."""
     assert mapping["dynamic"] == "strict"
-    assert set(mapping["properties"]) == set(model.model_fields)
+    spec = {IncidentRecord: INCIDENT, Obligation: OBLIGATION}.get(model, PackSpec({}))
+    stored = {spec.fields.get(name, name) for name in model.model_fields}
+    assert set(mapping["properties"]) == stored
+    for name in spec.fields.values():
+        assert mapping["properties"][name] == STORED_TEXT
 
 
 def test_filter_fields_are_indexed() -> None:
@@ -214,8 +225,8 @@ def test_filter_fields_are_indexed() -> None:
     assert props["occurred_at"] == props["updated_at"] == {"type": "date"}
     assert props["obligations"]["type"] == "nested"
     assert obligations["id"] == obligations["status"] == {"type": "keyword"} and obligations["due_at"]["type"] == "date"
-    for name in ("report", "notice", "timeline"):
-        assert props[name] == {"type": "object", "enabled": False}
+    for name in ("report_json", "notice_json", "timeline_json"):
+        assert props[name] == {"type": "keyword", "index": False, "doc_values": False}
     for name in ("alert_id", "dedup_key", "type", "severity", "processor_id", "incident_id", "obligation",
                  "rule_pack", "status"):
         assert alerts[name] == {"type": "keyword"}, name

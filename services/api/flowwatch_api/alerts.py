@@ -44,7 +44,7 @@ from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
 from flowwatch_api.partitions import (
     PartitionAggCache,
     TotalRelation,
-    covers,
+    aggregate_partitions,
     flat_page,
     get_by_id,
     in_range,
@@ -223,10 +223,8 @@ def alerts_stats(
     }
     stats = AlertsStats.model_validate({"from": from_, "to": to, "total": 0, "occurrences": 0, "by_type": {},
                                         "by_severity": {}, "by_status": {}, "by_processor": {}, "over_time": []})
-    for part in sorted(in_range(list_partitions(es, alerts_pattern(settings.es_index_prefix)), from_, to),
-                       key=lambda p: p.start):
-        filters = base if covers(part, from_, to) else base + time_range("raised_at", from_, to)
-        resp = cache.run(es, part, {"query": {"bool": {"filter": filters}}, "aggs": aggs}, now)
+    parts = sorted(list_partitions(es, alerts_pattern(settings.es_index_prefix)), key=lambda p: p.start)
+    for part, resp in aggregate_partitions(es, cache, parts, base, "raised_at", from_, to, aggs, now):
         total = int(resp["hits"]["total"]["value"])
         stats.total += total
         got = resp.get("aggregations") or {}

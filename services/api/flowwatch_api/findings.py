@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.es_indices import findings_pattern
-from flowwatch.finding_store import from_source
 from flowwatch.models import Finding
 from flowwatch.settings import ApiSettings
+from flowwatch.stored_form import finding_from_source
 from flowwatch_api.auth import (
     BAD_REQUEST,
     AuthFirstRoute,
@@ -33,7 +33,7 @@ from flowwatch_api.auth import (
 from flowwatch_api.partitions import (
     PartitionAggCache,
     TotalRelation,
-    covers,
+    aggregate_partitions,
     flat_page,
     get_by_id,
     in_range,
@@ -150,7 +150,7 @@ def list_findings(
     descending = sort.startswith("-")
     order = sort_on("occurred_at", "finding_id", descending)
     page = (walk_page if descending else flat_page)(es, parts, query, order, size, cursor)
-    return FindingsPage(items=[from_source(h["_source"]) for h in page.hits],
+    return FindingsPage(items=[finding_from_source(h["_source"]) for h in page.hits],
                         next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
 
@@ -204,9 +204,8 @@ def findings_stats(
         "by_entity_type": {}, "by_category": {}, "by_processor": {}, "over_time": [],
     })
     buckets: dict[int, list[int]] = {}
-    for part in in_range(list_partitions(es, findings_pattern(settings.es_index_prefix)), from_, to):
-        filters = base if covers(part, from_, to) else base + time_range("occurred_at", from_, to)
-        resp = cache.run(es, part, {"query": {"bool": {"filter": filters}}, "aggs": aggs}, now)
+    parts = list_partitions(es, findings_pattern(settings.es_index_prefix))
+    for _, resp in aggregate_partitions(es, cache, parts, base, "occurred_at", from_, to, aggs, now):
         result.total += int(resp["hits"]["total"]["value"])
         got = resp.get("aggregations") or {}
         if not got:
@@ -243,4 +242,4 @@ def get_finding(
     doc = get_by_id(es, list_partitions(es, findings_pattern(settings.es_index_prefix)), finding_id)
     if doc is None or not may_read(principal, doc["_source"].get("processor_id")):
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="finding not found")
-    return from_source(doc["_source"])
+    return finding_from_source(doc["_source"])

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -27,11 +27,13 @@ from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.detection.redact import redact
 from flowwatch.es_indices import incidents_index
+from flowwatch.ids import incident_doc_id
 from flowwatch.incidents.models import IncidentRecord, IncidentUpdate, IndividualNotice, RegulatorReport
 from flowwatch.models import IncidentType
 from flowwatch.rules.incident_pack import IncidentRulePack, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
 from flowwatch.settings import ApiSettings
+from flowwatch.stored_form import incident_from_source
 from flowwatch_api.audit_log import actor_of
 from flowwatch_api.auth import (
     BAD_REQUEST,
@@ -40,6 +42,7 @@ from flowwatch_api.auth import (
     Principal,
     app_es,
     app_settings,
+    may_read,
     require_roles,
     scope_filters,
 )
@@ -239,7 +242,21 @@ def find_incident(
 
     Raises HTTPException 404 when there is none (or it belongs to a processor the key may not read) and
     409 when several processors use that incident id and ``processor_id`` does not pick one.
+
+    Fast path: a multi-get of the record ids it can name (``incident_id`` itself, and the id derived from
+    the processor and incident id when the processor is known); a search (a scan on the embedded engine)
+    only when neither is a readable match.
     """
+    known = processor_id or (principal.processor_id if principal.role is Role.PLATFORM else None)
+    ids = [incident_id] + ([incident_doc_id(known, incident_id)] if known else [])
+    try:
+        docs = es.mget(index=incidents_index(prefix), ids=ids)["docs"]
+    except NotFoundError:  # no incidents index yet: the search below answers 404
+        docs = []
+    for doc in docs:
+        src = doc.get("_source") if doc.get("found") else None
+        if src and may_read(principal, src.get("processor_id")) and processor_id in (None, src.get("processor_id")):
+            return incident_from_source(src)
     filters: list[dict[str, Any]] = [
         {"bool": {"should": [{"term": {"incident_id": incident_id}}, {"term": {"id": incident_id}}],
                   "minimum_should_match": 1}},
@@ -261,7 +278,7 @@ def find_incident(
             status_code=status.HTTP_409_CONFLICT,
             detail=f"incident id {incident_id!r} is used by several processors ({processors}); pass processor_id",
         )
-    return IncidentRecord.model_validate(hits[0])
+    return incident_from_source(hits[0])
 
 
 def _producer(request: Request) -> UpdateProducer:
@@ -319,7 +336,7 @@ def list_incidents(
     hits, next_cursor, total = search_page(
         es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor
     )
-    items = [served(IncidentRecord.model_validate(h["_source"]), principal, now) for h in hits]
+    items = [served(incident_from_source(h["_source"]), principal, now) for h in hits]
     return IncidentsPage(items=items, next_cursor=next_cursor, total=total)
 
 

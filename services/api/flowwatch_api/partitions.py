@@ -32,9 +32,18 @@ from elasticsearch import Elasticsearch, NotFoundError
 from fastapi import HTTPException, status
 
 from flowwatch_api.query import decode_cursor, encode_cursor, search
+from flowwatch_api.query import time_range as _range
 
 CLOSED_TTL = 60.0
-"""Seconds an aggregation of a closed partition is reused."""
+"""Seconds an aggregation of a partition that ended less than ``SETTLE`` ago is reused."""
+SETTLE = timedelta(hours=1)
+SETTLED_TTL = 900.0
+"""Seconds an aggregation of a partition that ended ``SETTLE`` or more ago is reused (data that arrives
+later than that for a past hour or day shows in dashboards within this time)."""
+MGET_FIRST = 48
+"""Partitions (newest first) a lookup by id tries before the others: two days of hourly findings indices."""
+MSEARCH_BATCH = 64
+"""Most partition aggregations sent in one ``_msearch`` request."""
 TotalRelation = Literal["eq", "gte"]
 MAX_BATCH = 16
 """Most partitions searched by one request of a walk."""
@@ -50,10 +59,14 @@ class Partition:
 
 
 def parse_partition(index: str) -> Partition | None:
-    """The partition of an index named ``…-YYYY.MM.DD`` (a day) or ``…-YYYY.MM`` (a month); None otherwise."""
+    """The partition of an index named ``…-YYYY.MM.DD.HH`` (an hour), ``…-YYYY.MM.DD`` (a day) or
+    ``…-YYYY.MM`` (a month); None otherwise."""
     suffix = index.rsplit("-", 1)[-1]
     parts = suffix.split(".")
     try:
+        if len(parts) == 4:
+            start = datetime(int(parts[0]), int(parts[1]), int(parts[2]), int(parts[3]), tzinfo=UTC)
+            return Partition(index, start, start + timedelta(hours=1))
         if len(parts) == 3:
             start = datetime(int(parts[0]), int(parts[1]), int(parts[2]), tzinfo=UTC)
             return Partition(index, start, start + timedelta(days=1))
@@ -163,6 +176,27 @@ def covers(part: Partition, from_: datetime | None, to: datetime | None) -> bool
     return (from_ is None or from_ <= part.start) and (to is None or part.end <= to)
 
 
+def aggregate_partitions(
+    es: Elasticsearch,
+    cache: PartitionAggCache,
+    parts: list[Partition],
+    filters: list[dict[str, Any]],
+    time_field: str,
+    from_: datetime | None,
+    to: datetime | None,
+    aggs: dict[str, Any],
+    now: datetime,
+) -> list[tuple[Partition, dict[str, Any]]]:
+    """``(partition, size-0 response)`` of ``filters`` + ``aggs`` for every partition of ``parts`` that can
+    hold a document with ``from_ <= time_field < to``, in the order of ``parts``. The time range is left out
+    where it covers the whole partition, so that cached results are reused (``PartitionAggCache``)."""
+    wanted = in_range(parts, from_, to)
+    whole = {"query": {"bool": {"filter": filters}}, "aggs": aggs}  # shared: serialised once per call
+    cut = {"query": {"bool": {"filter": filters + _range(time_field, from_, to)}}, "aggs": aggs}
+    bodies = [whole if covers(p, from_, to) else cut for p in wanted]
+    return list(zip(wanted, cache.run_many(es, list(zip(wanted, bodies, strict=True)), now), strict=True))
+
+
 def merge_counts(target: dict[str, int], buckets: list[dict[str, Any]]) -> None:
     """Add terms-aggregation ``buckets`` (``key``, ``doc_count``) into ``target``."""
     for b in buckets:
@@ -172,23 +206,34 @@ def merge_counts(target: dict[str, int], buckets: list[dict[str, Any]]) -> None:
 
 def get_by_id(es: Elasticsearch, parts: list[Partition], doc_id: str) -> dict[str, Any] | None:
     """The stored document ``doc_id`` (``{"_index", "_id", "_source", "_seq_no", "_primary_term"}``) from
-    the first partition holding it, else None. One multi-get; raises elasticsearch errors."""
-    if not parts:
-        return None
-    resp = es.mget(docs=[{"_index": p.index, "_id": doc_id} for p in parts])
-    for doc in resp["docs"]:
-        if doc.get("found"):
-            return dict(doc)
+    the first partition holding it, else None. ``parts`` newest first: one multi-get of the newest
+    ``MGET_FIRST`` partitions (where documents people open usually are), then one of the rest; each is a
+    key lookup per partition, not a scan. Raises elasticsearch errors."""
+    for chunk in (parts[:MGET_FIRST], parts[MGET_FIRST:]):
+        if not chunk:
+            continue
+        resp = es.mget(docs=[{"_index": p.index, "_id": doc_id} for p in chunk])
+        for doc in resp["docs"]:
+            if doc.get("found"):
+                return dict(doc)
     return None
 
 
 class PartitionAggCache:
     """Per-partition results of size-0 aggregation queries (see module doc). Thread-safe."""
 
-    def __init__(self, closed_ttl: float = CLOSED_TTL) -> None:
+    def __init__(self, closed_ttl: float = CLOSED_TTL, settled_ttl: float = SETTLED_TTL) -> None:
         self.closed_ttl = closed_ttl
+        self.settled_ttl = settled_ttl
         self._entries: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def ttl(self, part: Partition, now: datetime) -> float:
+        """Seconds a result of ``part`` is reused: 0 while it is current, ``closed_ttl`` for ``SETTLE`` after
+        it ended, ``settled_ttl`` afterwards."""
+        if part.end > now:
+            return 0.0
+        return self.closed_ttl if now - part.end < SETTLE else self.settled_ttl
 
     def run(
         self,
@@ -199,20 +244,49 @@ class PartitionAggCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> dict[str, Any]:
         """The search response (``hits.total`` and ``aggregations``) of the size-0 ``body`` on ``part``,
-        reused for ``closed_ttl`` seconds when the partition ended before ``now`` (default: the current time).
-        A body should leave out a time range that covers the whole partition, so that it is reused."""
+        reused for ``ttl(part, now)`` seconds (``now`` defaults to the current time). A body should leave
+        out a time range that covers the whole partition, so that it is reused."""
+        return self.run_many(es, [(part, body)], now, clock)[0]
+
+    def run_many(
+        self,
+        es: Elasticsearch,
+        queries: list[tuple[Partition, dict[str, Any]]],
+        now: datetime | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> list[dict[str, Any]]:
+        """``run`` for each ``(partition, body)``, in order; the ones not cached go to Elasticsearch in
+        ``_msearch`` requests of at most ``MSEARCH_BATCH`` searches. Elasticsearch errors propagate."""
         now = now or datetime.now(UTC)
-        key = (part.index, json.dumps(body, sort_keys=True, default=str))
-        closed = part.end <= now
+        out: list[dict[str, Any]] = []  # a placeholder {} for each miss, filled below
+        missing: list[tuple[int, tuple[str, str], Partition, dict[str, Any]]] = []
+        keys: dict[int, str] = {}  # one serialisation per distinct body (most partitions share one)
         with self._lock:
-            hit = self._entries.get(key)
-        if closed and hit and clock() - hit[0] < self.closed_ttl:
-            return hit[1]
-        resp = search(es, part.index, size=0, track_total_hits=True, **body)
-        if closed:
-            with self._lock:
-                self._entries[key] = (clock(), resp)
-        return resp
+            for part, body in queries:
+                if id(body) not in keys:
+                    keys[id(body)] = json.dumps(body, sort_keys=True, default=str)
+                key = (part.index, keys[id(body)])
+                hit = self._entries.get(key)
+                if hit and clock() - hit[0] < self.ttl(part, now):
+                    out.append(hit[1])
+                else:
+                    out.append({})
+                    missing.append((len(out) - 1, key, part, body))
+        for i in range(0, len(missing), MSEARCH_BATCH):
+            chunk = missing[i : i + MSEARCH_BATCH]
+            lines: list[dict[str, Any]] = []
+            for _, _, part, body in chunk:
+                lines += [{"index": part.index, "ignore_unavailable": True, "allow_no_indices": True},
+                          {**body, "size": 0, "track_total_hits": True}]
+            responses = es.msearch(searches=lines)["responses"]
+            for (pos, key, part, body), resp in zip(chunk, responses, strict=True):
+                if "error" in resp:  # ask again alone: a missing index reads as empty, other errors raise
+                    resp = search(es, part.index, size=0, track_total_hits=True, **body)
+                out[pos] = dict(resp)
+                if self.ttl(part, now) > 0:
+                    with self._lock:
+                        self._entries[key] = (clock(), dict(resp))
+        return out
 
     def invalidate(self, index: str) -> None:
         """Forget every cached result of ``index`` (after a write to it)."""

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import orjson
 
 from flowwatch.es_indices import (
+    FindingsPartition,
     alerts_index,
     dead_letters_index,
     findings_index,
@@ -33,7 +34,7 @@ from flowwatch.es_indices import (
     registry_index,
 )
 from flowwatch.exports.registry import RESTRICTIONS_KEY
-from flowwatch.finding_store import pack
+from flowwatch.stored_form import FINDING, INCIDENT, PackSpec, pack
 
 HEADER_DEAD_LETTER = "fw-dead-letter"
 
@@ -110,13 +111,13 @@ def epoch_micros(value: str) -> int:
     return max(0, (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds)
 
 
-def finding_action(prefix: str, value: bytes) -> Action:
-    """Bulk action for a finding message (value = Finding JSON), stored as ``finding_store.pack`` says.
-    Raises BadRecord."""
+def finding_action(prefix: str, value: bytes, partition: FindingsPartition = "hour") -> Action:
+    """Bulk action for a finding message (value = Finding JSON) into its hourly or daily index, stored as
+    ``stored_form.FINDING`` says. Raises BadRecord."""
     try:
         doc = orjson.loads(value)
         occurred = datetime.fromisoformat(doc["occurred_at"])
-        return Action(findings_index(prefix, occurred), doc["finding_id"], orjson.dumps(pack(doc)))
+        return Action(findings_index(prefix, occurred, partition), doc["finding_id"], orjson.dumps(pack(doc, FINDING)))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadRecord(f"unreadable finding: {exc}") from exc
 
@@ -136,9 +137,9 @@ def dead_letter_action(prefix: str, headers: Any, partition: int, offset: int) -
     return Action(dead_letters_index(prefix), doc["dead_letter_id"], orjson.dumps(doc))
 
 
-def _versioned_action(index: str, value: bytes, what: str) -> Action:
-    """Index action by the record's ``id``, external version ``updated_at`` in microseconds. Raises
-    BadRecord."""
+def _versioned_action(index: str, value: bytes, what: str, spec: PackSpec | None = None) -> Action:
+    """Index action by the record's ``id``, external version ``updated_at`` in microseconds; the document is
+    stored as ``spec`` says (``stored_form``), else as it came. Raises BadRecord."""
     try:
         doc = orjson.loads(value)
         doc_id, version = doc["id"], epoch_micros(doc["updated_at"])
@@ -146,13 +147,14 @@ def _versioned_action(index: str, value: bytes, what: str) -> Action:
             raise ValueError("id is not a non-empty string")
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BadRecord(f"unreadable {what}: {exc}") from exc
-    return Action(index, doc_id, value, version)
+    return Action(index, doc_id, value if spec is None else orjson.dumps(pack(doc, spec)), version)
 
 
 def incident_action(prefix: str, value: bytes) -> Action:
     """Bulk action for an incident message (value = ``IncidentRecord`` JSON): id ``id``, external version
-    ``updated_at`` in microseconds, so an older state never overwrites a newer one. Raises BadRecord."""
-    return _versioned_action(incidents_index(prefix), value, "incident")
+    ``updated_at`` in microseconds, so an older state never overwrites a newer one; stored as
+    ``stored_form.INCIDENT`` says. Raises BadRecord."""
+    return _versioned_action(incidents_index(prefix), value, "incident", INCIDENT)
 
 
 def ledger_action(prefix: str, value: bytes) -> Action:

@@ -23,6 +23,7 @@ import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -77,7 +78,8 @@ class Indexer:
         t = self.topics
         self.subscribed = [t.findings, t.dead_letters, t.incidents, t.alerts, t.export_ledger, t.registry]
         self._by_value: dict[str, Callable[[str, bytes], Action]] = {
-            t.findings: finding_action, t.incidents: incident_action, t.alerts: alert_action,
+            t.findings: partial(finding_action, partition=s.findings_partition),
+            t.incidents: incident_action, t.alerts: alert_action,
             t.export_ledger: ledger_action,
         }
 

@@ -1,6 +1,7 @@
 """Elasticsearch indices of Flowwatch: names, index templates and the routing of a document to its index.
 
-Findings go to daily indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM.DD``, UTC day) and alerts to
+Findings go to hourly (default) or daily indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM.DD.HH`` or
+``<prefix>-findings-YYYY.MM.DD``, UTC; ``FLOWWATCH_FINDINGS_PARTITION``) and alerts to
 monthly indices by their first occurrence (``<prefix>-alerts-YYYY.MM``): a document always lands in the
 same index, so writing by deterministic id stays idempotent, retention can drop whole partitions, and the
 query service can answer a newest-first page from the newest partitions only (issue 6; docs/api.md).
@@ -18,7 +19,7 @@ document per key of the compacted ``processor-registry`` topic: a ``RegistryEntr
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import Elasticsearch
 
@@ -38,9 +39,21 @@ def findings_pattern(prefix: str) -> str:
     return f"{prefix}-findings-*"
 
 
-def findings_index(prefix: str, occurred_at: datetime) -> str:
-    """Daily findings index of an event that occurred at ``occurred_at`` (UTC day): ``<prefix>-findings-YYYY.MM.DD``."""
-    return f"{prefix}-findings-{occurred_at.astimezone(UTC):%Y.%m.%d}"
+FindingsPartition = Literal["hour", "day"]
+"""Time span of one findings index (setting ``FLOWWATCH_FINDINGS_PARTITION``)."""
+FINDINGS_PARTITION_FORMAT: dict[str, str] = {"hour": "%Y.%m.%d.%H", "day": "%Y.%m.%d"}
+
+
+def findings_index(prefix: str, occurred_at: datetime, partition: FindingsPartition = "hour") -> str:
+    """Findings index of an event that occurred at ``occurred_at``: ``<prefix>-findings-YYYY.MM.DD.HH`` (UTC
+    hour, the default) or ``<prefix>-findings-YYYY.MM.DD`` (UTC day).
+
+    Hourly is the default for the embedded engine, which scans every document of the indices a search
+    names (docs/engines.md): at 1,000,000 findings over 90 days a day holds ~11,000 findings (~80–120 ms per
+    scan), an hour ~460. On a real Elasticsearch cluster use ``day`` (the Helm chart does): hourly indices
+    would mean ~720 shards a month. The query service reads both forms (``flowwatch_api.partitions``).
+    """
+    return f"{prefix}-findings-{occurred_at.astimezone(UTC).strftime(FINDINGS_PARTITION_FORMAT[partition])}"
 
 
 def dead_letters_index(prefix: str) -> str:
@@ -102,7 +115,7 @@ FINDING_MAPPINGS: dict[str, Any] = {
         "entity_types": KW,
         "categories": KW,
         "sensitive": BOOL,
-        # the per-entity detail, as JSON strings in _source only (flowwatch.finding_store): searches and
+        # the per-entity detail, as JSON strings in _source only (flowwatch.stored_form): searches and
         # aggregations use entity_types / categories / sensitive. Indexed as objects it cost noida-db ~25 %
         # of its bulk throughput, as nested fields 1 + len(entities) documents per finding, and as disabled
         # objects 1.7x the memory and 1.6x the search time of strings (2026-11-21)
@@ -157,11 +170,11 @@ OBLIGATION_MAPPINGS: dict[str, Any] = {
     "properties": {
         "id": KW,
         "pack_id": KW,
-        "legal_basis": STORED,
+        "legal_basis_json": STORED_TEXT,
         "triggered": BOOL,
         "trigger_reason": STORED_TEXT,
-        "recipients": STORED_TEXT,
-        "report_contents": STORED_TEXT,
+        "recipients_json": STORED_TEXT,
+        "report_contents_json": STORED_TEXT,
         "period": STORED_TEXT,
         "clock_started_by": KW,
         "clock_start": DATE,
@@ -202,9 +215,9 @@ INCIDENT_MAPPINGS: dict[str, Any] = {
         "pack_id": KW,
         "obligations": OBLIGATION_MAPPINGS,
         # served by GET /v1/incidents/{id}/report, never searched
-        "report": STORED,
-        "notice": STORED,
-        "timeline": STORED,
+        "report_json": STORED_TEXT,
+        "notice_json": STORED_TEXT,
+        "timeline_json": STORED_TEXT,
         "alerts_raised": STORED_TEXT,
     },
 }

@@ -19,8 +19,8 @@ from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import dead_letters_index, findings_pattern
-from flowwatch.finding_store import unpack
 from flowwatch.ids import dead_letter_id, finding_id
+from flowwatch.stored_form import FINDING, unpack
 
 CHUNK = 1000
 
@@ -163,7 +163,7 @@ def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: se
         for hit in resp["hits"]["hits"]:
             src = hit["_source"]
             report.processors[src["processor_id"]] += 1
-            for entity, n in unpack(src).get("entity_counts", {}).items():
+            for entity, n in unpack(src, FINDING).get("entity_counts", {}).items():
                 report.entity_events[entity] += 1
                 report.entity_occurrences[entity] += n
     dids = sorted(dead)

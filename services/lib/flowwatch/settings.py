@@ -7,6 +7,7 @@ environment or a Kubernetes Secret; the demo generates one under the state folde
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,11 @@ class ElasticsearchSettings(BaseSettings):
     es_username: str | None = None
     es_password: SecretStr | None = None
     es_index_prefix: str = "flowwatch"
+    findings_partition: Literal["hour", "day"] = Field(
+        default="hour",
+        description="Time span of one findings index: hour (the embedded engine scans whole indices) or day "
+        "(a real Elasticsearch cluster; the Helm chart sets it). The API reads both.",
+    )
 
 
 class DetectorSettings(KafkaSettings):
