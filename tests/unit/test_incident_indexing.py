@@ -56,7 +56,7 @@ def test_incident_action_is_versioned_by_updated_at() -> None:
     assert (action.index, action.id) == (incidents_index("fw"), "i1")
     stored = orjson.loads(action.source)  # stored_form.INCIDENT: never-searched parts as JSON strings
     assert stored["report_json"] == '{"cause":"对象存储桶误设为公开"}' and "report" not in stored
-    assert stored["obligations"] == [{"id": "o", "recipients_json": '["网信部门"]'}]
+    assert stored["obligations"] == [{"id": "o", "detail_json": '{"recipients":["网信部门"]}'}]
     assert unpack(stored, INCIDENT) == orjson.loads(value)
     assert action.version == epoch_micros(T.isoformat())
     meta, source, end = action.ndjson().split(b"\n")
@@ -210,9 +210,13 @@ def test_mapping_has_exactly_the_model_fields(model: type[BaseModel], mapping: d
     """The fields of the stored form (``stored_form``: some parts as JSON strings under ``*_json``)."""
     assert mapping["dynamic"] == "strict"
     spec = {IncidentRecord: INCIDENT, Obligation: OBLIGATION}.get(model, PackSpec({}))
-    stored = {spec.fields.get(name, name) for name in model.model_fields}
+    if spec.rest is not None:  # only the kept fields are mapped; the rest is one string
+        assert spec.keep <= set(model.model_fields)
+        stored = set(spec.keep) | {spec.rest}
+    else:
+        stored = {spec.fields.get(name, name) for name in model.model_fields}
     assert set(mapping["properties"]) == stored
-    for name in spec.fields.values():
+    for name in [*spec.fields.values(), *([spec.rest] if spec.rest else [])]:
         assert mapping["properties"][name] == STORED_TEXT
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import alerts_pattern, incidents_index, ledger_index
+from flowwatch.stored_form import INCIDENT, unpack
 
 
 def _docs(es: Elasticsearch, index: str, size: int = 1000) -> list[dict[str, Any]]:
@@ -23,10 +24,11 @@ def _docs(es: Elasticsearch, index: str, size: int = 1000) -> list[dict[str, Any
 
 def collect(es: Elasticsearch, prefix: str, settle: float = 3.0, timeout: float = 60.0) -> dict[str, Any]:
     """Incidents, alerts and ledger records once their counts stop changing for ``settle`` seconds (or after
-    ``timeout`` seconds). Returns ``{"incidents": [...], "alerts": [...], "ledger": [...]}`` (documents)."""
+    ``timeout`` seconds). Returns ``{"incidents": [...], "alerts": [...], "ledger": [...]}`` (documents;
+    incident records unpacked from their stored form, ``stored_form.INCIDENT``)."""
     deadline, last, stable_since = time.monotonic() + timeout, None, time.monotonic()
     while True:
-        found = {"incidents": _docs(es, incidents_index(prefix)), "alerts": _docs(es, alerts_pattern(prefix), 5000),
+        found = {"incidents": [unpack(d, INCIDENT) for d in _docs(es, incidents_index(prefix))], "alerts": _docs(es, alerts_pattern(prefix), 5000),
                  "ledger": _docs(es, ledger_index(prefix))}  # fmt: skip
         counts = tuple(len(v) for v in found.values())
         if counts != last:

@@ -164,28 +164,15 @@ API_KEY_MAPPINGS: dict[str, Any] = {
 
 
 OBLIGATION_MAPPINGS: dict[str, Any] = {
-    # nested: "an obligation that is pending and past due" must match within ONE obligation
+    # nested: "an obligation that is pending and past due" must match within ONE obligation. Only what the
+    # incident filters use is mapped; the rest of the obligation is one JSON string (stored_form.OBLIGATION)
     "type": "nested",
     "dynamic": "strict",
     "properties": {
         "id": KW,
-        "pack_id": KW,
-        "legal_basis_json": STORED_TEXT,
-        "triggered": BOOL,
-        "trigger_reason": STORED_TEXT,
-        "recipients_json": STORED_TEXT,
-        "report_contents_json": STORED_TEXT,
-        "period": STORED_TEXT,
-        "clock_started_by": KW,
-        "clock_start": DATE,
-        "due_at": DATE,
-        "calendar_known": BOOL,
         "status": KW,
-        "done_at": DATE,
-        "done_late": BOOL,
-        "waived_reason": STORED_TEXT,
-        "late_at_detection": BOOL,
-        "notes": STORED_TEXT,
+        "due_at": DATE,
+        "detail_json": STORED_TEXT,
     },
 }
 
