@@ -3,7 +3,7 @@
 
 1. Starts noida-db in a fresh temp folder (or ``--reuse DIR``: load once, rerun the queries later) and
    loads, with a fixed seed, documents built from the real models: findings (``flowwatch.models.Finding``,
-   daily indices by ``occurred_at``, spread over ``--days`` days), alerts (``flowwatch.incidents.models
+   hourly indices by ``occurred_at``, spread over ``--days`` days), alerts (``flowwatch.incidents.models
    .Alert``, monthly indices by ``raised_at``, spread over 12 months), ~2,000 incident records built by
    the real aggregation code (``IncidentState`` + ``build_record``) and one export-ledger record per
    processor. Findings and alerts are a few hundred validated templates varied in plain dicts (ids,
@@ -69,6 +69,7 @@ from flowwatch.incidents.report import build_record
 from flowwatch.models import Finding
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.rules.incident_pack import load_packs
+from flowwatch.stored_form import FINDING, finding_from_source, incident_source, pack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -78,8 +79,15 @@ TARGET_MS = 100.0
 WARMUP = 3
 NAIVE_BYTES_PER_DOC = 8 * 1024
 """Memory noida-db 0.2.3 takes (and keeps) per document a search scans (measured: ~7.5 KB per finding)."""
-MEM_MARGIN = 2 * 2**30
+MEM_MARGIN = 3 * 2**30
 """Memory left free when sizing a naive query (other processes, the API, this bench)."""
+NOIDA_BYTES_PER_FINDING = 10_752
+NOIDA_BYTES_PER_ALERT = 16_384
+"""noida-db 0.2.3 resident memory per searchable document (measured 2026-11-21: 10.0 KB per stored finding,
+15.1 KB per alert; 17.1 KB per finding before stored_form packed the per-entity detail)."""
+NOIDA_SPIKE = 1.6
+"""Head-room factor over that: noida-db re-saves its whole store as JSON after writes and grows while it
+does (it was killed out of memory at ~24 GB with ~20 GB of documents)."""
 META = "bench-meta.json"
 """Written into a ``--reuse`` folder once its data set is loaded (the parameters it was built with)."""
 TAG = "[bench-api]"
@@ -275,8 +283,8 @@ def findings(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
     anchor = datetime.fromisoformat(params.anchor)
     n = 0
     for lo, hi, count in day_slices(anchor, params.days, params.findings, rng):
-        index = findings_index(prefix, datetime.fromtimestamp(lo, UTC))
         for ts in sorted(rng.uniform(lo, hi) for _ in range(count)):
+            index = findings_index(prefix, datetime.fromtimestamp(ts, UTC))  # hourly, as the indexer's default
             p = rng.choices(range(len(PROCESSORS)), WEIGHTS)[0]
             pid, name, _ = PROCESSORS[p]
             doc = dict(rng.choice(per_processor[p]))
@@ -287,7 +295,7 @@ def findings(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
             doc["occurred_at"] = iso(ts)
             doc["detected_at"] = iso(min(ts + rng.uniform(0.2, 8.0), hi - 0.001))
             n += 1
-            yield index, fid, orjson.dumps(doc)
+            yield index, fid, orjson.dumps(pack(doc, FINDING))  # stored as the indexer stores it
 
 
 def alerts(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
@@ -432,7 +440,7 @@ def incidents(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
         for u in updates:
             state.apply(u, store)
         record = build_record(state, packs, min(anchor, received + timedelta(days=rng.uniform(0, 20))))
-        yield incidents_index(prefix), record.id, record.model_dump_json().encode()
+        yield incidents_index(prefix), record.id, orjson.dumps(incident_source(record))
 
 
 def ledger(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
@@ -463,10 +471,11 @@ def ledger(params: Params, prefix: str) -> Iterator[tuple[str, str, bytes]]:
 
 def validate_sample(kind: str, docs: list[bytes]) -> None:
     """Validate sampled generated documents with their real model. Raises pydantic.ValidationError."""
-    model = {"findings": Finding, "alerts": Alert}.get(kind)
-    if model is not None:
-        for raw in docs:
-            model.model_validate_json(raw)
+    for raw in docs:
+        if kind == "findings":
+            finding_from_source(orjson.loads(raw))
+        elif kind == "alerts":
+            Alert.model_validate_json(raw)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -874,8 +883,11 @@ def run_queries(api: httpx.Client, es_http: httpx.Client, keys: dict[str, str], 
         ("alerts stats, 12 months", "admin", get("/v1/alerts/stats", **{"from": year.isoformat(), "to": t_iso}),
          ("alerts", alerts_stats_body(year, to, now))),
         ("incidents list", "admin", get("/v1/incidents"), None),
-        ("incident by id", "admin", get(f"/v1/incidents/{inc}"), None),
-        ("incident report", "regulator", get(f"/v1/incidents/{inc}/report"), None),
+        # as the UI asks (an incident id is unique per processor): processor_id names the record
+        ("incident by id", "admin", get(f"/v1/incidents/{inc}", processor_id=picks["incident_processor"]), None),
+        ("incident by id, no processor_id", "admin", get(f"/v1/incidents/{inc}"), None),
+        ("incident report", "regulator",
+         get(f"/v1/incidents/{inc}/report", "regulator", processor_id=picks["incident_processor"]), None),
         ("export ledger list", "admin", get("/v1/exports/ledger"), None),
     ]  # fmt: skip
     out: list[Timing] = []
@@ -1013,6 +1025,28 @@ def report(timings: list[Timing], scopes: dict[str, str]) -> tuple[str, dict[str
 # ---------------------------------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used (``/proc/<pid>/stat``); 0 when unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def wait_idle(pid: int, timeout: float = 900, window: float = 5.0, busy: float = 0.05) -> float:
+    """Wait until noida-db (``pid``) uses less than ``busy`` of a core over ``window`` seconds: after writes
+    it re-saves its whole store as JSON (≈ 1.4 GB and minutes of one core at 1 M findings), and timing
+    queries meanwhile would measure that. Returns the seconds waited (at most ``timeout``)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(window)
+        if cpu_seconds(pid) - before < busy * window:
+            break
+    return time.monotonic() - start
+
+
 def start_api(es_url: str, bootstrap: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``python -m flowwatch_api`` on a free port; return it, its base URL and its log file."""
     port = free_port()
@@ -1052,7 +1086,27 @@ def pick_ids(es_http: httpx.Client, params: Params) -> dict[str, str]:
     alert = es_http.post(f"/{alerts_index(PREFIX, old)}/_search", json={"size": 1}).json()
     incident = es_http.post(f"/{incidents_index(PREFIX)}/_search", json={"size": 1}).json()
     return {"finding": finding["hits"]["hits"][0]["_id"], "alert": alert["hits"]["hits"][0]["_id"],
-            "incident": incident["hits"]["hits"][0]["_source"]["incident_id"]}
+            "incident": incident["hits"]["hits"][0]["_source"]["incident_id"],
+            "incident_processor": incident["hits"]["hits"][0]["_source"]["processor_id"]}
+
+
+def fit_memory(findings: int, alerts: int, days: int) -> tuple[int, int, str | None]:
+    """``(findings, days, note)`` that noida-db can hold in the available memory: the requested ones, or
+    fewer days at the same findings per day (what the API's latency depends on: it searches the newest
+    hourly indices, and stats reuse the results of ended hours), with a note saying so."""
+    need = (findings * NOIDA_BYTES_PER_FINDING + alerts * NOIDA_BYTES_PER_ALERT) * NOIDA_SPIKE + 2**30
+    have = mem_available()
+    if need <= have:
+        return findings, days, None
+    per_day = findings / days
+    room = (have - 2**30) / NOIDA_SPIKE - alerts * NOIDA_BYTES_PER_ALERT
+    fit_days = max(1, int(room / NOIDA_BYTES_PER_FINDING / per_day))
+    fit = int(fit_days * per_day)
+    return fit, fit_days, (
+        f"SCALED DOWN: {findings:,} findings over {days} days would need ~{need / 2**30:.0f} GiB in noida-db "
+        f"({NOIDA_BYTES_PER_FINDING // 1024} KiB per finding, {NOIDA_BYTES_PER_ALERT // 1024} KiB per alert, "
+        f"x{NOIDA_SPIKE} while it saves), {have / 2**30:.1f} GiB available: running {fit:,} findings over "
+        f"{fit_days} days instead, the same {per_day:,.0f} findings per day (--no-fit to insist)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1068,6 +1122,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="timed naive ES queries per baseline (10; each scans every document); 0: none")
     parser.add_argument("--baseline-budget", type=float, default=60,
                         help="seconds per naive baseline: fewer calls (at least 3) when they are slower (60)")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="load the requested findings even when noida-db would not fit in the available memory "
+                             "(default: fewer days at the same findings per day, with a note)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 50,000 findings, 5,000 alerts, 200 incidents, 20 requests per query")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
@@ -1081,6 +1138,7 @@ def main(argv: list[str] | None = None) -> int:
         args.findings, args.alerts, args.incidents = 50_000, 5_000, 200
         args.repeat, args.baseline_repeat = min(args.repeat, 20), min(args.baseline_repeat, 5)
         args.baseline_budget = min(args.baseline_budget, 15)
+
     def on_term(*_: Any) -> None:
         log("terminated by SIGTERM: stopping the API and noida-db")
         sys.exit(143)  # runs the finally blocks
@@ -1093,18 +1151,24 @@ def main(argv: list[str] | None = None) -> int:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="fw-bench-api-"))
     meta_file = workdir / META
-    params = Params(args.seed, args.findings, args.alerts, args.incidents, args.days, args.alert_months,
-                    datetime.now(UTC).replace(microsecond=0).isoformat())
+    requested = {"seed": args.seed, "findings": args.findings, "alerts": args.alerts, "incidents": args.incidents,
+                 "days": args.days, "alert_months": args.alert_months}
+    scaled: str | None = None
     reuse = False
     if meta_file.exists():
         stored = json.loads(meta_file.read_text())
-        wanted = {k: v for k, v in vars(params).items() if k != "anchor"}
-        if {k: stored["params"].get(k) for k in wanted} != wanted:
-            log(f"{workdir} holds a data set of other parameters ({stored['params']}); use another --reuse folder "
-                "or delete that one")
+        if stored.get("requested") != requested:
+            log(f"{workdir} holds a data set of other parameters ({stored.get('requested')}); use another --reuse "
+                "folder or delete that one")
             return 1
-        params = Params(**stored["params"])
-        reuse = True
+        params, scaled, reuse = Params(**stored["params"]), stored.get("scaled"), True
+    else:
+        if not args.no_fit:
+            args.findings, args.days, scaled = fit_memory(args.findings, args.alerts, args.days)
+            if scaled:
+                log(scaled)
+        params = Params(args.seed, args.findings, args.alerts, args.incidents, args.days, args.alert_months,
+                        datetime.now(UTC).replace(microsecond=0).isoformat())
 
     engine: Engine | None = None
     api: subprocess.Popen[bytes] | None = None
@@ -1127,7 +1191,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             loading = load_all(engine.es_url, es, params, args.streams, args.bulk_docs)
             if args.reuse:
-                meta_file.write_text(json.dumps({"params": vars(params), "loading": loading}, indent=2))
+                meta_file.write_text(json.dumps({"params": vars(params), "requested": requested, "scaled": scaled,
+                                                 "loading": loading}, indent=2))
         sizes = index_sizes(es_http)
         expected = {"findings": params.findings, "alerts": params.alerts, "incidents": params.incidents}
         for kind, n in expected.items():
@@ -1140,6 +1205,9 @@ def main(argv: list[str] | None = None) -> int:
         log("starting the API (python -m flowwatch_api) …")
         api, url, api_log = start_api(engine.es_url, engine.kafka_bootstrap, workdir)
         wait_ready(api, url, api_log)
+        log("waiting for noida-db to be idle (it re-saves its store after writes) …")
+        idle_wait = wait_idle(engine.pid)
+        log(f"noida-db idle after {idle_wait:.0f} s")
         log(f"API ready at {url}; timing {args.repeat} requests per query after {WARMUP} warm-ups "
             f"(naive baselines: {args.baseline_repeat} each) …")
         with httpx.Client(base_url=url, timeout=120) as client:
@@ -1164,18 +1232,25 @@ def main(argv: list[str] | None = None) -> int:
                   f"({a['seconds']:,.0f} s); refresh {loading.get('refresh_seconds', 0):.1f} s")
         print(f"requests: {args.repeat} sequential per query after {WARMUP} warm-ups, one keep-alive connection; "
               f"'1st ms' = the first (cold) call; target p95 < {TARGET_MS:.0f} ms")
+        print(f"noida-db idle (store saved) {idle_wait:.0f} s after the last write, before timing")
         print(f"load average (1 min) before/after timing: {load_before[0]:.2f} / {load_after[0]:.2f} on "
               f"{machine['cpus']} cores" + ("  — WARNING: other processes competed for the CPU"
                                             if max(load_before[0], load_after[0]) > (machine["cpus"] or 1) else ""))
+        if scaled:
+            print(f"\n{scaled}")
         summary, figures = report(timings, scopes)
+        if scaled:
+            summary += f" [{params.findings:,} findings over {params.days} days, scaled down from " \
+                       f"{requested['findings']:,} over {requested['days']}: noida-db memory]"
         print("\n" + summary)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "bench": "api_latency", "at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine,
             "params": vars(params), "repeat": args.repeat, "baseline_repeat": args.baseline_repeat,
             "target_p95_ms": TARGET_MS, "index_sizes": sizes, "loading": loading,
-            "load_average": {"before": load_before, "after": load_after},
-            "queries": [t.as_dict() for t in timings], "naive_scope": scopes, "summary": summary, **figures,
+            "load_average": {"before": load_before, "after": load_after}, "noida_idle_wait_s": round(idle_wait, 1),
+            "queries": [t.as_dict() for t in timings], "naive_scope": scopes, "requested": requested,
+            "scaled": scaled, "summary": summary, **figures,
         }, indent=2, ensure_ascii=False))
         log(f"results in {args.json}")
         return 0
