@@ -4,7 +4,7 @@
 1. Starts noida-db in a fresh temp folder (or ``--reuse DIR``: load once, rerun the queries later) and
    loads, with a fixed seed, documents built from the real models: findings (``flowwatch.models.Finding``,
    hourly indices by ``occurred_at``, spread over ``--days`` days), alerts (``flowwatch.incidents.models
-   .Alert``, monthly indices by ``raised_at``, spread over 12 months), ~2,000 incident records built by
+   .Alert``, weekly indices by ``raised_at``, spread over 12 months), ~2,000 incident records built by
    the real aggregation code (``IncidentState`` + ``build_record``) and one export-ledger record per
    processor. Findings and alerts are a few hundred validated templates varied in plain dicts (ids,
    processor, timestamps); a sample of the final documents is validated with the models again.

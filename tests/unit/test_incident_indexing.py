@@ -70,18 +70,21 @@ def alert_doc(count: int = 1, **kw: Any) -> dict[str, Any]:
             "title": "t", "message": "m", "severity": "high", **kw}
 
 
-def test_alert_action_folds_into_the_month_of_the_first_occurrence() -> None:
+def test_alert_action_folds_into_the_week_of_the_first_occurrence() -> None:
     doc = alert_doc(3, last_raised_at="2026-12-01T00:00:00Z")
     action = alert_action("fw", orjson.dumps(doc))
     # 2026-11-03 01:00 +08:00 is 2026-11-02 17:00 UTC: the November index
-    assert (action.index, action.id, action.version, action.op) == ("fw-alerts-2026.11", "a1", 3, "fold")
+    assert (action.index, action.id, action.version, action.op) == ("fw-alerts-2026.w45", "a1", 3, "fold")
     meta, body, end = action.ndjson().split(b"\n")
-    assert orjson.loads(meta) == {"update": {"_index": "fw-alerts-2026.11", "_id": "a1", "retry_on_conflict": 5}}
+    assert orjson.loads(meta) == {"update": {"_index": "fw-alerts-2026.w45", "_id": "a1", "retry_on_conflict": 5}}
     update = orjson.loads(body)
     assert update["upsert"] == doc and end == b""
     assert update["script"]["params"]["count"] == 3
     assert update["script"]["params"]["last_raised_at"] == "2026-12-01T00:00:00Z"
-    assert alerts_index("fw", datetime(2026, 11, 2, 17, tzinfo=UTC)) == "fw-alerts-2026.11"
+    assert alerts_index("fw", datetime(2026, 11, 2, 17, tzinfo=UTC)) == "fw-alerts-2026.w45"  # ISO week
+    assert alerts_index("fw", datetime(2026, 12, 31, 12, tzinfo=UTC)) == "fw-alerts-2026.w53"
+    assert alerts_index("fw", datetime(2027, 1, 4, tzinfo=UTC)) == "fw-alerts-2027.w01"
+    assert alerts_index("fw", datetime(2024, 12, 30, tzinfo=UTC)) == "fw-alerts-2025.w01"  # ISO year
 
 
 def test_alert_action_with_a_higher_count_supersedes_in_a_batch() -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from elasticsearch import NotFoundError
 
-from flowwatch.es_indices import findings_index
+from flowwatch.es_indices import alerts_index, findings_index
 from flowwatch_api.partitions import (
     CLOSED_TTL,
     MGET_FIRST,
@@ -35,13 +35,19 @@ def test_index_names_parse_back_to_their_interval() -> None:
     day = parse_partition(findings_index("fw", T, "day"))
     assert day == Partition("fw-findings-2026.11.21", datetime(2026, 11, 21, tzinfo=UTC),
                             datetime(2026, 11, 22, tzinfo=UTC))
+    week = parse_partition(alerts_index("fw", T))
+    assert week == Partition("fw-alerts-2026.w47", datetime(2026, 11, 16, tzinfo=UTC),
+                             datetime(2026, 11, 23, tzinfo=UTC))
+    new_year = parse_partition("fw-alerts-2025.w01")  # ISO 2025 week 1 starts on Monday 30 December 2024
+    assert new_year is not None and new_year.start == datetime(2024, 12, 30, tzinfo=UTC)
     month = parse_partition("fw-alerts-2026.12")
     assert month is not None and (month.start, month.end) == (datetime(2026, 12, 1, tzinfo=UTC),
                                                               datetime(2027, 1, 1, tzinfo=UTC))
     # an offset is converted to UTC first: 08:30 in Beijing is 00:30 UTC
     beijing = datetime(2026, 11, 22, 8, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
     assert findings_index("fw", beijing) == "fw-findings-2026.11.22.00"
-    for name in ("fw-findings", "fw-findings-2026.13.01", "fw-findings-2026.11.21.24", "fw-findings-x.y.z.w",
+    for name in ("fw-findings", "fw-findings-2026.13.01", "fw-alerts-2026.w54", "fw-alerts-2026.wx",
+ "fw-findings-2026.11.21.24", "fw-findings-x.y.z.w",
                  "fw-incidents"):
         assert parse_partition(name) is None, name
 
@@ -133,7 +139,8 @@ def test_time_range_only_where_a_partition_is_not_covered() -> None:
     assert "range" in filters[2][-1]  # 12:00-13:00 starts before from_
 
 
-@pytest.mark.parametrize("name", ["fw-findings-2026.11.21.14", "fw-findings-2026.11.21", "fw-alerts-2026.11"])
+@pytest.mark.parametrize("name", ["fw-findings-2026.11.21.14", "fw-findings-2026.11.21", "fw-alerts-2026.w47",
+                                  "fw-alerts-2026.11"])
 def test_partitions_are_half_open(name: str) -> None:
     p = parse_partition(name)
     assert p is not None and p.start < p.end and covers(p, p.start, p.end)

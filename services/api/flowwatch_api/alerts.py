@@ -1,6 +1,6 @@
 """``/v1/alerts``: the alert queue (search, one by id, dashboard counts) and triage.
 
-Reads ``<prefix>-alerts-YYYY.MM`` (monthly by first occurrence; written by the indexer, which folds repeated
+Reads ``<prefix>-alerts-GGGG.wWW`` (weekly by first occurrence; written by the indexer, which folds repeated
 occurrences of one dedup key into one alert with a ``count``), ANDed with ``auth.scope_filters``: a platform
 key sees only its processor's alerts; another processor's alert is a 404.
 
@@ -198,7 +198,7 @@ def alerts_stats(
     to: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive; default: now.")] = None,
 ) -> AlertsStats:
     """Alerts first raised in ``[from, to)`` by type, severity, status (as of now), processor and month.
-    Platform keys count only their processor. Results of past months are reused for up to a minute (triage
+    Platform keys count only their processor. Results of past weeks are reused for up to a minute (triage
     through this process shows at once; a suppression ending counts as open from the next whole minute).
     Raises 422 when ``from`` is not before ``to``, 503."""
     now = datetime.now(UTC)
@@ -220,18 +220,19 @@ def alerts_stats(
                                "aggs": {"status": {"terms": {"field": "status", "size": 10}}}},
         "by_processor": {"terms": {"field": "processor_id", "size": 1000}},
         "occurrences": {"sum": {"field": "count"}},
+        "by_month": {"date_histogram": {"field": "raised_at", "calendar_interval": "month", "min_doc_count": 1}},
     }
     stats = AlertsStats.model_validate({"from": from_, "to": to, "total": 0, "occurrences": 0, "by_type": {},
                                         "by_severity": {}, "by_status": {}, "by_processor": {}, "over_time": []})
-    parts = sorted(list_partitions(es, alerts_pattern(settings.es_index_prefix)), key=lambda p: p.start)
-    for part, resp in aggregate_partitions(es, cache, parts, base, "raised_at", from_, to, aggs, now):
-        total = int(resp["hits"]["total"]["value"])
-        stats.total += total
+    months: dict[int, int] = {}  # weekly partitions: months come from a date histogram, merged
+    parts = list_partitions(es, alerts_pattern(settings.es_index_prefix))
+    for _, resp in aggregate_partitions(es, cache, parts, base, "raised_at", from_, to, aggs, now):
+        stats.total += int(resp["hits"]["total"]["value"])
         got = resp.get("aggregations") or {}
-        if total:
-            stats.over_time.append(AlertTimeBucket(t=part.start, count=total))
         if not got:
             continue
+        for b in got["by_month"]["buckets"]:
+            months[int(b["key"])] = months.get(int(b["key"]), 0) + int(b["doc_count"])
         stats.occurrences += int(got["occurrences"].get("value") or 0)
         for name in ("by_type", "by_severity", "by_status", "by_processor"):
             merge_counts(getattr(stats, name), got[name]["buckets"])
@@ -240,6 +241,8 @@ def alerts_stats(
                 stats.by_status["suppressed"] -= int(b["doc_count"])
                 stats.by_status["open"] = stats.by_status.get("open", 0) + int(b["doc_count"])
     stats.by_status = {k: v for k, v in stats.by_status.items() if v}
+    stats.over_time = [AlertTimeBucket(t=datetime.fromtimestamp(k / 1000, tz=UTC), count=n)
+                       for k, n in sorted(months.items()) if n]
     return stats
 
 

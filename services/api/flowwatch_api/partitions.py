@@ -1,4 +1,4 @@
-"""Queries over time-partitioned indices (findings by day, alerts by month): newest-first walks, lookups by
+"""Queries over time-partitioned indices (findings by hour or day, alerts by ISO week): newest-first walks, lookups by
 id, and per-partition aggregation caching.
 
 Why: the embedded engine (noida-db) answers every search by scanning each document of the searched indices
@@ -25,7 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, Literal
 
 from elasticsearch import Elasticsearch, NotFoundError
@@ -59,8 +60,8 @@ class Partition:
 
 
 def parse_partition(index: str) -> Partition | None:
-    """The partition of an index named ``…-YYYY.MM.DD.HH`` (an hour), ``…-YYYY.MM.DD`` (a day) or
-    ``…-YYYY.MM`` (a month); None otherwise."""
+    """The partition of an index named ``…-YYYY.MM.DD.HH`` (an hour), ``…-YYYY.MM.DD`` (a day),
+    ``…-GGGG.wWW`` (an ISO 8601 week, Monday to Monday) or ``…-YYYY.MM`` (a month); None otherwise."""
     suffix = index.rsplit("-", 1)[-1]
     parts = suffix.split(".")
     try:
@@ -70,6 +71,9 @@ def parse_partition(index: str) -> Partition | None:
         if len(parts) == 3:
             start = datetime(int(parts[0]), int(parts[1]), int(parts[2]), tzinfo=UTC)
             return Partition(index, start, start + timedelta(days=1))
+        if len(parts) == 2 and parts[1].startswith("w"):
+            start = datetime.combine(date.fromisocalendar(int(parts[0]), int(parts[1][1:]), 1), dt_time(), UTC)
+            return Partition(index, start, start + timedelta(days=7))
         if len(parts) == 2:
             year, month = int(parts[0]), int(parts[1])
             start = datetime(year, month, 1, tzinfo=UTC)

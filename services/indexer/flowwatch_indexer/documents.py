@@ -1,7 +1,7 @@
 """Turn consumed Kafka messages into Elasticsearch bulk actions (index name, id, source[, version]).
 
 Findings and dead letters are written with plain ``index`` (the same id always holds the same document:
-replays overwrite). Alerts fold (issue 6): one document per dedup key in the monthly index of its first
+replays overwrite). Alerts fold (issue 6): one document per dedup key in the weekly index of its first
 occurrence; an occurrence is an ``update`` whose script raises ``count`` to the message's count (never
 lowers it: a replayed or reordered older occurrence is a no-op), takes the latest ``last_raised_at``,
 title and message, reopens a ``resolved`` alert, and keeps every triage field; the first occurrence is the
@@ -197,7 +197,7 @@ def registry_action(prefix: str, key: bytes | None, value: bytes | None) -> Acti
 
 def alert_action(prefix: str, value: bytes) -> Action:
     """Bulk ``fold`` action for an alert occurrence (value = ``Alert`` JSON with ``count`` = the agent's
-    occurrence count and ``raised_at`` = the first occurrence), by ``alert_id`` in the monthly index of
+    occurrence count and ``raised_at`` = the first occurrence), by ``alert_id`` in the weekly index of
     ``raised_at``. Raises BadRecord."""
     try:
         doc = orjson.loads(value)

@@ -28,8 +28,8 @@ def collect(es: Elasticsearch, prefix: str, settle: float = 3.0, timeout: float 
     incident records unpacked from their stored form, ``stored_form.INCIDENT``)."""
     deadline, last, stable_since = time.monotonic() + timeout, None, time.monotonic()
     while True:
-        found = {"incidents": [unpack(d, INCIDENT) for d in _docs(es, incidents_index(prefix))], "alerts": _docs(es, alerts_pattern(prefix), 5000),
-                 "ledger": _docs(es, ledger_index(prefix))}  # fmt: skip
+        found = {"incidents": [unpack(d, INCIDENT) for d in _docs(es, incidents_index(prefix))],
+                 "alerts": _docs(es, alerts_pattern(prefix), 5000), "ledger": _docs(es, ledger_index(prefix))}
         counts = tuple(len(v) for v in found.values())
         if counts != last:
             last, stable_since = counts, time.monotonic()

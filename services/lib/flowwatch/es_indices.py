@@ -2,7 +2,7 @@
 
 Findings go to hourly (default) or daily indices by ``occurred_at`` (``<prefix>-findings-YYYY.MM.DD.HH`` or
 ``<prefix>-findings-YYYY.MM.DD``, UTC; ``FLOWWATCH_FINDINGS_PARTITION``) and alerts to
-monthly indices by their first occurrence (``<prefix>-alerts-YYYY.MM``): a document always lands in the
+weekly indices by their first occurrence (``<prefix>-alerts-GGGG.wWW``, ISO week): a document always lands in the
 same index, so writing by deterministic id stays idempotent, retention can drop whole partitions, and the
 query service can answer a newest-first page from the newest partitions only (issue 6; docs/api.md).
 Dead letters, API keys, incidents, the ledger, the registry and the audit log have one index each.
@@ -77,9 +77,12 @@ def alerts_pattern(prefix: str) -> str:
 
 
 def alerts_index(prefix: str, raised_at: datetime) -> str:
-    """Monthly alerts index of an alert first raised at ``raised_at`` (UTC month): ``<prefix>-alerts-YYYY.MM``
-    (document id = ``Alert.alert_id``; the first occurrence fixes the index, later ones fold into it)."""
-    return f"{prefix}-alerts-{raised_at.astimezone(UTC):%Y.%m}"
+    """Weekly alerts index of an alert first raised at ``raised_at``: ``<prefix>-alerts-GGGG.wWW``, the ISO 8601
+    year and week of the UTC date (document id = ``Alert.alert_id``; the first occurrence fixes the index,
+    later ones fold into it). Weekly, not monthly: at 100,000 alerts a year a week holds ~2,000, which the
+    embedded engine scans in ~20 ms for the alert queue (docs/api.md); 52 indices a year suit a cluster too."""
+    iso = raised_at.astimezone(UTC).isocalendar()
+    return f"{prefix}-alerts-{iso.year}.w{iso.week:02d}"
 
 
 def audit_index(prefix: str) -> str:

@@ -176,7 +176,7 @@ class TriageEntry(_Model):
 
 
 class Alert(_Model):
-    """A rule alert: one document per ``dedup_key`` (index ``<prefix>-alerts-YYYY.MM`` of ``raised_at``,
+    """A rule alert: one document per ``dedup_key`` (index ``<prefix>-alerts-GGGG.wWW``, ISO week of ``raised_at``,
     document id ``alert_id`` = hash of ``dedup_key``).
 
     Repeated occurrences fold into it: ``count`` (occurrences, ≥ 1), ``raised_at`` (the first),
