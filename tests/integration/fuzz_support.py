@@ -191,7 +191,7 @@ def seed_tenant(es: Elasticsearch, prefix: str, tenant: str, key_id: str) -> Ten
                 for r in t.incidents]
     actions += [{"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
                 for a in t.alerts]
-    actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": incident_source(r)} for r in t.ledger]
+    actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in t.ledger]
     actions.append({"_index": registry_index(prefix), "_id": tenant, "_source": t.registry.model_dump(mode="json")})
     ok, errors = helpers.bulk(es, actions, refresh="wait_for")
     assert ok == len(actions) and not errors, errors

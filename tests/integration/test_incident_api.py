@@ -243,8 +243,8 @@ def test_templates_are_strict_and_obligations_nested(env: Env) -> None:
     mapping = env.es.indices.get_mapping(index=incidents_index(env.prefix))[incidents_index(env.prefix)]["mappings"]
     assert mapping["dynamic"] == "strict"
     assert mapping["properties"]["obligations"]["type"] == "nested"
-    assert mapping["properties"]["report_json"]["type"] == "keyword"  # stored_form: a JSON string in _source only
-    assert mapping["properties"]["report_json"]["index"] is False
+    assert mapping["properties"]["detail_json"]["type"] == "keyword"  # stored_form: a JSON string in _source only
+    assert mapping["properties"]["detail_json"]["index"] is False
     first = alerts_index(env.prefix, env.data.alerts[0].raised_at)
     alerts = env.es.indices.get_mapping(index=first)[first]["mappings"]
     assert alerts["dynamic"] == "strict" and alerts["properties"]["dedup_key"] == {"type": "keyword"}
@@ -256,7 +256,7 @@ def test_incident_is_stored_by_id_and_a_stale_state_does_not_regress_it(env: Env
     doc = env.es.get(index=incidents_index(env.prefix), id=a.id)
     assert doc["_version"] == epoch_micros(a.updated_at.isoformat())
     assert incident_from_source(doc["_source"]) == a  # v2, although v1 was indexed after it
-    assert doc["_source"]["updates"] == 2
+    assert incident_from_source(doc["_source"]).updates == 2
     assert env.indexer.stale >= 1
     total = env.es.count(index=incidents_index(env.prefix))["count"]
     assert total == len(env.data.incidents)  # one document per incident, whatever was replayed

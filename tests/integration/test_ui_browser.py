@@ -253,7 +253,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         ]
         actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
                     for r in (INCIDENT_A, INCIDENT_B)]
-        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": incident_source(r)} for r in ledger]
+        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
         ok, errors = helpers.bulk(es, actions, refresh="wait_for")
         assert ok == len(actions) and not errors
         keys = {

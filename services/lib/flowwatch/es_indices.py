@@ -180,6 +180,8 @@ OBLIGATION_MAPPINGS: dict[str, Any] = {
 }
 
 INCIDENT_MAPPINGS: dict[str, Any] = {
+    # what the incident filters and sorts use, and the headline figures; the rest of the record (report,
+    # notice, timeline, …) is one JSON string kept in _source only (stored_form.INCIDENT)
     "dynamic": "strict",
     "properties": {
         "id": KW,
@@ -190,25 +192,12 @@ INCIDENT_MAPPINGS: dict[str, Any] = {
         "status": KW,
         "occurred_at": DATE,
         "detected_at": DATE,
-        "first_seen_at": DATE,
         "updated_at": DATE,
         "persons": LONG,
-        "persons_basis": KW,
-        "persons_counted": LONG,
-        "persons_declared": LONG,
         "sensitive_persons": LONG,
         "important_data": BOOL,
-        "harm_to_individuals": BOOL,
-        "entity_types": KW,
-        "categories": KW,
-        "updates": INT,
-        "pack_id": KW,
         "obligations": OBLIGATION_MAPPINGS,
-        # served by GET /v1/incidents/{id}/report, never searched
-        "report_json": STORED_TEXT,
-        "notice_json": STORED_TEXT,
-        "timeline_json": STORED_TEXT,
-        "alerts_raised": STORED_TEXT,
+        "detail_json": STORED_TEXT,
     },
 }
 
