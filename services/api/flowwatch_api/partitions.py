@@ -1,21 +1,23 @@
-"""Queries over time-partitioned indices (findings by hour or day, alerts by ISO week): newest-first walks, lookups by
-id, and per-partition aggregation caching.
+"""Queries over time-partitioned indices (findings by hour or day, alerts by ISO week): newest-first walks,
+lookups by id, and per-partition aggregation caching.
 
 Why: the embedded engine (noida-db) answers every search by scanning each document of the searched indices
-(≈ 1.5–2 µs per document on the reference machine, see docs/engines.md), so a page of the newest 50 findings
-out of 1,000,000 must not search all of them. Real Elasticsearch prunes shards the same way (``can_match``
-with sort on the time field); doing it here keeps the service fast on both engines.
+(≈ 5–7 µs per finding or alert on the reference machine, more for bigger documents; docs/engines.md), so a
+page of the newest 50 findings out of 1,000,000 must not search all of them. Real Elasticsearch prunes
+shards the same way (``can_match`` with sort on the time field); doing it here keeps the service fast on
+both engines.
 
 - ``list_partitions``: the indices of a pattern with the UTC interval each covers, newest first.
 - ``walk_page``: a page sorted by the partition's own time field, descending: partitions are searched from
   the newest in growing batches (1, 1, 2, 4, … indices) until the page is full. Disjoint partitions make the
   concatenation of the batches' hits the global order. ``total`` counts the matches in the searched
   partitions; ``total_relation`` is ``"gte"`` when some were not searched.
-- ``get_by_id``: one multi-get of ``doc_id`` across the partitions (each a key lookup, not a scan).
-- ``PartitionAggCache``: a size-0 aggregation run per partition and merged by the caller; results of
-  partitions whose interval ended before the current one are reused for ``CLOSED_TTL`` seconds (late data
-  and triage changes show up within that time; triage in this process invalidates at once), like
-  Elasticsearch's shard request cache.
+- ``get_by_id``: a multi-get of ``doc_id`` in the newest ``MGET_FIRST`` partitions, then in the rest (each a
+  key lookup, not a scan).
+- ``PartitionAggCache`` / ``aggregate_partitions``: a size-0 aggregation run per partition (one ``_msearch``
+  for those not cached) and merged by the caller; results of partitions that have ended are reused for
+  ``CLOSED_TTL`` seconds during ``SETTLE`` after their end, then for ``SETTLED_TTL`` (late data shows up
+  within that time; triage in this process invalidates at once), like Elasticsearch's shard request cache.
 """
 
 from __future__ import annotations
