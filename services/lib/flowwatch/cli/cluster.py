@@ -49,8 +49,8 @@ LEGAL_MINIMUM_DAYS: dict[str, int] = {
 }
 MONTHLY_MARGIN_DAYS = 31
 """ILM ages an index from its creation: a time-based index is deleted only when its newest record (written up to
-31 days after the index was created: a late finding of a daily index, the last alert of a monthly one) has
-reached the minimum."""
+31 days after the index was created: a late finding of an hourly or daily index, an alert folded into a weekly
+one) has reached the minimum."""
 
 DEFAULT_BINDINGS: dict[str, str] = {"findings": "network-logs"}
 """Index template suffix -> record class. Only time-based indices may be bound: ILM deletes whole indices, and
