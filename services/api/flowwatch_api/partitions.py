@@ -241,19 +241,6 @@ class PartitionAggCache:
             return 0.0
         return self.closed_ttl if now - part.end < SETTLE else self.settled_ttl
 
-    def run(
-        self,
-        es: Elasticsearch,
-        part: Partition,
-        body: dict[str, Any],
-        now: datetime | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> dict[str, Any]:
-        """The search response (``hits.total`` and ``aggregations``) of the size-0 ``body`` on ``part``,
-        reused for ``ttl(part, now)`` seconds (``now`` defaults to the current time). A body should leave
-        out a time range that covers the whole partition, so that it is reused."""
-        return self.run_many(es, [(part, body)], now, clock)[0]
-
     def run_many(
         self,
         es: Elasticsearch,
@@ -261,8 +248,11 @@ class PartitionAggCache:
         now: datetime | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> list[dict[str, Any]]:
-        """``run`` for each ``(partition, body)``, in order; the ones not cached go to Elasticsearch in
-        ``_msearch`` requests of at most ``MSEARCH_BATCH`` searches. Elasticsearch errors propagate."""
+        """The search response (``hits.total`` and ``aggregations``) of each size-0 ``(partition, body)``, in
+        order, reused for ``ttl(part, now)`` seconds (``now`` defaults to the current time); the ones not cached
+        go to Elasticsearch in ``_msearch`` requests of at most ``MSEARCH_BATCH`` searches. A body should leave
+        out a time range that covers the whole partition, so that it is reused. Elasticsearch errors
+        propagate."""
         now = now or datetime.now(UTC)
         out: list[dict[str, Any]] = []  # a placeholder {} for each miss, filled below
         missing: list[tuple[int, tuple[str, str], Partition, dict[str, Any]]] = []

@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from flowwatch.es_indices import INCIDENT_MAPPINGS, OBLIGATION_MAPPINGS
 from flowwatch.incidents.models import IncidentRecord
 from flowwatch.models import Finding
 
@@ -41,12 +42,16 @@ class PackSpec:
     rest: str | None = None
 
 
+def _mapped(mapping: dict[str, Any], rest: str) -> frozenset[str]:
+    """The fields a strict ``mapping`` maps, but ``rest``: what a record keeps as fields (one source of truth)."""
+    return frozenset(mapping["properties"]) - {rest}
+
+
 FINDING = PackSpec({"entities": "entities_json", "entity_counts": "entity_counts_json"})
-OBLIGATION = PackSpec({}, keep=frozenset({"id", "status", "due_at"}), rest="detail_json")
+OBLIGATION = PackSpec({}, keep=_mapped(OBLIGATION_MAPPINGS, "detail_json"), rest="detail_json")
 """An obligation keeps what the incident filters use (nested: id, status, due_at); the rest is one string."""
-INCIDENT = PackSpec({}, items={"obligations": OBLIGATION}, rest="detail_json", keep=frozenset({
-    "id", "incident_id", "processor_id", "processor_name", "type", "status", "occurred_at", "detected_at",
-    "updated_at", "persons", "sensitive_persons", "important_data", "obligations"}))
+INCIDENT = PackSpec({}, items={"obligations": OBLIGATION}, rest="detail_json",
+                    keep=_mapped(INCIDENT_MAPPINGS, "detail_json"))
 """An incident record keeps what the incident filters and sorts use and the headline figures; the rest
 (report, notice, timeline, counts by basis, rule pack, …) is one string."""
 
