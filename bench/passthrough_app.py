@@ -1,6 +1,8 @@
 """Baseline for `make bench`: a Faust agent that forwards raw events unchanged, batched and acknowledged
 exactly like the detector's pii agent (take_events, force-send, await delivery). Same broker, same
-partitions, same worker count: the ratio to it isolates what Flowwatch's own work costs."""
+partitions, same worker count, and the same client-side long poll as the detector
+(``flowwatch_detector.fetch_backoff``, FLOWWATCH_EMPTY_FETCH_BACKOFF): the ratio to it isolates what
+Flowwatch's own work costs."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ import os
 
 import faust
 
+from flowwatch_detector import fetch_backoff
+
 BOOTSTRAP = os.environ["FLOWWATCH_KAFKA_BOOTSTRAP"]
 PARTITIONS = int(os.environ.get("FLOWWATCH_TOPIC_PARTITIONS", "4"))
+fetch_backoff.install(float(os.environ.get("FLOWWATCH_EMPTY_FETCH_BACKOFF", "0.05")))
 
 app = faust.App(
     "flowwatch-bench-passthrough",

@@ -21,7 +21,7 @@ import faust
 
 from flowwatch.observability import logging_config, metrics_port, start_metrics_server
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
-from flowwatch_detector import egress, incidents, metrics
+from flowwatch_detector import egress, fetch_backoff, incidents, metrics
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -29,6 +29,7 @@ log = logging.getLogger("flowwatch.detector")
 
 settings = DetectorSettings()
 TOPICS = topics()
+fetch_backoff.install(settings.empty_fetch_backoff)  # long-poll on the client when the broker does not
 HEADER_REASON = "fw-reason"
 HEADER_ERROR = "fw-error"
 HEADER_DEAD_LETTER = "fw-dead-letter"

@@ -6,44 +6,38 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
   (or go to a destination that could not be resolved).
 - Registry: the compacted topic ``processor-registry``, followed by every worker in full
   (``RegistryReader``): processor profiles, filed mechanisms, and the restriction list under ``RESTRICTIONS_KEY``.
-- Tables: ``export-ledger-state`` (``processor\\x1fwindow`` → window counts and raised alert keys) and
-  ``export-persons`` (person-year entries and applied event ids → 1).
+- Table ``export-persons``: a log of batch records (``batched_state.LedgerLog``), each one changelog
+  message with the batch's new person-year entries and applied event ids and the window counts
+  (``processor\\x1fwindow`` → counts and raised alert keys) after it.
 - Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``.
+
+Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
+every flow is applied in order, then one record holds the new keys and every touched window, every alert
+occurrence is sent, and one ledger record per (processor, window) — the latest — is sent; the batch is
+acknowledged after the broker acknowledged all of it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from pydantic import ValidationError
 
-from flowwatch.exports.models import ExportUpdate
+from flowwatch.exports.models import ExportUpdate, LedgerRecord
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.exports.step import process_update
 from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
-from flowwatch.settings import EXPORT_LEDGER_TABLE, EXPORT_PERSONS_TABLE, DetectorSettings, Topics
+from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
+from flowwatch_detector.batched_state import RECORD_KEYS, LedgerLog, as_current_event
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
 log = logging.getLogger("flowwatch.detector.egress")
-
-
-class _TableKeys:
-    """``KeyStore`` over a Faust table (writes only while processing a stream event)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.table
-
-    def __setitem__(self, key: str, value: int) -> None:
-        self.table[key] = value
 
 
 def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None:
@@ -55,14 +49,19 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     alerts_topic = app.topic(topics.alerts, **raw)
     dlq_topic = app.topic(topics.dead_letters, **raw)
     json: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    registry = RegistryReader(settings.kafka_bootstrap, topics.registry)
+    registry = RegistryReader(settings.kafka_bootstrap, topics.registry,
+                              idle_probe=max(settings.kafka_idle_probe, 0.2) if settings.kafka_idle_probe else 0.0)
 
     @app.task
     async def start_registry() -> None:
         """Start following the registry; the agent waits until it has caught up."""
         registry.start()
-    states = app.Table(EXPORT_LEDGER_TABLE, default=None, partitions=topics.partitions, schema=json)
-    persons = _TableKeys(app.Table(EXPORT_PERSONS_TABLE, default=None, partitions=topics.partitions, schema=json))
+    table = app.Table(EXPORT_PERSONS_TABLE, default=None, partitions=topics.partitions, schema=json)
+    ledger_log = LedgerLog(table)
+
+    @table.on_recover
+    async def _recovered() -> None:
+        ledger_log.invalidate()  # the table's partitions changed: rebuild the index from what is local now
 
     def registry_entry(processor_id: str) -> RegistryEntry | None:
         stored = registry.get(processor_id)
@@ -82,12 +81,33 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
 
     @app.agent(updates_topic)
     async def egress_agent(stream: faust.StreamT) -> None:
-        """Count, evaluate and alert for every export flow."""
+        """Count, evaluate and alert for every export flow, a micro-batch at a time."""
         while not registry.ready.is_set():
             await asyncio.sleep(0.2)
-        async for event in stream.events():
+        batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
+        async for events in batches:
+            metrics.EVENTS_IN.labels(topic=topics.export_updates).inc(len(events))
+            by_partition: dict[int, list[Any]] = {}
+            for event in events:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            acks: list[Any] = []
+            try:
+                for part_events in by_partition.values():
+                    with as_current_event(part_events[-1]):
+                        acks += await apply_partition(part_events)
+            except BaseException:
+                ledger_log.invalidate()  # nothing of this batch is acknowledged: it will be applied again
+                raise
+            await asyncio.gather(*acks)
+
+    async def apply_partition(events: list[Any]) -> list[Any]:
+        """Apply the flows of one source partition in order; write one record (more for very large flows);
+        send the outputs. Returns the broker-acknowledgement futures."""
+        partition = events[-1].message.partition
+        acks: list[Any] = []
+        ledgers: dict[tuple[str, str], LedgerRecord] = {}
+        for event in events:
             value = event.value or b""
-            metrics.EVENTS_IN.labels(topic=topics.export_updates).inc()
             try:
                 update = ExportUpdate.model_validate_json(value)
             except ValidationError as exc:
@@ -95,18 +115,22 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                             extra={"event_id": event_id_of(value), "reason": "invalid_export_update"})
                 metrics.DEAD_LETTERS.labels(reason="invalid_export_update").inc()
                 headers = [("fw-reason", b"invalid_export_update"), ("fw-error", str(exc).encode()[:4000])]
-                await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
+                acks.append(await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
-            result = process_update(update, packs, states, persons, registry_entry(update.processor_id),
-                                    restriction_list(), utc_now())  # fmt: skip
+            if ledger_log.pending_keys + len(update.person_keys) + len(update.sensitive_person_keys) > RECORD_KEYS:
+                ledger_log.flush(partition)
+            result = process_update(update, packs, ledger_log.windows, ledger_log.keys,
+                                    registry_entry(update.processor_id), restriction_list(), utc_now())
             key = update.processor_id.encode()
-            acks = []
             for alert in result.alerts:
                 log.info("alert %s %s", alert.type, alert.dedup_key,
                          extra={"processor_id": update.processor_id, "event_id": update.event_id})
                 metrics.observe_alert(alert)
                 acks.append(await alerts_topic.send(key=key, value=alert.model_dump_json().encode(), force=True))
             if result.ledger is not None:
-                acks.append(await ledger_topic.send(key=key, value=result.ledger.model_dump_json().encode(),
-                                                    force=True))  # fmt: skip
-            await asyncio.gather(*acks)
+                ledgers[(update.processor_id, result.ledger.window_id)] = result.ledger
+        ledger_log.flush(partition)
+        for (processor_id, _), ledger in ledgers.items():  # the latest record of each window in this batch
+            acks.append(await ledger_topic.send(key=processor_id.encode(), value=ledger.model_dump_json().encode(),
+                                                force=True))  # fmt: skip
+        return acks

@@ -18,18 +18,24 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from flowwatch.kafka_idle import IdleFetchGuard
+
 log = logging.getLogger("flowwatch.detector.registry")
 
 
 class RegistryReader:
     """Follows ``topic`` into an in-memory dict: key (the JSON-string key decoded) → value (decoded JSON
     object; a null value deletes the key). ``ready`` is set once the reader has caught up with the end
-    offsets seen at start, or after ``catch_up_timeout`` seconds (then it says so in the log)."""
+    offsets seen at start, or after ``catch_up_timeout`` seconds (then it says so in the log).
 
-    def __init__(self, bootstrap: str, topic: str, catch_up_timeout: float = 15.0) -> None:
+    ``idle_probe``: seconds between high-watermark probes once caught up, while the reader's partitions are
+    paused (``flowwatch.kafka_idle``; a registry change is seen within about that long); 0 keeps fetching."""
+
+    def __init__(self, bootstrap: str, topic: str, catch_up_timeout: float = 15.0, idle_probe: float = 0.2) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.catch_up_timeout = catch_up_timeout
+        self.idle_probe = idle_probe
         self.entries: dict[str, Any] = {}
         self.ready = threading.Event()
         self._stop = threading.Event()
@@ -54,9 +60,11 @@ class RegistryReader:
         started = time.monotonic()
         try:
             ends = self._assign_all(consumer)
+            fetch = IdleFetchGuard(consumer, probe_interval=self.idle_probe or 1.0, enabled=self.idle_probe > 0)
             while not self._stop.is_set():
-                msg = consumer.poll(0.5)
-                if msg is not None and not msg.error():
+                for msg in fetch.consume(500, 0.5):
+                    if msg.error():
+                        continue
                     self._apply(msg.key(), msg.value())
                     partition, offset = msg.partition(), msg.offset()
                     if partition is not None and offset is not None and offset + 1 >= ends.get(partition, offset + 2):

@@ -31,6 +31,7 @@ from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
 
 from flowwatch.es_indices import ensure_templates
+from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.observability import Readiness, metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch_indexer import metrics
@@ -70,6 +71,9 @@ class Indexer:
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
         })
+        # a caught-up consumer is paused and probed instead of fetching empty batches (flowwatch.kafka_idle)
+        self.fetch = IdleFetchGuard(self.consumer, probe_interval=s.kafka_idle_probe or 1.0,
+                                    enabled=s.kafka_idle_probe > 0)
         self.running = True
         self.readiness = Readiness(("kafka", "elasticsearch"), max_age=READY_MAX_AGE)
         self._observed_at = float("-inf")
@@ -97,7 +101,7 @@ class Indexer:
         with ThreadPoolExecutor(1, thread_name_prefix="bulk") as pool:
             try:
                 while self.running:
-                    messages = self.consumer.consume(self.settings.bulk_max_docs, self.settings.bulk_max_wait)
+                    messages = self.fetch.consume(self.settings.bulk_max_docs, self.settings.bulk_max_wait)
                     if time.monotonic() - self._observed_at >= OBSERVE_INTERVAL:
                         self.observe()
                     if not messages and inflight is None:

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import orjson
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from flowwatch.es_indices import dead_letters_index, findings_pattern
+from flowwatch.es_indices import FINDINGS_PARTITION_FORMAT, dead_letters_index, findings_index, findings_pattern
 from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.stored_form import FINDING, unpack
 
@@ -32,11 +33,13 @@ class Expected:
     key: bytes | None
     finding_id: str | None
     dead_letter_id: str
+    occurred_at: datetime | None = None
+    """The event's ``occurred_at`` when readable: it names the findings index (looked up by id, not searched)."""
 
 
 def expectation(raw: bytes) -> Expected:
     """Expected ids of a raw message; the key is ``processor.id`` when it can be read."""
-    fid = key = None
+    fid = key = occurred = None
     try:
         doc = orjson.loads(raw)
         proc = doc.get("processor") if isinstance(doc, dict) else None
@@ -46,9 +49,14 @@ def expectation(raw: bytes) -> Expected:
             key = pid.encode()
             if isinstance(eid, str):
                 fid = finding_id(pid, eid)
-    except orjson.JSONDecodeError:
+        at = doc.get("occurred_at") if isinstance(doc, dict) else None
+        if isinstance(at, str):
+            occurred = datetime.fromisoformat(at)
+            if occurred.tzinfo is None:
+                occurred = None  # not RFC 3339: it can only be a dead letter
+    except (orjson.JSONDecodeError, ValueError):
         pass
-    return Expected(key, fid, dead_letter_id(raw))
+    return Expected(key, fid, dead_letter_id(raw), occurred)
 
 
 def read_jsonl(path: Path) -> Iterator[bytes]:
@@ -141,9 +149,13 @@ def account(
     pending = list(expected)
     deadline = time.monotonic() + timeout
     while pending:
-        fids = [e.finding_id for e in pending if e.finding_id]
-        findings |= _existing_ids(es, findings_pattern(prefix), fids)
-        dead |= _existing_ids(es, dead_letters_index(prefix), [e.dead_letter_id for e in pending])
+        by_index = [e for e in pending if e.finding_id and e.occurred_at]
+        findings |= _found_by_id(es, [(index, e.finding_id) for e in by_index if e.finding_id and e.occurred_at
+                                      for index in _finding_indices(prefix, e.occurred_at)])
+        unplaced = [e.finding_id for e in pending if e.finding_id and not e.occurred_at]
+        findings |= _existing_ids(es, findings_pattern(prefix), unplaced)
+        dead |= _found_by_id(es, [(dead_letters_index(prefix), e.dead_letter_id) for e in pending
+                                  if e.finding_id not in findings])
         pending = [e for e in pending if e.finding_id not in findings and e.dead_letter_id not in dead]
         if on_progress:
             on_progress(len(expected) - len(pending), len(expected))
@@ -151,6 +163,22 @@ def account(
             break
         time.sleep(poll)
     return findings, dead, pending
+
+
+def _finding_indices(prefix: str, occurred_at: datetime) -> list[str]:
+    """The findings indices a finding of ``occurred_at`` can be in (hourly or daily partitions)."""
+    return [findings_index(prefix, occurred_at, p) for p in FINDINGS_PARTITION_FORMAT]  # type: ignore[arg-type]
+
+
+def _found_by_id(es: Elasticsearch, docs: list[tuple[str, str]]) -> set[str]:
+    """Ids of the (index, id) pairs that exist, by multi-get: a get by id costs the same whatever the
+    index holds, where a search on the embedded engine scans every document (docs/engines.md)."""
+    found: set[str] = set()
+    for i in range(0, len(docs), CHUNK * 5):
+        chunk = docs[i : i + CHUNK * 5]
+        resp = es.mget(docs=[{"_index": index, "_id": doc_id, "_source": False} for index, doc_id in chunk])
+        found.update(d["_id"] for d in resp["docs"] if d.get("found"))
+    return found
 
 
 def summarise(es: Elasticsearch, prefix: str, report: ReplayReport, findings: set[str], dead: set[str]) -> None:

@@ -15,11 +15,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DETECTOR_APP_ID = "flowwatch-detector"
 INCIDENT_STATE_TABLE = "incident-state"
 INCIDENT_PERSONS_TABLE = "incident-persons"
-EXPORT_LEDGER_TABLE = "export-ledger-state"
 EXPORT_PERSONS_TABLE = "export-persons"
+"""The egress agent's one table: batch records of person-year keys, event ids and window counts."""
 DETECTOR_CHANGELOGS = tuple(
     f"{DETECTOR_APP_ID}-{t}-changelog"
-    for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE, EXPORT_LEDGER_TABLE, EXPORT_PERSONS_TABLE)
+    for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE, EXPORT_PERSONS_TABLE)
 )
 """Changelog topics of the detector's Faust tables: created with the data topics' partition count before any
 worker starts (Faust refuses tables whose changelog has another partition count)."""
@@ -54,6 +54,12 @@ class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWWATCH_", extra="ignore")
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
+    kafka_idle_probe: float = Field(
+        default=0.05, ge=0,
+        description="Seconds between high-watermark probes of a caught-up confluent-kafka consumer whose "
+        "partitions are paused (flowwatch.kafka_idle: no busy fetching on brokers that answer empty fetches "
+        "at once, like the embedded noida-db); 0 = never pause.",
+    )
 
 
 class ElasticsearchSettings(BaseSettings):
@@ -108,6 +114,12 @@ class DetectorSettings(KafkaSettings):
     )
     loop_stats_interval: float = Field(
         default=10.0, gt=0, description="Seconds between loop-lag/heartbeat reports (one JSON log line each)."
+    )
+    empty_fetch_backoff: float = Field(
+        default=0.05, ge=0,
+        description="Seconds a worker's consumer waits after a fetch that came back empty before the broker's "
+        "fetch.max.wait (client-side long poll for brokers that answer empty fetches at once, like the embedded "
+        "noida-db; no effect on a real Kafka). 0 = aiokafka's own behaviour.",
     )
 
 
