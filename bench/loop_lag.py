@@ -15,7 +15,12 @@ failed, largest gap between two successful ones) and the rebalance count. A refe
 loop in a process of its own) shows what the machine's CPU scheduling alone costs in the same phases.
 Criterion, for the load phase: p99 < 100 ms, max < 1 s, no rebalance. Results: bench/results/loop_lag.json.
 
+Overload of large events (issue 12): ``--event-kb 500 --dense --events 200`` produces PII-dense events of
+~500 KB each, far more than the workers scan per second; the same criterion applies, and the run also
+checks in Elasticsearch that every event has exactly one finding (lost = 0, duplicated = 0).
+
 Usage: python bench/loop_lag.py [--events N] [--workers W] [--broker tansu|noida] [--configs thread,pool]
+                                [--event-kb KB] [--dense]
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from elasticsearch import Elasticsearch
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -42,7 +49,8 @@ from events import make_event  # noqa: E402
 from run import count_on, cpu_seconds_by_group, run_prefix, say  # noqa: E402
 
 from flowwatch.engines import stop_process_group  # noqa: E402
-from flowwatch.replay import produce  # noqa: E402
+from flowwatch.es_indices import findings_pattern  # noqa: E402
+from flowwatch.replay import account, produce  # noqa: E402
 from flowwatch.stack import Stack  # noqa: E402
 from flowwatch_detector.loopmon import LagProbe, percentile  # noqa: E402
 
@@ -209,7 +217,7 @@ def run_config(name: str, scan_processes: int, args: argparse.Namespace, events:
         counter = count_on(bootstrap, layout.findings, layout.partitions, run_prefix(events), len(events))
         cpu0, machine0, sched0 = cpu_seconds_by_group(), machine_ticks(), main_thread_sched(stack)
         load0 = time.monotonic()
-        produce(bootstrap, layout.flow_events, events)
+        expected = produce(bootstrap, layout.flow_events, events)
         produced = time.monotonic()
         load1 = counter.wait(args.timeout)
         cpu1, machine1, sched1 = cpu_seconds_by_group(), machine_ticks(), main_thread_sched(stack)
@@ -232,11 +240,18 @@ def run_config(name: str, scan_processes: int, args: argparse.Namespace, events:
             "main_thread_cpu_share": round((sched1[0] - sched0[0]) / (load_s * args.workers), 3),
             "main_thread_runq_share": round((sched1[1] - sched0[1]) / (load_s * args.workers), 3),
         })
+        es = Elasticsearch(stack.state.es_url, request_timeout=60)
+        findings, dead, missing = account(es, stack.state.index_prefix, expected, timeout=args.timeout)
+        es.indices.refresh(index=findings_pattern(stack.state.index_prefix))
+        indexed = es.count(index=findings_pattern(stack.state.index_prefix))["count"] - len(warm)
+        load.update({"lost": len(missing), "dead_letters": len(dead),
+                     "duplicated": max(0, indexed - len(findings))})  # documents beyond one per event
         idle["seconds"] = round(idle1 - idle0, 2)
         idle["machine_cpu_busy"] = round((idle_ticks1[0] - idle_ticks0[0]) / max(1, idle_ticks1[1] - idle_ticks0[1]), 3)
         passed = (load["loop_lag_p99_ms"] is not None and load["loop_lag_p99_ms"] < P99_LIMIT_S * 1000
                   and load["loop_lag_max_ms"] is not None and load["loop_lag_max_ms"] < MAX_LIMIT_S * 1000
-                  and load["rebalances"] == 0 and load["partitions_revoked"] == 0)
+                  and load["rebalances"] == 0 and load["partitions_revoked"] == 0
+                  and load["lost"] == 0 and load["duplicated"] == 0 and load["dead_letters"] == 0)
         ok = True
         return {"config": name, "scan_processes": scan_processes, "kafka_engine": stack.state.kafka_engine,
                 "workers": args.workers, "idle": idle, "load": load, "pass": passed}
@@ -286,7 +301,8 @@ def report(result: dict[str, Any]) -> None:
         verdict = "PASS" if cfg["pass"] else "FAIL"
         print(f"{verdict} {cfg['config']}: load p99 {_ms(load['loop_lag_p99_ms'])} ms (< {P99_LIMIT_S * 1000:.0f}), "
               f"max {_ms(load['loop_lag_max_ms'])} ms (< {MAX_LIMIT_S * 1000:.0f}), "
-              f"rebalances {load['rebalances']}, revocations {load['partitions_revoked']} (= 0)")
+              f"rebalances {load['rebalances']}, revocations {load['partitions_revoked']} (= 0), "
+              f"lost {load['lost']}, duplicated {load['duplicated']}, dead letters {load['dead_letters']} (= 0)")
 
 
 def main() -> None:
@@ -299,6 +315,8 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=15.0, help="Seconds of the idle (baseline) phase.")
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--keep", action="store_true", help="Keep the stacks' folders (logs, stats files).")
+    ap.add_argument("--event-kb", type=int, default=1, help="Size of each event in KB (overload: e.g. 500).")
+    ap.add_argument("--dense", action="store_true", help="PII-dense padding text instead of plain prose.")
     ap.add_argument("--reference-probe", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.reference_probe:
@@ -309,7 +327,7 @@ def main() -> None:
 
     rng = random.Random(2026)
     run = f"l{int(time.time())}"
-    events = [make_event(i, run, rng) for i in range(args.events)]
+    events = [make_event(i, run, rng, size=args.event_kb * 1024, dense=args.dense) for i in range(args.events)]
     warm = [make_event(i, run + "w", rng) for i in range(200)]
     configs = []
     for name in args.configs.split(","):

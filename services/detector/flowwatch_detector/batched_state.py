@@ -126,14 +126,11 @@ class _KeysView:
             self.log._new_keys.append(short)
 
 
-_HEX = frozenset("0123456789abcdef")
-
-
 def compact_key(key: str) -> str:
-    """``key`` with a trailing 64-hex-digit person hash cut to ``HASH_HEX`` digits (other keys unchanged)."""
-    group, sep, suffix = key.rpartition("\x1f")
-    if sep and len(suffix) == 64 and set(suffix) <= _HEX:
-        return f"{group}\x1f{suffix[:HASH_HEX]}"
+    """A person-year key (``processor\\x1fyear\\x1fn|s\\x1f<64-hex hash>``, ``flowwatch.exports.ledger.person_key``)
+    with the hash cut to ``HASH_HEX`` digits; any other key (an event id entry) unchanged."""
+    if len(key) > 68 and key[-65] == "\x1f" and key[-67] == "\x1f" and key[-66] in "ns":
+        return key[: len(key) - 64 + HASH_HEX]
     return key
 
 

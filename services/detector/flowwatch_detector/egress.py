@@ -12,9 +12,9 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
 - Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``.
 
 Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
-every flow is applied in order, then one record holds the new keys and every touched window, every alert
-occurrence is sent, and one ledger record per (processor, window) — the latest — is sent; the batch is
-acknowledged after the broker acknowledged all of it.
+every flow is applied in order, then one record holds the new keys and every touched window, and one
+message per alert (its latest occurrence, with the running count) and per ledger window (its latest record)
+is sent; the batch is acknowledged after the broker acknowledged all of it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from flowwatch.exports.models import ExportUpdate, LedgerRecord
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.exports.step import process_update
+from flowwatch.incidents.models import Alert
 from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
@@ -106,6 +107,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         partition = events[-1].message.partition
         acks: list[Any] = []
         ledgers: dict[tuple[str, str], LedgerRecord] = {}
+        alerts: dict[str, tuple[ExportUpdate, Alert]] = {}
         for event in events:
             value = event.value or b""
             try:
@@ -121,15 +123,18 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 ledger_log.flush(partition)
             result = process_update(update, packs, ledger_log.windows, ledger_log.keys,
                                     registry_entry(update.processor_id), restriction_list(), utc_now())
-            key = update.processor_id.encode()
             for alert in result.alerts:
-                log.info("alert %s %s", alert.type, alert.dedup_key,
-                         extra={"processor_id": update.processor_id, "event_id": update.event_id})
                 metrics.observe_alert(alert)
-                acks.append(await alerts_topic.send(key=key, value=alert.model_dump_json().encode(), force=True))
+                alerts[alert.dedup_key] = (update, alert)  # a later occurrence carries the higher count
             if result.ledger is not None:
                 ledgers[(update.processor_id, result.ledger.window_id)] = result.ledger
         ledger_log.flush(partition)
+        # one message per alert and batch: its latest occurrence (the indexer keeps the highest count)
+        for update, alert in alerts.values():
+            log.info("alert %s %s (occurrence %d)", alert.type, alert.dedup_key, alert.count,
+                     extra={"processor_id": update.processor_id, "event_id": update.event_id})
+            acks.append(await alerts_topic.send(key=update.processor_id.encode(),
+                                                value=alert.model_dump_json().encode(), force=True))
         for (processor_id, _), ledger in ledgers.items():  # the latest record of each window in this batch
             acks.append(await ledger_topic.send(key=processor_id.encode(), value=ledger.model_dump_json().encode(),
                                                 force=True))  # fmt: skip
