@@ -39,6 +39,7 @@ from events import make_event  # noqa: E402
 
 from flowwatch.engines import stop_process_group  # noqa: E402
 from flowwatch.es_indices import findings_pattern  # noqa: E402
+from flowwatch.kafka_idle import IdleFetchGuard  # noqa: E402
 from flowwatch.replay import produce  # noqa: E402
 from flowwatch.stack import Stack, create_topics  # noqa: E402
 from flowwatch_detector.processing import RawEvent, init_worker, process_batch  # noqa: E402
@@ -65,11 +66,13 @@ class DistinctEventIds(threading.Thread):
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{prefix or 'all'}-{topic}",
                                   "enable.auto.commit": False, "enable.partition.eof": False})
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+        # a caught-up reader pauses and probes instead of spinning on noida-db (it would load the engine measured)
+        self.fetch = IdleFetchGuard(self.consumer, probe_interval=0.02, resume_grace=0.5)
 
     def run(self) -> None:
         try:
             while not self.stopped and self.done_at is None:
-                for msg in self.consumer.consume(1000, 0.1):
+                for msg in self.fetch.consume(1000, 0.1):
                     if msg.error() is None:
                         if self.prefix is None:
                             self.ids.add((msg.partition(), msg.offset()))
@@ -110,6 +113,26 @@ def wait_for_es(es: Elasticsearch, prefix: str, target: int, timeout: float) -> 
             pass
         time.sleep(0.1)
     raise TimeoutError(f"Elasticsearch did not reach {target} findings in {timeout:.0f}s")
+
+
+def wait_indexed(bootstrap: str, topic: str, partitions: int, group: str, timeout: float) -> float:
+    """Wait until the indexer's consumer group has committed every message now on ``topic``; return the
+    monotonic time it had. The indexer commits a batch's offsets only after Elasticsearch accepted its bulk
+    (flowwatch_indexer.worker), so this is "the last finding indexed" without asking Elasticsearch to
+    count (a count makes noida-db scan every document, which would load the engine it measures)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
+            if all(committed.get(p, -1) >= end for p, end in ends.items()):
+                return time.monotonic()
+            time.sleep(0.05)
+        raise TimeoutError(f"the indexer did not commit {ends} on {topic} in {timeout:.0f}s")
+    finally:
+        consumer.close()
 
 
 def cpu_seconds_by_group() -> dict[int, float]:
@@ -163,8 +186,15 @@ def run_pipeline(stack: Stack, events: list[bytes], warm: list[bytes], timeout: 
     produce(bootstrap, layout.flow_events, events)
     t_produced = time.monotonic()
     t_findings = counter.wait(timeout)
-    t_indexed = wait_for_es(es, prefix, len(warm) + len(events), timeout)
+    if stack.broker == "noida":
+        t_indexed = wait_indexed(bootstrap, layout.findings, layout.partitions, "flowwatch-indexer", timeout)
+    else:  # Tansu's watermarks are unreliable (docs/engines.md): ask Elasticsearch
+        t_indexed = wait_for_es(es, prefix, len(warm) + len(events), timeout)
     cpu = cpu_by_component(stack, cpu_before, cpu_seconds_by_group())
+    es.indices.refresh(index=findings_pattern(prefix))
+    indexed = es.count(index=findings_pattern(prefix))["count"]
+    if indexed != len(warm) + len(events):
+        raise RuntimeError(f"{indexed} findings indexed, expected {len(warm) + len(events)}")
     return {"produce_s": t_produced - t0, "to_findings_topic_s": t_findings - t0, "to_indexed_s": t_indexed - t0,
             "cpu_seconds": cpu}
 

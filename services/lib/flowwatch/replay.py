@@ -24,6 +24,8 @@ from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.stored_form import FINDING, unpack
 
 CHUNK = 1000
+ACCOUNT_WINDOW = 2000
+"""Pending events looked up per window of an accounting round (``account``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,20 +151,40 @@ def account(
     pending = list(expected)
     deadline = time.monotonic() + timeout
     while pending:
-        by_index = [e for e in pending if e.finding_id and e.occurred_at]
-        findings |= _found_by_id(es, [(index, e.finding_id) for e in by_index if e.finding_id and e.occurred_at
-                                      for index in _finding_indices(prefix, e.occurred_at)])
-        unplaced = [e.finding_id for e in pending if e.finding_id and not e.occurred_at]
-        findings |= _existing_ids(es, findings_pattern(prefix), unplaced)
-        dead |= _found_by_id(es, [(dead_letters_index(prefix), e.dead_letter_id) for e in pending
-                                  if e.finding_id not in findings])
-        pending = [e for e in pending if e.finding_id not in findings and e.dead_letter_id not in dead]
+        # events are mostly accounted for in the order they were produced: look at the oldest pending ones a
+        # window at a time, and end the round at a window where nothing turned up — except in the last round
+        # (the deadline passed), which looks at every one, so what it calls missing is missing
+        last_round = time.monotonic() > deadline
+        still: list[Expected] = []
+        for start in range(0, len(pending), ACCOUNT_WINDOW):
+            window = pending[start : start + ACCOUNT_WINDOW]
+            findings, dead = _account_window(es, prefix, window, findings, dead)
+            left = [e for e in window if e.finding_id not in findings and e.dead_letter_id not in dead]
+            still.extend(left)
+            if len(left) == len(window) and not last_round:
+                still.extend(pending[start + ACCOUNT_WINDOW :])
+                break
+        pending = still
         if on_progress:
             on_progress(len(expected) - len(pending), len(expected))
-        if not pending or time.monotonic() > deadline:
+        if not pending or last_round:
             break
         time.sleep(poll)
     return findings, dead, pending
+
+
+def _account_window(
+    es: Elasticsearch, prefix: str, window: list[Expected], findings: set[str], dead: set[str]
+) -> tuple[set[str], set[str]]:
+    """Add the finding and dead-letter ids of ``window`` that Elasticsearch holds to the two sets."""
+    placed = [(index, e.finding_id) for e in window if e.finding_id and e.occurred_at
+              for index in _finding_indices(prefix, e.occurred_at)]  # fmt: skip
+    findings |= _found_by_id(es, placed)
+    findings |= _existing_ids(es, findings_pattern(prefix),
+                              [e.finding_id for e in window if e.finding_id and not e.occurred_at])
+    dead |= _found_by_id(es, [(dead_letters_index(prefix), e.dead_letter_id) for e in window
+                              if e.finding_id not in findings])
+    return findings, dead
 
 
 def _finding_indices(prefix: str, occurred_at: datetime) -> list[str]:
