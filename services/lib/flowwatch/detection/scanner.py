@@ -155,10 +155,20 @@ def _rescored(m: Match, score: float) -> Match:
 
 
 def _resolve_overlaps(matches: list[Match]) -> list[Match]:
-    """Keep the best of overlapping matches: higher score, then longer span, then earlier start."""
+    """Keep the best of overlapping matches: higher score, then longer span, then earlier start.
+
+    Greedy in that order, against a map of the characters already taken (one byte per character up to
+    the last match end): each candidate costs its own length, so the whole pass is
+    O(k log k + total span length + n) for k candidates in a text of n characters, instead of comparing
+    every candidate with every kept match (O(k²): minutes on a 1 MB PII-dense text, issue 12).
+    """
+    if len(matches) < 2:
+        return list(matches)
+    taken = bytearray(max(m.end for m in matches))
     kept: list[Match] = []
     for m in sorted(matches, key=lambda m: (-m.score, -(m.end - m.start), m.start)):
-        if not any(m.overlaps(k) for k in kept):
+        if taken.find(1, m.start, m.end) < 0:
+            taken[m.start : m.end] = b"\x01" * (m.end - m.start)
             kept.append(m)
     return sorted(kept, key=lambda m: m.start)
 
