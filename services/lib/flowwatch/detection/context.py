@@ -24,6 +24,8 @@ class ContextRules:
     positive: dict[str, tuple[str, ...]]
     negative: tuple[str, ...]
     entity_boost: dict[str, float] = field(default_factory=dict)
+    glued_labels: tuple[str, ...] = ()
+    """ASCII labels that may touch an identifier with no separator (``HKIDB974925(5)``)."""
 
     def adjust(self, entity: str, score: float, before: str, hint: str = "") -> float:
         """Return ``score`` adjusted by the words in ``before`` (text preceding the match) and ``hint``
@@ -44,6 +46,15 @@ class ContextRules:
         if positive:
             return min(1.0, score + self.entity_boost.get(entity, self.boost))
         return score
+
+    @cached_property
+    def glued_label_pattern(self) -> re.Pattern[str] | None:
+        """A label of ``glued_labels`` not preceded by an ASCII letter or digit and followed by one (or by
+        ``(``), case-insensitive; None when there are no labels."""
+        if not self.glued_labels:
+            return None
+        words = "|".join(re.escape(w) for w in sorted(set(self.glued_labels), key=len, reverse=True))
+        return re.compile(rf"(?<![0-9A-Za-z])(?:{words})(?=[0-9A-Za-z(])", re.IGNORECASE)
 
     @cached_property
     def _reversed_negative(self) -> re.Pattern[str]:
@@ -72,4 +83,5 @@ def default_rules() -> ContextRules:
         positive={k: tuple(w.lower() for w in v) for k, v in data["positive"].items()},
         negative=tuple(w.lower() for w in data["negative"]),
         entity_boost={k: float(v) for k, v in (data.get("entity_boost") or {}).items()},
+        glued_labels=tuple(str(w) for w in data.get("glued_labels") or ()),
     )

@@ -22,6 +22,8 @@ SAMPLE_SIZE = 500
 """Records scanned whole in a sampled batch."""
 FREE_TEXT_CHARS = 64
 """A field whose sampled values have a longer median is free text and always scanned whole."""
+GLUED_WINDOW = 64
+"""Characters read after a glued ASCII label (``HKIDB974925(5)``): longer than any identifier."""
 NOT_IDENTIFYING = frozenset({"CN_USCC", "IP_ADDRESS", "GEO_COORDINATE", "DATE_OF_BIRTH"})
 """Entities that do not by themselves make a free text about an identifiable person."""
 
@@ -78,6 +80,16 @@ class Scanner:
                 score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
                 if score >= threshold:
                     candidates.append(m if score == m.score else _rescored(m, score))
+        labels = self.context.glued_label_pattern
+        if labels is not None:
+            for label in labels.finditer(text):
+                for m in self._after_label(text, label.start(), label.end(), recognizers):
+                    if not reversed_text:
+                        reversed_text = text.lower()[::-1]
+                    at = size - m.start
+                    score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
+                    if score >= threshold:
+                        candidates.append(m if score == m.score else _rescored(m, score))
         if hint:
             for recognizer in recognizers:
                 for m in recognizer.analyze_field(text, hint):
@@ -87,6 +99,19 @@ class Scanner:
         if not hint and not self._identifies(candidates):
             candidates = [c for c in candidates if c.type not in self._dependent]
         return _resolve_overlaps(candidates)
+
+    def _after_label(self, text: str, start: int, end: int, recognizers: Sequence[Recognizer]) -> Iterator[Match]:
+        """Matches that begin right after the glued label ``text[start:end]``: the recognizers (not the
+        dependent ones) read ``GLUED_WINDOW`` characters after it with the label blanked out; offsets are
+        into ``text``. Cost: O(GLUED_WINDOW) per label, so the scan stays linear."""
+        view = " " * (end - start) + text[end : end + GLUED_WINDOW]
+        digits = len(_DIGIT.findall(view)) if self._any_digits else 0
+        for recognizer in recognizers:
+            if recognizer.requires_identified or not recognizer.could_match(view, digits):
+                continue
+            for m in recognizer.analyze(view):
+                if m.start == end - start:
+                    yield Match(m.type, m.start + start, m.end + start, m.score, m.value)
 
     def _identifies(self, candidates: list[Match]) -> bool:
         """True when ``candidates`` name or identify a person (anything but dependent or non-identifying)."""
