@@ -49,12 +49,15 @@ class ContextRules:
 
     @cached_property
     def glued_label_pattern(self) -> re.Pattern[str] | None:
-        """A label of ``glued_labels`` not preceded by an ASCII letter or digit and followed by one (or by
-        ``(``), case-insensitive; None when there are no labels."""
+        """A label of ``glued_labels`` (as written, upper, lower or capitalised) followed by an ASCII letter,
+        digit or ``(``; None when there are no labels. The caller checks that no ASCII letter or digit
+        precedes it: a look-behind at the start would stop ``re`` from skipping ahead on the labels' first
+        characters (20× slower on prose)."""
         if not self.glued_labels:
             return None
-        words = "|".join(re.escape(w) for w in sorted(set(self.glued_labels), key=len, reverse=True))
-        return re.compile(rf"(?<![0-9A-Za-z])(?:{words})(?=[0-9A-Za-z(])", re.IGNORECASE)
+        variants = {v for w in self.glued_labels for v in (w, w.upper(), w.lower(), w.capitalize())}
+        words = "|".join(re.escape(w) for w in sorted(variants, key=len, reverse=True))
+        return re.compile(rf"(?:{words})(?=[0-9A-Za-z(])")
 
     @cached_property
     def _reversed_negative(self) -> re.Pattern[str]:

@@ -83,6 +83,9 @@ class Scanner:
         labels = self.context.glued_label_pattern
         if labels is not None:
             for label in labels.finditer(text):
+                before = text[label.start() - 1 : label.start()]
+                if before.isascii() and before.isalnum():
+                    continue  # inside a longer ASCII token ("paid…"): not a label
                 for m in self._after_label(text, label.start(), label.end(), recognizers):
                     if not reversed_text:
                         reversed_text = text.lower()[::-1]
