@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from flowwatch.detection.context import ContextRules, default_rules
+from flowwatch.detection.lists import NO_LISTS, CompiledLists
 from flowwatch.detection.recognizers import ALL_RECOGNIZERS
 from flowwatch.detection.types import Match, Recognizer
 
@@ -40,7 +41,9 @@ class FieldMatch:
 class Scanner:
     """Finds PI in free text and in flat records.
 
-    ``threshold``: minimum score (0..1) of a reported match after context adjustment.
+    ``threshold``: minimum score (0..1) of a reported match after context adjustment. ``lists``: allow-
+    and deny-lists (``flowwatch.detection.lists``): an allowed match is never reported, a denied value is
+    reported whatever its score, deny patterns are reported as their entity.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class Scanner:
         recognizers: Sequence[Recognizer],
         context: ContextRules | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        lists: CompiledLists = NO_LISTS,
     ) -> None:
         # recognizers whose matches count only next to an identified person run after the others
         self.recognizers = sorted(recognizers, key=lambda r: r.requires_identified)
@@ -56,6 +60,7 @@ class Scanner:
         self.threshold = threshold
         self._any_digits = any(r.min_digits for r in self.recognizers)
         self._dependent = frozenset(r.entity for r in self.recognizers if r.requires_identified)
+        self.lists = lists
 
     def scan_text(self, text: str, hint: str = "") -> list[Match]:
         """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
@@ -63,6 +68,7 @@ class Scanner:
 
     def _scan(self, text: str, hint: str, recognizers: Sequence[Recognizer]) -> list[Match]:
         candidates: list[Match] = []
+        lists = self.lists
         window, threshold, adjust = self.context.window, self.threshold, self.context.adjust_reversed
         digits = len(_DIGIT.findall(text)) if self._any_digits else 0
         reversed_text = ""  # the lower-cased text backwards, made at the first match
@@ -78,7 +84,7 @@ class Scanner:
                     reversed_text = text.lower()[::-1]
                 at = size - m.start
                 score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
-                if score >= threshold:
+                if score >= threshold or (lists and lists.forced(m)):
                     candidates.append(m if score == m.score else _rescored(m, score))
         labels = self.context.glued_label_pattern
         if labels is not None:
@@ -101,6 +107,9 @@ class Scanner:
                         candidates.append(m if score == m.score else _rescored(m, score))
         if not hint and not self._identifies(candidates):
             candidates = [c for c in candidates if c.type not in self._dependent]
+        if lists:
+            candidates.extend(lists.deny_matches(text))
+            candidates = [c for c in candidates if not lists.allowed(c)]
         return _resolve_overlaps(candidates)
 
     def _after_label(self, text: str, start: int, end: int, recognizers: Sequence[Recognizer]) -> Iterator[Match]:
