@@ -91,6 +91,8 @@ class LiveSettings:
         self._scanners: dict[str | None, Scanner] = {}
         self._table = category_table(config)
         self._stamp: Any = object()
+        self._doc: Any = None
+        self._doc_seen = False
 
     @property
     def config(self) -> DetectionConfig | None:
@@ -100,6 +102,9 @@ class LiveSettings:
     def install(self, document: Any, fallback: DetectionConfig | None = None) -> bool:
         """Put ``document`` (a decoded JSON/YAML mapping, or None for ``fallback``) in force; returns True
         when the settings changed. Re-installing the same document is a no-op. Raises ``ConfigError``."""
+        if document is self._doc and self._doc_seen:
+            return False  # the reader hands over the same object until a new record arrives
+        self._doc, self._doc_seen = document, True
         stamp = repr(document)
         if stamp == self._stamp:
             return False
@@ -122,12 +127,12 @@ class LiveSettings:
 
     def scanner(self, processor_id: str | None = None) -> Scanner:
         """The scanner for ``processor_id`` under the current settings (built once per settings)."""
-        scanner = self._scanners.get(processor_id)
-        if scanner is None:
-            with self._lock:
-                config = self._config
-            scanner = configured_scanner(config, processor_id)
-            self._scanners[processor_id] = scanner
+        config = self._config
+        key = processor_id if config is not None and processor_id in config.processors else None
+        scanner = self._scanners.get(key)
+        if scanner is None:  # processors without lists of their own share the deployment's scanner
+            scanner = configured_scanner(config, key)
+            self._scanners[key] = scanner
         return scanner
 
     def table(self) -> CategoryTable:
