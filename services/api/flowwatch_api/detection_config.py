@@ -49,7 +49,7 @@ def validated(document: Any) -> DetectionConfig:
         config = parse_config(document, "body")
         config.check_against(set(BUILTIN_ENTITIES), default_table())
     except ConfigError as exc:
-        raise HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(status_code=422,
                             detail={"message": str(exc), "problems": exc.problems}) from None  # fmt: skip
     return config
 
