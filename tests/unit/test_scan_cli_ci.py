@@ -40,7 +40,8 @@ def test_line_index() -> None:
     index = LineIndex()
     for chunk in ("ab\nc", "d\n", "\nxyz"):
         index.feed(chunk)
-    assert [index.position(i) for i in (0, 2, 3, 4, 6, 7, 9)] == [(1, 1), (1, 3), (2, 1), (2, 2), (3, 1), (4, 1), (4, 3)]
+    positions = [index.position(i) for i in (0, 2, 3, 4, 6, 7, 9)]
+    assert positions == [(1, 1), (1, 3), (2, 1), (2, 2), (3, 1), (4, 1), (4, 3)]
 
 
 def test_jsonl_over_a_directory_names_files_and_lines(tree: Path) -> None:
@@ -85,10 +86,12 @@ def test_sarif_output(tree: Path) -> None:
     assert run["columnKind"] == "unicodeCodePoints"
     assert {r["id"] for r in run["tool"]["driver"]["rules"]} == {"CN_BANK_CARD", "CN_MOBILE_PHONE", "CN_RESIDENT_ID"}
     card = next(r for r in run["results"] if r["ruleId"] == "CN_BANK_CARD")
-    assert card["level"] == "error" and card["message"]["text"] == "CN_BANK_CARD (financial_account): 622202*********0128"
+    assert card["level"] == "error"
+    assert card["message"]["text"] == "CN_BANK_CARD (financial_account): 622202*********0128"
     region = card["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 1, "startColumn": 5, "endLine": 1, "endColumn": 24}
-    mobile = next(r for r in run["results"] if r["ruleId"] == "CN_MOBILE_PHONE" and "logicalLocations" in r["locations"][0])
+    mobile = next(r for r in run["results"]
+                  if r["ruleId"] == "CN_MOBILE_PHONE" and "logicalLocations" in r["locations"][0])  # fmt: skip
     assert mobile["level"] == "warning"
     assert mobile["locations"][0]["logicalLocations"] == [{"fullyQualifiedName": "record[0].tel"}]
     assert CARD not in result.stdout and KNOWN_ID not in result.stdout
