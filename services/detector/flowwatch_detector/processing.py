@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from flowwatch.detection.custom import LiveSettings, follow, live_settings
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.detection.settings_topic import SETTINGS_KEY, SETTINGS_TOPIC
+from flowwatch.detection.settings_topic import SETTINGS_KEY, SETTINGS_TOPIC, ensure_topic
 from flowwatch.exports.from_event import update_from_event as export_update_from_event
 from flowwatch.findings import scan_event
 from flowwatch.ids import dead_letter_id
@@ -54,6 +54,7 @@ _hash_key = b""
 
 
 _detection_settings: RegistryReader | None = None
+SETTINGS_CATCH_UP_SECONDS = 15.0
 
 
 def init_worker(hash_key: bytes, bootstrap: str | None = None) -> None:
@@ -64,8 +65,10 @@ def init_worker(hash_key: bytes, bootstrap: str | None = None) -> None:
     default_scanner()
     live_settings()  # FLOWWATCH_DETECTION_CONFIG: an invalid file stops the worker here, loudly
     if bootstrap and _detection_settings is None:
+        ensure_topic(bootstrap)
         _detection_settings = RegistryReader(bootstrap, SETTINGS_TOPIC)
         _detection_settings.start()
+        _detection_settings.ready.wait(SETTINGS_CATCH_UP_SECONDS)  # scan the first batch with the settings in force
 
 
 def process_batch(batch: list[RawEvent], dlq_topic: str) -> list[Outcome]:

@@ -59,3 +59,11 @@ def read_latest(bootstrap: str, topic: str = SETTINGS_TOPIC, timeout: float = 10
         return latest
     finally:
         consumer.close()
+
+
+def ensure_topic(bootstrap: str, timeout: float = 10.0) -> None:
+    """Create ``SETTINGS_TOPIC`` (one partition) when it is missing, so followers can assign it at once.
+    Raises ``flowwatch.stack.StackError`` when the broker does not answer."""
+    from flowwatch.stack import create_topics
+
+    create_topics(bootstrap, {SETTINGS_TOPIC: 1}, timeout=timeout)
