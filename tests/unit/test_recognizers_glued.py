@@ -106,3 +106,23 @@ def test_uscc_of_other_registration_authorities() -> None:
         assert _found(f"合作社{value}成立", "CN_USCC") == [value]
         wrong = body + ("0" if value[-1] != "0" else "1")
         assert _found(f"合作社{wrong}成立", "CN_USCC") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        ("对方E54734173（护照）已核验", "CN_PASSPORT", "E54734173"),
+        ("对方E54734173，护照已核验", "CN_PASSPORT", "E54734173"),
+        ("对方H12345678号回乡证", "CN_HMT_PERMIT", "H12345678"),
+        ("其1234567(8)澳门身份证", "MO_ID", "1234567(8)"),
+    ],
+)
+def test_identity_document_label_after_the_number(text: str, entity: str, value: str) -> None:
+    assert _found(text, entity) == [value]
+
+
+@pytest.mark.parametrize("text", ["对方E54734173", "订单号E54734173护照", "对方E54734173" + "，" * 8 + "护照"])
+def test_label_after_does_not_override_a_word_before_or_stand_alone(text: str) -> None:
+    """Bare letter+digits are no passport; a negative word before (订单号) still decides; the word after
+    must be within ``after_window`` characters."""
+    assert _found(text, "CN_PASSPORT") == []

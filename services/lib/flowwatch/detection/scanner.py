@@ -69,6 +69,7 @@ class Scanner:
     def _scan(self, text: str, hint: str, recognizers: Sequence[Recognizer]) -> list[Match]:
         candidates: list[Match] = []
         lists = self.lists
+        after, after_window = self.context.after_entities, self.context.after_window
         window, threshold, adjust = self.context.window, self.threshold, self.context.adjust_reversed
         digits = len(_DIGIT.findall(text)) if self._any_digits else 0
         reversed_text = ""  # the lower-cased text backwards, made at the first match
@@ -83,7 +84,10 @@ class Scanner:
                 if not reversed_text:
                     reversed_text = text.lower()[::-1]
                 at = size - m.start
-                score = adjust(m.type, m.score, reversed_text[at : at + window] + reversed_hint)
+                before = reversed_text[at : at + window] + reversed_hint
+                score = adjust(m.type, m.score, before)
+                if score < threshold and m.type in after and not self.context.decided_before(before, m.type):
+                    score = self.context.adjust_after(m.type, score, text[m.end : m.end + after_window].lower())
                 if score >= threshold or (lists and lists.forced(m)):
                     candidates.append(m if score == m.score else _rescored(m, score))
         labels = self.context.glued_label_pattern
