@@ -86,6 +86,8 @@ def test_a_value_inside_a_longer_ascii_token_is_not_reported(text: str) -> None:
     ("text", "entity", "value"),
     [
         ("联系人张三的电话", "PERSON", "张三"),
+        ("【客户】陈伟【身份证】11010519491231002X", "PERSON", "陈伟"),
+        ("「收件人」王小明「电话」13812345678", "PERSON", "王小明"),
         ("其地址广东省深圳市南山区科技路18号，", "ADDRESS", "广东省深圳市南山区科技路18号"),
         ("出生日期：1990年5月3日的", "DATE_OF_BIRTH", "1990年5月3日"),
         ("患者张三，诊断：糖尿病。", "MEDICAL_TERM", "糖尿病"),

@@ -276,8 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         soft_wrap=True,
     )
     console.print(glued_table(glued_exact))
-    console.print(f"PERSON recall on the glued templates: {glued_exact.get('PERSON').recall:.3f} (open point: "
-                  "names after bracket labels such as 【客户】 and after 旅客/持证人 have no anchor)")
+    console.print(f"PERSON recall on the glued templates: {glued_exact.get('PERSON').recall:.3f} (open: "
+                  "names after words that are no anchor, such as 旅客, 持证人, 司机…)")
 
     errors = error_examples(docs, predictions, args.split)
     if args.show_errors:
