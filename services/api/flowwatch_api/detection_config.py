@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from confluent_kafka import KafkaException
 from elasticsearch import Elasticsearch
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
+from fastapi.exceptions import RequestValidationError
 
 from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
@@ -44,23 +45,18 @@ def _unavailable(what: str) -> HTTPException:
 
 def validated(document: Any) -> DetectionConfig:
     """The settings of ``document``, checked against the built-in entities and the category table.
-    Raises HTTPException 422 with ``{"problems": [...]}``."""
+    Raises RequestValidationError: a 422 in FastAPI's documented shape, one item per problem with its path
+    (``loc`` ``["body", "recognizers[0].pattern"]``, ``msg`` "pattern does not compile: …")."""
     try:
         config = parse_config(document, "body")
         config.check_against(set(BUILTIN_ENTITIES), default_table())
     except ConfigError as exc:
-        raise HTTPException(status_code=422,
-                            detail={"message": str(exc), "problems": exc.problems}) from None  # fmt: skip
+        errors = []
+        for problem in exc.problems:
+            where, _, msg = problem.partition(": ")
+            errors.append({"type": "value_error", "loc": ("body", where), "msg": msg or where, "input": None})
+        raise RequestValidationError(errors) from None
     return config
-
-
-def _producer(request: Request) -> UpdateProducer:
-    producer: UpdateProducer | None = getattr(request.app.state, "detection_settings_producer", None)
-    if producer is None:
-        settings: ApiSettings = request.app.state.settings
-        producer = UpdateProducer(settings.kafka_bootstrap, SETTINGS_TOPIC)
-        request.app.state.detection_settings_producer = producer
-    return producer
 
 
 def _publish(request: Request, config: DetectionConfig, by: str) -> dict[str, Any]:
@@ -68,12 +64,15 @@ def _publish(request: Request, config: DetectionConfig, by: str) -> dict[str, An
     settings: ApiSettings = request.app.state.settings
     stamped = config.model_copy(update={"updated_at": datetime.now(UTC).isoformat(), "updated_by": by})
     stored = stamped.stored()
+    producer = UpdateProducer(settings.kafka_bootstrap, SETTINGS_TOPIC)  # settings change rarely: one per write
     try:
         create_topics(settings.kafka_bootstrap, {SETTINGS_TOPIC: 1}, timeout=10)
-        _producer(request).send(encoded_key().decode(), DetectionConfig.model_validate(stored).model_dump_json(
+        producer.send(encoded_key().decode(), DetectionConfig.model_validate(stored).model_dump_json(
             exclude_none=True).encode())
     except (StackError, BrokerUnavailable) as exc:
         raise _unavailable(f"event bus unavailable ({exc})") from exc
+    finally:
+        producer.close()
     return stored
 
 
@@ -103,7 +102,9 @@ def _audit(es: Elasticsearch, prefix: str, principal: Principal, action: str, ta
 
 
 @router.get("/v1/detection-config", summary="The detection settings in force (hashes only)",
-            responses={404: {"description": "No settings recorded through the API."}})  # fmt: skip
+            responses={403: {"description": "Platform keys."},
+                       404: {"description": "No settings recorded through the API."},
+                       503: {"description": "Kafka unavailable."}})  # fmt: skip
 def get_detection_config(
     request: Request, principal: Annotated[Principal, require_roles(*READERS)]
 ) -> dict[str, Any]:
@@ -156,7 +157,8 @@ def put_processor_lists(
 ) -> dict[str, Any]:
     """``{"allow": [...], "deny": [...]}`` becomes ``processors[processor_id]`` of the settings in force;
     admin for any processor, a platform key for its own only. Audited as ``detection_config.processor.put``.
-    Raises 403, 422, 503."""
+    Answers 202 with that processor's lists only (``processor_id``, ``allow``, ``deny``, ``updated_at``,
+    ``updated_by``). Raises 403, 422, 503."""
     if principal.role is Role.PLATFORM and principal.processor_id != processor_id:
         raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="this key may not write this processor")
     lists = Lists.model_validate(validated({"processors": {processor_id: body}}).processors[processor_id])
@@ -167,4 +169,6 @@ def put_processor_lists(
         stored = _publish(request, validated({**current, "processors": processors}), _by(principal))
     _audit(es, settings.es_index_prefix, principal, "detection_config.processor.put", processor_id, stored,
            processor_id)  # fmt: skip
-    return stored
+    # only this processor's lists: a platform key must not see another processor's
+    return {"processor_id": processor_id, **stored["processors"][processor_id],
+            "updated_at": stored.get("updated_at"), "updated_by": stored.get("updated_by")}  # fmt: skip
