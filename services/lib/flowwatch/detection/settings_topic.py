@@ -10,10 +10,12 @@ worker reads it again from the beginning, so nothing is lost across a restart.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+log = logging.getLogger("flowwatch.detection")
 SETTINGS_TOPIC = "detection-settings"
 SETTINGS_KEY = "detection-settings"
 """Registry-style key (decoded JSON string) of the one settings record."""
@@ -61,9 +63,15 @@ def read_latest(bootstrap: str, topic: str = SETTINGS_TOPIC, timeout: float = 10
         consumer.close()
 
 
-def ensure_topic(bootstrap: str, timeout: float = 10.0) -> None:
+def ensure_topic(bootstrap: str, timeout: float = 10.0) -> bool:
     """Create ``SETTINGS_TOPIC`` (one partition) when it is missing, so followers can assign it at once.
-    Raises ``flowwatch.stack.StackError`` when the broker does not answer."""
-    from flowwatch.stack import create_topics
+    Returns False (and logs) when the broker does not answer: the follower keeps trying on its own, and a
+    worker must not fail to start over its settings topic."""
+    from flowwatch.stack import StackError, create_topics
 
-    create_topics(bootstrap, {SETTINGS_TOPIC: 1}, timeout=timeout)
+    try:
+        create_topics(bootstrap, {SETTINGS_TOPIC: 1}, timeout=timeout)
+    except StackError as exc:
+        log.warning("cannot create %s yet (%s); the settings follower will wait for it", SETTINGS_TOPIC, exc)
+        return False
+    return True
