@@ -61,6 +61,7 @@ class Scanner:
         self._any_digits = any(r.min_digits for r in self.recognizers)
         self._dependent = frozenset(r.entity for r in self.recognizers if r.requires_identified)
         self.lists = lists
+        self._label_plans: dict[tuple[int, ...], tuple[list[Recognizer], list[Recognizer]]] = {}
 
     def scan_text(self, text: str, hint: str = "") -> list[Match]:
         """Entities in ``text``, sorted by start, non-overlapping. ``hint``: extra context (field name)."""
@@ -92,11 +93,12 @@ class Scanner:
                     candidates.append(m if score == m.score else _rescored(m, score))
         labels = self.context.glued_label_pattern
         if labels is not None:
+            plan = self._label_plan(recognizers)
             for label in labels.finditer(text):
                 before = text[label.start() - 1 : label.start()]
                 if before.isascii() and before.isalnum():
                     continue  # inside a longer ASCII token ("paid…"): not a label
-                for m in self._after_label(text, label.start(), label.end(), recognizers):
+                for m in self._after_label(text, label.start(), label.end(), plan):
                     if not reversed_text:
                         reversed_text = text.lower()[::-1]
                     at = size - m.start
@@ -116,18 +118,41 @@ class Scanner:
             candidates = [c for c in candidates if not lists.allowed(c)]
         return _resolve_overlaps(candidates)
 
-    def _after_label(self, text: str, start: int, end: int, recognizers: Sequence[Recognizer]) -> Iterator[Match]:
+    def _after_label(
+        self, text: str, start: int, end: int, plan: tuple[list[Recognizer], list[Recognizer]]
+    ) -> Iterator[Match]:
         """Matches that begin right after the glued label ``text[start:end]``: the recognizers (not the
-        dependent ones) read ``GLUED_WINDOW`` characters after it with the label blanked out; offsets are
-        into ``text``. Cost: O(GLUED_WINDOW) per label, so the scan stays linear."""
+        dependent ones, nor those of Chinese-written entities) read ``GLUED_WINDOW`` characters after it with
+        the label blanked out; offsets are into ``text``. A plain pattern recognizer is tried once, anchored
+        where the label ends; the others scan the window. Cost: O(GLUED_WINDOW) per label."""
+        anchored, scanning = plan
         view = " " * (end - start) + text[end : end + GLUED_WINDOW]
+        at = end - start
         digits = len(_DIGIT.findall(view)) if self._any_digits else 0
-        for recognizer in recognizers:
-            if recognizer.requires_identified or not recognizer.could_match(view, digits):
-                continue
-            for m in recognizer.analyze(view):
-                if m.start == end - start:
-                    yield Match(m.type, m.start + start, m.end + start, m.score, m.value)
+        for recognizer in anchored:
+            if recognizer.could_match(view, digits):
+                found = recognizer.pattern.match(view, at)
+                if found is not None:
+                    score = recognizer.validate(found.group(0))
+                    if score > 0:
+                        yield Match(recognizer.entity, start + at, start + found.end(), score, found.group(0))
+        for recognizer in scanning:
+            if recognizer.could_match(view, digits):
+                for m in recognizer.analyze(view):
+                    if m.start == at:
+                        yield Match(m.type, m.start + start, m.end + start, m.score, m.value)
+
+    def _label_plan(self, recognizers: Sequence[Recognizer]) -> tuple[list[Recognizer], list[Recognizer]]:
+        """The recognizers read after a glued label, split into plain pattern ones (one anchored attempt)
+        and those with their own ``analyze`` (window scan); cached per recognizer list."""
+        key = tuple(map(id, recognizers))
+        plan = self._label_plans.get(key)
+        if plan is None:
+            eligible = [r for r in recognizers if r.after_labels and not r.requires_identified]
+            plan = ([r for r in eligible if type(r).analyze is Recognizer.analyze],
+                    [r for r in eligible if type(r).analyze is not Recognizer.analyze])  # fmt: skip
+            self._label_plans[key] = plan
+        return plan
 
     def _identifies(self, candidates: list[Match]) -> bool:
         """True when ``candidates`` name or identify a person (anything but dependent or non-identifying)."""

@@ -47,6 +47,7 @@ class PersonRecognizer(Recognizer):
     """
 
     entity = "PERSON"
+    after_labels = False
     pattern = re.compile("")  # replaced in __init__ (built from data)
 
     def __init__(self) -> None:
