@@ -43,6 +43,7 @@ test-integration: install
 
 bench: install
 	$(BIN)/python bench/detection.py
+	$(BIN)/python bench/scan_length.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/api_latency.py

@@ -306,7 +306,7 @@ def test_cli_scan_bad_json_fails(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("{not json\n", "utf-8")
     result = runner.invoke(app, ["scan", str(path), "--json"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # input error (issue 16: exit 1 now means "--fail-on matched")
     assert "not JSON" in result.stderr
 
 

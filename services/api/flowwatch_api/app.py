@@ -30,7 +30,7 @@ from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
-from flowwatch_api import alerts, audit_log, exports, findings, incidents, ingest, registry, ui_routes
+from flowwatch_api import alerts, audit_log, detection_config, exports, findings, incidents, ingest, registry, ui_routes
 from flowwatch_api.oidc import OidcVerifier
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
@@ -205,6 +205,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(incidents.router)
     app.include_router(alerts.router)
     app.include_router(registry.router)
+    app.include_router(detection_config.router)
     app.include_router(exports.router)
     app.include_router(audit_log.router)
     app.include_router(audit_log.me_router)

@@ -119,9 +119,10 @@ def executor() -> Executor:
         if not key:
             log.warning("FLOWWATCH_HASH_KEY is empty: subject hashes are unkeyed (development only)")
         if settings.scan_processes > 0:
-            _executor = ProcessPoolExecutor(settings.scan_processes, initializer=init_worker, initargs=(key,))
+            _executor = ProcessPoolExecutor(settings.scan_processes, initializer=init_worker,
+                                            initargs=(key, settings.kafka_bootstrap))
         else:
-            init_worker(key)
+            init_worker(key, settings.kafka_bootstrap)
             _executor = ThreadPoolExecutor(1)
     return _executor
 

@@ -12,12 +12,15 @@ from datetime import datetime
 import orjson
 from pydantic import ValidationError
 
+from flowwatch.detection.custom import LiveSettings, follow, live_settings
 from flowwatch.detection.scanner import default_scanner
+from flowwatch.detection.settings_topic import SETTINGS_KEY, SETTINGS_TOPIC, ensure_topic
 from flowwatch.exports.from_event import update_from_event as export_update_from_event
 from flowwatch.findings import scan_event
 from flowwatch.ids import dead_letter_id
 from flowwatch.incidents.from_event import update_from_event
 from flowwatch.models import MAX_EVENT_BYTES, DeadLetter, FlowEvent, utc_now
+from flowwatch_detector.registry_reader import RegistryReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +53,32 @@ class Outcome:
 _hash_key = b""
 
 
-def init_worker(hash_key: bytes) -> None:
-    """Process-pool initializer: set the HMAC key and warm the scanner (compiles its patterns)."""
-    global _hash_key
+_detection_settings: RegistryReader | None = None
+SETTINGS_CATCH_UP_SECONDS = 15.0
+
+
+def init_worker(hash_key: bytes, bootstrap: str | None = None) -> None:
+    """Process-pool initializer: set the HMAC key, warm the scanner (compiles its patterns) and, given a
+    ``bootstrap``, follow the hot-reloaded detection settings topic (``flowwatch.detection.settings_topic``)."""
+    global _hash_key, _detection_settings
     _hash_key = hash_key
     default_scanner()
+    live_settings()  # FLOWWATCH_DETECTION_CONFIG: an invalid file stops the worker here, loudly
+    if bootstrap and _detection_settings is None:
+        ensure_topic(bootstrap)
+        _detection_settings = RegistryReader(bootstrap, SETTINGS_TOPIC)
+        _detection_settings.start()
+        _detection_settings.ready.wait(SETTINGS_CATCH_UP_SECONDS)  # scan the first batch with the settings in force
 
 
 def process_batch(batch: list[RawEvent], dlq_topic: str) -> list[Outcome]:
     """Validate and scan every event of ``batch``; one Outcome per event, in order."""
     now = utc_now()
-    return [_process_one(raw, dlq_topic, now) for raw in batch]
+    live = follow(_detection_settings.get(SETTINGS_KEY) if _detection_settings else None)
+    return [_process_one(raw, dlq_topic, now, live) for raw in batch]
 
 
-def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
+def _process_one(raw: RawEvent, dlq_topic: str, now: datetime, live: LiveSettings) -> Outcome:
     value = raw.value or b""
     if len(value) > MAX_EVENT_BYTES:
         return _dead(raw, dlq_topic, now, "too_large", f"{len(value)} bytes > {MAX_EVENT_BYTES}")
@@ -76,7 +91,7 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime) -> Outcome:
     if raw.key and raw.key.decode(errors="replace") != event.processor.id:
         return _dead(raw, dlq_topic, now, "key_mismatch",
                      f"message key {raw.key!r} differs from processor.id {event.processor.id!r}")
-    finding, keys = scan_event(event, default_scanner(), _hash_key, now)
+    finding, keys = scan_event(event, live.scanner(event.processor.id), _hash_key, now, live.table())
     update = update_from_event(event, finding, keys)
     export = export_update_from_event(event, finding, keys)
     return Outcome(

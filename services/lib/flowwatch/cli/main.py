@@ -6,14 +6,12 @@ when set, else the stack started by ``flowwatch up`` in this folder (``FLOWWATCH
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
-import orjson
 import typer
 from elasticsearch import Elasticsearch
 from rich.console import Console
@@ -21,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flowwatch.cli.cluster import init_cluster_command
+from flowwatch.cli.scan import scan_command
 from flowwatch.stack import Stack, StackError, StackState, home_dir
 
 app = typer.Typer(
@@ -31,6 +30,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="Create and revoke API keys (stored as hashes only).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.command("init-cluster")(init_cluster_command)
+app.command("scan")(scan_command)
 console = Console(stderr=True)
 out = Console()
 
@@ -219,84 +219,6 @@ def demo(
     out.print("stop everything with: flowwatch down")
     if summary["missing"]:
         _fail(f"{summary['missing']} events not accounted for", code=2)
-
-
-@app.command()
-def scan(
-    file: Annotated[str, typer.Argument(help="File to scan, or - for standard input.")] = "-",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per entity per line.")] = False,
-    reveal: Annotated[bool, typer.Option("--reveal", help="Also print raw values (handle with care).")] = False,
-    records: Annotated[bool, typer.Option("--records/--text", help="Treat input as JSON/JSONL records.")] = False,
-    as_of: Annotated[
-        str | None,
-        typer.Option("--as-of", help="Date (YYYY-MM-DD) ages are computed at, for minor_under_14; default today."),
-    ] = None,
-) -> None:
-    """Scan text or JSON records offline for personal information; prints masked values only.
-
-    Text is scanned in 1 MB chunks (bounded memory). A file ending in .json/.jsonl, or --records, is read
-    as JSON: a flow event, a list of records, or one record per line.
-    """
-    from flowwatch.cli.scan import entity_json, scan_text_stream
-    from flowwatch.detection.scanner import default_scanner
-
-    scanner = default_scanner()
-    try:
-        on = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        _fail(f"--as-of must be a date YYYY-MM-DD, got {as_of!r}")
-    is_json = records or file.endswith((".json", ".jsonl"))
-    stream = sys.stdin if file == "-" else open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
-    count = 0
-    try:
-        if is_json:
-            for field, rec, m in _json_matches(scanner, stream, whole=not file.endswith(".jsonl")):
-                count += 1
-                _emit(entity_json(m, reveal, field, rec, on), as_json)
-        else:
-            for m in scan_text_stream(scanner, stream):
-                count += 1
-                _emit(entity_json(m, reveal, on=on), as_json)
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
-    if not as_json:
-        console.print(f"{count} entities")
-
-
-def _json_matches(scanner: Any, stream: Any, whole: bool) -> Any:
-    """Matches of a JSON document (``whole``: the stream is one document, else JSONL if it is not)
-    or of JSON Lines, where a line holding one record is record number = line number."""
-    from flowwatch.cli.scan import scan_json_document
-
-    lines: Any = stream
-    if whole:
-        data = stream.read()
-        try:
-            yield from scan_json_document(scanner, orjson.loads(data))
-            return
-        except orjson.JSONDecodeError:
-            lines = data.splitlines()
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            doc = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            _fail(f"line {number + 1} is not JSON: {exc}")
-        single_record = isinstance(doc, dict) and "records" not in doc and "text" not in doc
-        for field, rec, m in scan_json_document(scanner, doc):
-            yield field, (number if single_record else rec), m
-
-
-def _emit(line: bytes, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(line.decode() + "\n")
-    else:
-        d = orjson.loads(line)
-        where = f" {d['field']}[{d['record']}]" if "field" in d else ""
-        out.print(f"{d['type']:<16} {d['start']:>8}-{d['end']:<8} {d['score']:.2f} {d['category']:<18} "
-                  f"{d['masked']}{where}" + (f"  {d['value']}" if "value" in d else ""), highlight=False)
 
 
 def _create_key(role: str, processor: str | None, name: str | None) -> str:

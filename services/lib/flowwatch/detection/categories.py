@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
@@ -21,6 +21,8 @@ class CategoryTable:
     by_entity: dict[str, str]
     sensitive: frozenset[str]
     source: str
+    basis: dict[str, str] = field(default_factory=dict)
+    """Why each entity has its category (clause of PIPL, GB/T 45574-2025, TC260-PG-20244A …)."""
 
     def category(self, entity: str) -> str:
         """PIPL category of ``entity``; unknown entities are general PI."""
@@ -40,10 +42,11 @@ def load_table(path: Path | None = None) -> CategoryTable:
     data = yaml.safe_load(text)
     sensitive = frozenset(data["sensitive_categories"])
     by_entity = {name: spec["category"] for name, spec in data["entities"].items()}
+    basis = {name: str(spec.get("basis") or spec.get("note") or "") for name, spec in data["entities"].items()}
     bad = {e: c for e, c in by_entity.items() if c not in sensitive | {GENERAL, NOT_PI}}
     if bad:
         raise ValueError(f"unknown PIPL categories in {path or 'categories.yaml'}: {bad}")
-    return CategoryTable(by_entity, sensitive, data.get("source", ""))
+    return CategoryTable(by_entity, sensitive, data.get("source", ""), basis)
 
 
 @lru_cache(maxsize=1)

@@ -43,6 +43,9 @@ class Recognizer(ABC):
     """Fewest ASCII digits a match contains; texts with fewer are skipped without running the pattern."""
     needs: str = ""
     """A character every match contains ("@" for e-mail); texts without it are skipped."""
+    after_labels: bool = True
+    """Also looked for right after a glued ASCII label (``HKIDB974925(5)``); False for entities written in
+    Chinese characters (names, addresses), which an ASCII label never touches."""
     requires_identified: bool = False
     """In free text, report this entity only when the same text also names or identifies a person (a name,
     an ID, a phone …): "患者张三确诊肺癌" is health PI, a news report on lung cancer is not (PIPL Art. 4: PI

@@ -35,8 +35,8 @@ import datetime as dt
 import random
 
 from stdnum import luhn
-from stdnum.cn import ric
 
+from flowwatch.detection.checksums import TW_LETTERS, hk_id_check_char, resident_id_check_char, tw_id_check_digit
 from flowwatch.divisions import AdminRegion, load_admin_regions
 
 __all__ = [
@@ -63,7 +63,7 @@ __all__ = [
     "passport",
     "region_for_birth_year",
     "resident_id",
-    "resident_id_check_char",
+    "resident_id_check_char",  # re-exported from flowwatch.detection.checksums
     "tw_id",
     "tw_id_check_digit",
     "uscc",
@@ -101,12 +101,6 @@ def _digits(rng: random.Random, n: int) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 _RIC_CHECK = "10X98765432"  # every possible check character (for near misses)
-
-
-def resident_id_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character (``0``–``9`` or ``X``) of the first 17 digits of a resident ID
-    (python-stdnum's GB 11643 implementation; it expects the check position to be present)."""
-    return ric.calc_check_digit(first17 + "0")
 
 
 def birth_date_for_age(
@@ -299,18 +293,6 @@ def uscc(rng: random.Random) -> str:
 _HK_PREFIXES: tuple[str, ...] = tuple("ACDEGHKMPRVZ") * 3 + ("WX", "XA", "XB", "XD")
 
 
-def _hk_value(char: str) -> int:
-    return 36 if char == " " else (int(char) if char.isdigit() else ord(char) - ord("A") + 10)
-
-
-def hk_id_check_char(prefix: str, digits: str) -> str:
-    """HKID check character for a 1- or 2-letter ``prefix`` and 6 ``digits`` (``0``–``9`` or ``A``)."""
-    chars = prefix.rjust(2) + digits
-    total = sum(_hk_value(c) * w for c, w in zip(chars, range(9, 1, -1), strict=True))
-    check = (11 - total % 11) % 11
-    return "A" if check == 10 else str(check)
-
-
 def hk_id(rng: random.Random) -> str:
     """A Hong Kong identity card number with a valid check character, formatted ``A123456(3)``."""
     prefix = rng.choice(_HK_PREFIXES)
@@ -323,23 +305,9 @@ def macau_id(rng: random.Random) -> str:
     return f"{rng.choice('157')}{_digits(rng, 6)}({rng.choice(_DIGITS)})"
 
 
-_TW_LETTERS = "ABCDEFGHJKLMNPQRSTUVXYWZIO"  # letter values 10..35 in this order
-
-
-def tw_id_check_digit(first9: str) -> str:
-    """Check digit of a Taiwan national ID: ``first9`` is the letter and the next 8 digits."""
-    value = _TW_LETTERS.index(first9[0]) + 10
-    total = (
-        value // 10
-        + (value % 10) * 9
-        + sum(int(c) * w for c, w in zip(first9[1:], range(8, 0, -1), strict=True))
-    )
-    return str((10 - total % 10) % 10)
-
-
 def tw_id(rng: random.Random) -> str:
     """A Taiwan national identification number with a valid check digit, e.g. ``A123456789``."""
-    first9 = rng.choice(_TW_LETTERS[:22]) + rng.choice("12") + _digits(rng, 7)
+    first9 = rng.choice(TW_LETTERS[:22]) + rng.choice("12") + _digits(rng, 7)
     return first9 + tw_id_check_digit(first9)
 
 

@@ -45,6 +45,7 @@ class AddressRecognizer(Recognizer):
     """
 
     entity = "ADDRESS"
+    after_labels = False
     needs = "号"
     min_digits = 1
     pattern = re.compile(r"(?<=[路街道巷弄同里村段])\d{1,5}(?:-\d{1,4})?号")

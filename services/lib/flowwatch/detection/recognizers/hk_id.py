@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from flowwatch.detection.checksums import hk_id_check_char
 from flowwatch.detection.types import NOT_BEFORE_ALNUM, Recognizer
-from flowwatch.samples.checksums import hk_id_check_char
 
 _PARENS = str.maketrans("", "", "()（）")
 # The first character is matched before the ASCII boundary check, which then looks at the character before
@@ -24,7 +24,7 @@ class HkIdRecognizer(Recognizer):
     = 36, ``A``–``Z`` = 10–35, digits as themselves, weights 9…2; check = (11 − sum mod 11) mod 11 with
     10 written ``A`` (the widely documented algorithm, e.g. Wikipedia "Hong Kong identity card"; the
     Immigration Department does not publish it). python-stdnum 2.2 has no HKID module, so the rule is
-    ``hk_id_check_char`` of ``flowwatch.samples.checksums``, shared with the sample maker.
+    ``hk_id_check_char`` of ``flowwatch.detection.checksums``, shared with the sample maker.
     """
 
     min_digits = 6

@@ -47,6 +47,7 @@ class PersonRecognizer(Recognizer):
     """
 
     entity = "PERSON"
+    after_labels = False
     pattern = re.compile("")  # replaced in __init__ (built from data)
 
     def __init__(self) -> None:
@@ -61,8 +62,9 @@ class PersonRecognizer(Recognizer):
         self._colon_anchors = frozenset(spec["colon_anchors"])
         self._single = frozenset(s for s in all_surnames() if len(s) == 1)
         self._compound = frozenset(s for s in all_surnames() if len(s) == 2)
-        self.pattern = re.compile(rf"(?:为|是)?([:：])?[ \u3000]?([{HAN}]{{2,5}})")
-        """What follows an anchor: optional 为/是, colon, one space, then the surname and given name."""
+        self.pattern = re.compile(rf"(?:为|是)?([:：】」』］])?[ \u3000]?([{HAN}]{{2,5}})")
+        """What follows an anchor: optional 为/是, a colon or a closing label bracket (【客户】陈伟, 「收件人」王小明:
+        the bracket counts as the colon), one space, then the surname and given name."""
         self._weak_followers = tuple(sorted(spec["weak_followers"], key=len, reverse=True))
         self._english = re.compile(
             r"(?:[Nn]ame|NAME|[Cc]ontact|[Cc]ustomer|[Rr]ecipient|[Pp]atient)[ \t]*[:：][ \t]*"

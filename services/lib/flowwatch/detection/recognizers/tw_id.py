@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from flowwatch.detection.checksums import tw_id_check_digit
 from flowwatch.detection.types import NOT_BEFORE_ALNUM, Recognizer
-from flowwatch.samples.checksums import tw_id_check_digit
 
 # The first character is matched before the ASCII boundary check, which then looks at the character before
 # it: a pattern that opens with a character class lets ``re`` skip ahead to candidate characters, 2–7×
@@ -23,7 +23,7 @@ class TwIdRecognizer(Recognizer):
     Z=33, I=34, O=35); tens digit × 1 + units digit × 9 + the next 8 digits × 8…1 + check ≡ 0 mod 10
     (Ministry of the Interior rule, as on Wikipedia "中華民國國民身分證"). python-stdnum 2.2 has no
     Taiwan personal-ID module (``stdnum.tw`` has only the business number, UBN), so the rule is
-    ``tw_id_check_digit`` of ``flowwatch.samples.checksums``, shared with the sample maker.
+    ``tw_id_check_digit`` of ``flowwatch.detection.checksums``, shared with the sample maker.
     """
 
     min_digits = 9

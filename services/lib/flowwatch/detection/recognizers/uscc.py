@@ -23,14 +23,18 @@ class UsccRecognizer(Recognizer):
     The check character is MOD 31 with weights 3^i mod 31 (GB 32100-2015 §5), computed by python-stdnum's
     ``stdnum.cn.uscc`` (whose ``validate`` also requires the first 8 characters to be digits; it does not
     check the GB 11714 organisation-code check character, and neither do we). The pattern further requires
-    authority and category in 1–9 and a region code starting 1–8 (provinces 11–82, and 100000 for national
+    authority in 1–9 or ``A``/``N``/``Y`` (GB 32100-2015 Table 1 and its later codes: ``Y`` other
+    authorities, ``N`` agriculture — rural collective economic organisations, ``A`` the military's
+    organisation office), category in 1–9 and a region code starting 1–8 (provinces 11–82, and 100000 for national
     registrations), so a random 18-digit number rarely matches.
     Upper case only, as printed on licences. An organisation is not a person: no subject key.
     """
 
     min_digits = 8
     entity = "CN_USCC"
-    pattern = re.compile(r"[1-9](?<![0-9A-Za-z][1-9])[1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}" + NOT_BEFORE_ALNUM)
+    pattern = re.compile(
+        r"[1-9ANY](?<![0-9A-Za-z][1-9ANY])[1-9][1-8][0-9]{5}[0-9A-HJ-NPQRTUWXY]{10}" + NOT_BEFORE_ALNUM
+    )
 
     def validate(self, value: str) -> float:
         """0.9 when the MOD 31 check character is right (python-stdnum), 0 otherwise.
