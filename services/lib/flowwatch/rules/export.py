@@ -158,7 +158,10 @@ def _recipient_type(value: str | None) -> str | None:
 class ProcessorProfile(_Strict):
     """Registry profile of a data handler (REGULATIONS.md F2).
 
-    ``ciio``: critical information infrastructure operator (CSL Art. 31; 2024 Provisions Art. 7(1)).
+    ``ciio``: critical information infrastructure operator (CSL Art. 31; 2024 Provisions Art. 7(1); 2025
+    Reporting Measures Art. 4 para 2: incident report within 1 hour). ``central_state_organ``: one of the
+    central and state organs or their directly affiliated units (中央和国家机关各部门及其直属单位; 2025 Reporting
+    Measures Art. 4 para 3: within 2 hours).
     ``free_trade_zone``: the pilot FTZ the processor is in (Art. 6), ``None`` if none.
     ``gba_city``: place of registration when it is one of the 9 mainland GBA cities or ``"HK"`` (GBA Guideline
     Art. 2; stored canonically, e.g. ``"Shenzhen"``); ``None`` otherwise. Any other value is rejected.
@@ -169,6 +172,7 @@ class ProcessorProfile(_Strict):
 
     processor_id: str = Field(min_length=1)
     ciio: bool = False
+    central_state_organ: bool = False
     free_trade_zone: str | None = None
     gba_city: str | None = None
     processes_over_1m_persons: bool = False

@@ -68,8 +68,8 @@ class Trigger(_Strict):
     "N以上" includes N), ``grade_at_least: 较大`` (the incident's grade under the pack's ``grades``),
     ``report_incomplete: true`` (the first report to the regulator was made while report items were still
     missing), ``security_defect: true`` (the incident is a product or service defect or vulnerability that
-    endangers national security or the public interest). Combinators: ``any_of: [...]`` and ``all_of: [...]``
-    (non-empty lists of nodes).
+    endangers national security or the public interest), ``always: true`` (every incident).
+    Combinators: ``any_of: [...]`` and ``all_of: [...]`` (non-empty lists of nodes).
     """
 
     any_of: list[Trigger] | None = Field(default=None, min_length=1)
@@ -80,6 +80,7 @@ class Trigger(_Strict):
     grade_at_least: str | None = None
     report_incomplete: Literal[True] | None = None
     security_defect: Literal[True] | None = None
+    always: Literal[True] | None = None
 
     @model_validator(mode="before")
     @classmethod
