@@ -75,7 +75,7 @@ def due_alerts(
     for ob in obligations:
         if not ob.triggered or ob.due_at is None or ob.status in ("done", "waived", "not_applicable"):
             continue
-        critical = ob.id in ("regulator_report", "vulnerability_report") and ob.binding
+        critical = ob.id in ("regulator_report", "vulnerability_report")
         if now >= ob.due_at:
             key = dedup_key(state, ob, "overdue")
             if key in state.alerts_raised:
