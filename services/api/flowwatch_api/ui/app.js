@@ -149,6 +149,12 @@
     if (m) return t('ob.noteClock', { clock: label('clock', m[1]) });
     m = /^PRC holiday calendar unknown for (\d+); Monday.Friday assumed$/.exec(note);
     if (m) return t('ob.noteCalendar', { year: m[1] });
+    m = /^estimated: no published holiday arrangement for (\d+);/.exec(note);
+    if (m) return t('ob.noteEstimated', { year: m[1] });
+    m = /^the text sets no time limit/.exec(note);
+    if (m) return t('ob.noteNoFigure');
+    m = /^reporting class: (\w+) \(/.exec(note);
+    if (m) return t('ob.noteClass', { cls: label('operatorClass', m[1]) });
     m = /^waiver void: the regulator required notice \((.+)\)$/.exec(note);
     if (m) return t('ob.noteWaiverVoid', { article: m[1] });
     return note;
@@ -173,6 +179,9 @@
     if (m) return t('period.hours', { n: m[1] });
     m = /^(\d+) working days?$/.exec(period || '');
     if (m) return t('period.workingDays', { n: m[1] });
+    m = /^(\d+) days?$/.exec(period || '');
+    if (m) return t('period.days', { n: m[1] });
+    if (/^immediately/.test(period || '')) return t('period.immediately');
     return period || t('common.dash');
   }
 
@@ -881,6 +890,19 @@
     const processorId = query.get('processor_id') || '';
     const st = { rec: null, error: null };
 
+    /** A group header row: binding law in force, or Flowwatch policy (the draft's clocks, not law). */
+    function groupRow(binding, n) {
+      return h('tr', { class: 'group-row', 'data-testid': binding ? 'law-group' : 'policy-group' },
+        h('th', { colspan: String(n), scope: 'colgroup' }, t(binding ? 'ob.groupLaw' : 'ob.groupPolicy')));
+    }
+
+    function obligationRows(obligations, n) {
+      const law = obligations.filter((o) => o.binding !== false);
+      const policy = obligations.filter((o) => o.binding === false);
+      return [law.length ? groupRow(true, n) : null, law.map(obligationRow),
+        policy.length ? groupRow(false, n) : null, policy.map(obligationRow)];
+    }
+
     function obligationRow(o) {
       const live = (o.status === 'pending' || o.status === 'overdue') && o.due_at;
       let left;
@@ -895,11 +917,14 @@
       ];
       return h('tr', {
         'data-testid': 'obligation', 'data-obligation': o.id, 'data-status': o.status,
+        'data-pack': o.pack_id, 'data-binding': o.binding === false ? 'policy' : 'law',
         class: o.status === 'not_applicable' ? 'dim' : null
       },
-        h('th', { scope: 'row' }, label('obligation', o.id)),
+        h('th', { scope: 'row' }, label('obligation', o.id),
+          h('div', { class: 'muted small' }, badge('packKind', o.pack_kind || 'law'), ' ', o.pack_id || '')),
         h('td', {}, badge('obStatus', o.status)),
-        h('td', { class: 'time', 'data-field': 'due_at' }, fmtDue(o.due_at)),
+        h('td', { class: 'time', 'data-field': 'due_at' }, fmtDue(o.due_at),
+          o.estimated ? h('div', { class: 'warn small', 'data-testid': 'estimated' }, t('ob.estimated')) : null),
         h('td', { 'data-field': 'countdown' }, left),
         h('td', {}, periodText(o.period), o.clock_started_by ? h('div', { class: 'muted small' }, t('ob.clockFrom', { clock: label('clock', o.clock_started_by) })) : null),
         h('td', { class: 'basis' }, citation(o.legal_basis), o.legal_basis && o.legal_basis.quote ? h('div', {}, h('q', { class: 'quote' }, o.legal_basis.quote)) : null),
@@ -950,7 +975,10 @@
             ['incident.harm', rec.harm_to_individuals ? t('common.yes') : t('common.no')],
             ['incident.entityTypes', (rec.entity_types || []).map((e) => label('entity', e)).join(t('common.listSep')) || t('common.none')],
             ['incident.categories', (rec.categories || []).map((c) => label('category', c)).join(t('common.listSep')) || t('common.none')],
-            ['incident.pack', rec.pack_id || t('common.dash')]
+            ['incident.grade', rec.grade ? t('common.paren', { a: rec.grade, b: rec.grade_reason || '' }) : t('common.dash'), 'grade'],
+            ['incident.pack', (rec.packs || []).length
+              ? rec.packs.map((p) => `${p.id} (${label('packKind', p.kind)})`).join(t('common.listSep'))
+              : (rec.pack_id || t('common.dash'))]
           ])),
         h('section', { class: 'panel', 'aria-labelledby': 'reports-title' },
           h('h2', { id: 'reports-title' }, t('incident.reports')),
@@ -962,7 +990,7 @@
           h('h2', { id: 'obligations-title' }, t('incident.obligations')),
           h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'obligations-table', 'data-testid': 'obligations' },
             h('thead', {}, h('tr', {}, obHead.map((k) => h('th', { scope: 'col' }, t(k))))),
-            h('tbody', {}, (rec.obligations || []).map(obligationRow))))),
+            h('tbody', {}, obligationRows(rec.obligations || [], obHead.length))))),
         h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
           h('h2', { id: 'timeline-title' }, t('incident.timeline')),
           h('ul', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>
