@@ -24,7 +24,7 @@ SH = ZoneInfo("Asia/Shanghai")
 PACKS = load_packs(include_policy=True)
 BY_ID = {p.id: p for p in PACKS}
 MEASURES = BY_ID["cn_incident_reporting_2025"]
-DECREE = BY_ID["cn_ndsr_2025"]
+DECREE = BY_ID["cn_incident_ndsr_2025"]
 DRAFT = BY_ID["cn_incident_draft_2021"]
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=SH)  # a Tuesday, no holiday near
 
@@ -48,7 +48,7 @@ def ob(f: IncidentFacts, oid: str, pack: Any = MEASURES, as_of: datetime | None 
 
 def test_every_pack_says_law_or_policy_and_the_draft_is_policy() -> None:
     assert {p.id: p.kind for p in PACKS} == {
-        "cn_incident_pipl_2021": "law", "cn_incident_draft_2021": "policy", "cn_ndsr_2025": "law",
+        "cn_incident_pipl_2021": "law", "cn_incident_draft_2021": "policy", "cn_incident_ndsr_2025": "law",
         "cn_incident_reporting_2025": "law"}  # fmt: skip
     assert DECREE.effective_from == date(2025, 1, 1) and MEASURES.effective_from == date(2025, 11, 1)
     assert MEASURES.selected_by == "detected_at"
@@ -71,7 +71,7 @@ def test_measures_first_day_is_selected_by_detection_not_occurrence() -> None:
     # the reason records the instant that selected each pack and the window
     reasons = dict((p.id, r) for p, r in packs_for(occurred, PACKS, datetime(2025, 11, 1, 0, 0, tzinfo=SH)))
     assert "detected_at local date 2025-11-01" in reasons["cn_incident_reporting_2025"]
-    assert "occurred_at local date 2025-10-31" in reasons["cn_ndsr_2025"]
+    assert "occurred_at local date 2025-10-31" in reasons["cn_incident_ndsr_2025"]
     assert reasons["cn_incident_draft_2021"].startswith("Flowwatch policy (not binding law)")
 
 

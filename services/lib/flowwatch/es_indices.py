@@ -270,6 +270,8 @@ LEDGER_MAPPINGS: dict[str, Any] = {
         "window_start": DATE,
         "persons": LONG,
         "sensitive_persons": LONG,
+        "sensitive_basis": KW,
+        "declared_sensitive_categories": KW,
         "flows": LONG,
         "required_mechanism": KW,
         "required_reasons": STORED_TEXT,
@@ -285,6 +287,7 @@ PROFILE_MAPPINGS: dict[str, Any] = {
     "properties": {
         "processor_id": KW,
         "ciio": BOOL,
+        "central_state_organ": BOOL,
         "free_trade_zone": KW,
         "gba_city": KW,
         "processes_over_1m_persons": BOOL,
