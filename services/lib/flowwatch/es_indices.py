@@ -277,6 +277,7 @@ LEDGER_MAPPINGS: dict[str, Any] = {
         "required_reasons": STORED_TEXT,
         "mechanisms_on_file": KW,
         "thresholds": THRESHOLD_MAPPINGS,
+        "retention": STORED_TEXT,
         "updated_at": DATE,
     },
 }

@@ -82,4 +82,6 @@ class LedgerRecord(BaseModel):
     required_reasons: list[str]
     mechanisms_on_file: list[str]
     thresholds: list[ThresholdProgress]
+    retention: str | None = Field(default=None, description="How long the record is kept and why (Decree 790 "
+                                  "Art. 12: records of provision kept >= 3 years).")
     updated_at: AwareDatetime

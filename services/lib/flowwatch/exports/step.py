@@ -22,6 +22,7 @@ from flowwatch.ids import derived_id
 from flowwatch.incidents.models import Alert
 from flowwatch.rules.export import ExportCounts, evaluate_exemption
 from flowwatch.rules.export_pack import ExportRulePack, export_pack_for, window_id, window_start, years_in_window
+from flowwatch.rules.processor_duties import retention_note
 
 
 @dataclass(frozen=True)
@@ -150,5 +151,6 @@ def ledger_record(
         required_reasons=verdict.requirement.reasons,
         mechanisms_on_file=[m.id for m in registry.mechanisms] if registry else [],
         thresholds=thresholds,
+        retention=retention_note(),
         updated_at=now,
     )

@@ -168,6 +168,8 @@ class IncidentRecord(_Model):
     notice: IndividualNotice | None
     timeline: list[TimelineEntry]
     alerts_raised: list[str] = Field(description="Dedup keys of the alerts already raised (each once).")
+    retention: str | None = Field(default=None, description="How long the record is kept and why (Decree 790 "
+                                  "Art. 12 and the longest related record).")
 
 
 class Severity(StrEnum):

@@ -28,6 +28,11 @@ PIPL_ART_57 = Citation(
 )
 
 
+INCIDENT_RETENTION = ("kept as long as the longest related record (>= 1,827 days, 5 years); incident records "
+                      "include records of provision and entrustment kept >= 3 years (网络数据安全管理条例 Art. 12)")
+"""Retention statement of an incident record (the ILM policy is the deployment's: helm ``retention``)."""
+
+
 @cache
 def _notice_data() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(files(__package__).joinpath("notice.yaml").read_text("utf-8"))
@@ -89,6 +94,7 @@ def build_record(
         notice=individual_notice(state) if facts else None,
         timeline=state.timeline,
         alerts_raised=state.alerts_raised,
+        retention=INCIDENT_RETENTION,
     )
 
 
