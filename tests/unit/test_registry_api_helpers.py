@@ -80,7 +80,7 @@ def test_build_entry() -> None:
         {"profile": PROFILE, "mechanisms": [{**MECHANISM, "status": "paused"}]},
         {"mechanisms": []},
     ],
-    ids=["duplicate-ids", "extra-field", "outside-gba", "profile-extra", "type-none", "unknown-type", "expiry-before-issue",
+    ids=["duplicate-ids", "extra-field", "not-gba", "profile-extra", "type-none", "unknown-type", "expiry-before-issue",
          "bad-status", "no-profile"],
 )
 def test_invalid_registrations(body: dict[str, Any]) -> None:
