@@ -1,5 +1,5 @@
 """The incident agent: aggregates incident updates per incident in changelogged Faust tables, evaluates the
-obligations of the rule pack selected by ``occurred_at`` and raises deadline alerts, once each.
+obligations of every applicable rule pack (law and policy) and raises deadline alerts, once each.
 
 - ``incident-updates`` (key ``processor_id``) carries ``IncidentUpdate``s from the pii agent (incident
   events) and from the API (obligations marked done or waived), and ``tick`` messages from the timer.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -45,6 +46,8 @@ class CalendarSettings(BaseSettings):
 
 _lock = threading.Lock()
 _arrangements: dict[int, YearArrangement] | None = None
+_generation = 0
+"""Bumped whenever the arrangements change, so cached day answers are not reused across them."""
 
 
 def arrangements() -> Mapping[int, YearArrangement]:
@@ -61,9 +64,10 @@ def arrangements() -> Mapping[int, YearArrangement]:
 def set_arrangements(items: Mapping[int, YearArrangement] | None) -> None:
     """Replace the loaded arrangements (an operator loading a new notice; tests). ``None``: re-read the
     setting on next use."""
-    global _arrangements
+    global _arrangements, _generation
     with _lock:
         _arrangements = None if items is None else dict(items)
+        _generation += 1
 
 
 def day_info(day: date) -> tuple[bool, DayBasis]:
@@ -73,6 +77,13 @@ def day_info(day: date) -> tuple[bool, DayBasis]:
     """
     if isinstance(day, datetime):
         raise TypeError("is_working_day expects a date; convert the datetime to its local date first")
+    arrangements()  # load the setting once, before the generation is read
+    return _day_info(day, _generation)
+
+
+@lru_cache(maxsize=65536)
+def _day_info(day: date, generation: int) -> tuple[bool, DayBasis]:
+    # cached: chinese_calendar validates each date against its whole table (about 0.1 ms a call)
     arr = arrangements().get(day.year)
     if arr is not None:
         return arr.is_working_day(day), "arrangement"
