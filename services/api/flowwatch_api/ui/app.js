@@ -166,7 +166,7 @@
     if (m) return t('timeline.event', { n: m[1] }) + (m[2] ? t('timeline.handlingCompleted') : '');
     if (what === 'marked') return t('timeline.marked');
     return (what || '').split('; ').map((part) => {
-      const set = /^(reported_at|followup_reported_at|notified_at) set$/.exec(part);
+      const set = /^(reported_at|followup_reported_at|notified_at|supplementary_reported_at|summary_reported_at|vulnerability_reported_at) set$/.exec(part);
       if (set) return t('timeline.set.' + set[1]);
       const w = /^(\w+) waived: (.*)$/.exec(part);
       if (w) return t('timeline.waived', { obligation: label('obligation', w[1]), reason: w[2] });
