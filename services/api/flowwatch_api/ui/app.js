@@ -124,11 +124,17 @@
     if (!reason) return t('common.dash');
     const fixed = {
       'important data involved': 'trigger.importantData', 'no important data': 'trigger.noImportantData',
-      'incident harms individuals': 'trigger.harm', 'no harm to individuals': 'trigger.noHarm'
+      'incident harms individuals': 'trigger.harm', 'no harm to individuals': 'trigger.noHarm',
+      'every incident': 'trigger.always', 'the report was made with items missing': 'trigger.reportIncomplete',
+      'no report made with items missing': 'trigger.reportComplete',
+      'not flagged as a defect endangering national security': 'trigger.noDefect',
+      'a defect or vulnerability endangering national security or the public interest': 'trigger.defect'
     };
     const atom = (a) => {
       a = a.trim();
       if (fixed[a]) return t(fixed[a]);
+      const g = /^grade (\S+) (>=|<) (\S+)$/.exec(a);
+      if (g) return t(g[2] === '>=' ? 'trigger.gradeAtLeast' : 'trigger.gradeBelow', { grade: g[1], limit: g[3] });
       const m = /^([\d,]+) persons \((counted|declared)\) (>=|<) ([\d,]+)$/.exec(a);
       if (m) {
         return t(m[3] === '>=' ? 'trigger.personsAtLeast' : 'trigger.personsBelow',
@@ -909,6 +915,7 @@
       if (live) left = countdown(o.due_at, 'countdown');
       else if (o.status === 'done') left = h('span', { class: 'ok' }, t('ob.doneAt', { at: fmtTime(o.done_at) }), o.done_late ? t('ob.doneLate') : '');
       else if (o.status === 'waived') left = t('ob.waived', { reason: o.waived_reason || t('common.dash') });
+      else if (o.triggered && !o.due_at && /^immediately/.test(o.period || '') && o.clock_start) left = h('span', { class: 'muted' }, t('ob.noFigure'));
       else if (o.triggered && !o.due_at) left = h('span', { class: 'muted' }, t('ob.noClock'));
       else left = t('common.dash');
       const notes = [
