@@ -72,9 +72,10 @@ def test_unknown_year_days_are_estimated_and_holidays_skipped() -> None:
     assert add_working_days(date(2027, 2, 4), 1) == (date(2027, 2, 9), False)
 
 
-def test_years_before_the_first_version_are_refused() -> None:
+def test_years_before_the_first_version_are_refused_and_fall_back_to_monday_friday() -> None:
     with pytest.raises(LookupError):
-        statutory_holidays(2007)
+        statutory_holidays(2003)
+    assert day_info(date(2003, 1, 1)) == (True, "estimated")  # a Wednesday: no rules packaged for 2003
 
 
 ARRANGEMENT_2027 = """

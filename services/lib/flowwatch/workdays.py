@@ -90,7 +90,11 @@ def _day_info(day: date, generation: int) -> tuple[bool, DayBasis]:
     try:
         return bool(chinese_calendar.is_workday(day)), "chinese_calendar"
     except NotImplementedError:
-        return day.weekday() < 5 and day not in statutory_holidays(day.year), "estimated"
+        try:
+            holidays = statutory_holidays(day.year)
+        except LookupError:  # before the first packaged version of the 放假办法: Monday–Friday only
+            holidays = {}
+        return day.weekday() < 5 and day not in holidays, "estimated"
 
 
 def is_working_day(day: date) -> tuple[bool, bool]:
