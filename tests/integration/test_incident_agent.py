@@ -103,8 +103,11 @@ def test_incident_records_and_deadline_alerts_survive_a_worker_restart(make_stac
                     timeout=60)  # fmt: skip
     record = latest(reader.values[topics.incidents], "inc-a")
     assert (record["persons"], record["persons_basis"], record["important_data"]) == (10, "counted", True)
-    report = next(o for o in record["obligations"] if o["id"] == "regulator_report")
+    # the policy pack's 8-hour report (the law's: PIPL Art. 57 immediately, no figure; 10 persons < 较大)
+    report = next(o for o in record["obligations"]
+                  if o["id"] == "regulator_report" and o["pack_id"] == "cn_incident_draft_2021")  # fmt: skip
     assert datetime.fromisoformat(report["due_at"]) == occurred_a + timedelta(hours=8)
+    assert [p["kind"] for p in record["packs"]][-1] == "policy"
     assert record["report"]["measures"] == "已封禁接口" and record["report"]["quantity_persons"] == 10
 
     time.sleep(6)  # let the worker commit its offsets and table changelog

@@ -286,10 +286,11 @@ def test_list_order_and_paging(env: Env) -> None:
         ({"processor_id": "acme-cn"}, ["A", "B"]),
         ([("processor_id", "beta-hk"), ("processor_id", "gamma-sz")], ["C", "D"]),
         ({"status": "overdue"}, ["B"]),  # recorded pending, due in 2025: overdue as of now
-        ({"status": "pending"}, ["A", "C"]),
+        # B: PIPL Art. 57's immediate duties (no figure, no due_at) stay pending until marked done
+        ({"status": "pending"}, ["A", "C", "B"]),
         ({"status": "done"}, ["C"]),
         ([("status", "done"), ("status", "overdue")], ["C", "B"]),
-        ({"obligation": "regulator_report", "status": "pending"}, ["A"]),
+        ({"obligation": "regulator_report", "status": "pending"}, ["A", "B"]),
         ({"obligation": "notify_individuals", "status": "done"}, []),
         ({"important_data": "true"}, ["A", "C"]),
         ({"important_data": "false"}, ["B", "D"]),

@@ -98,6 +98,9 @@ def person_key(i: int) -> str:
     return hashlib.sha256(f"ui-person-{i}".encode()).hexdigest()
 
 
+DRAFT = "cn_incident_draft_2021"  # the policy pack: the 2021 draft's clocks
+
+
 def make_incident(processor: str, incident: str, occurred: datetime, **kw: Any) -> IncidentRecord:
     """An incident record as the incident agent builds it (``IncidentState`` + ``build_record``), as of NOW."""
     update = IncidentUpdate.model_validate({
@@ -431,9 +434,12 @@ def test_dictionary_covers_every_string_and_enum(env: Env, open_page: Callable[.
         "incidentStatus": [s.value for s in IncidentStatus], "mechanism": [m.value for m in Mechanism],
         "role": [r.value for r in Role], "triage.title": ["acknowledge", "assign", "resolve", "suppress", "reopen"],
         "sort": ["default", "-last_raised_at", "-count", "due_at"], "range": ["7", "30", "90"],
-        "incident.personsBasis": ["counted", "declared"], "clock": ["occurred_at", "handling_completed_at"],
+        "incident.personsBasis": ["counted", "declared"],
+        "clock": ["occurred_at", "detected_at", "handling_completed_at", "reported_at"],
+        "packKind": ["law", "policy"], "operatorClass": ["cii_operator", "central_state_organ", "other"],
         "timeline.set": sorted(DONE_FIELD.values()),
-        "recipient": sorted({r for p in load_packs() for o in p.obligations for r in o.recipients}),
+        "recipient": sorted({r for p in load_packs() for o in p.obligations
+                             for r in [*o.recipients, *(x for v in o.variants for x in v.recipients)]}),
         "reportField": sorted({*(INCIDENT_A.report.missing if INCIDENT_A.report else []),
                                *(INCIDENT_A.notice.missing if INCIDENT_A.notice else []), "cause", "measures_taken"}),
         "threshold": [t.id for p in load_export_packs() for t in p.volume_thresholds],
@@ -757,9 +763,13 @@ def test_incident_page_counts_down_and_shows_overdue(env: Env, open_page: Callab
     assert "processor_id=acme-cn" in page.evaluate("() => location.hash")
     assert page.inner_text("#view-title") == "安全事件 inc-A1"
 
-    report = page.locator("tr[data-testid=obligation][data-obligation=regulator_report]")
+    # the policy pack's clocks (8 h, 3 and 5 working days); the law's rows come first, in their own group
+    assert page.locator("[data-testid=law-group]").count() == 1
+    assert page.locator("[data-testid=policy-group]").count() == 1
+    assert page.locator("tr[data-testid=obligation][data-binding=law]").count() >= 1
+    report = page.locator(f"tr[data-testid=obligation][data-obligation=regulator_report][data-pack={DRAFT}]")
     assert report.get_attribute("data-status") == "pending"
-    due = next(o.due_at for o in INCIDENT_A.obligations if o.id == "regulator_report")
+    due = next(o.due_at for o in INCIDENT_A.obligations if o.id == "regulator_report" and o.pack_id == DRAFT)
     assert due is not None
     assert report.locator("[data-field=due_at]").inner_text() == due.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
     countdown = report.locator("[data-testid=countdown]")
@@ -772,10 +782,11 @@ def test_incident_page_counts_down_and_shows_overdue(env: Env, open_page: Callab
     assert second != first and re.fullmatch(r"剩余 0[67]:\d\d:\d\d", second)
     assert second < first  # counting down, not up
     # more than 24 h away: days are shown
-    notice = page.locator("tr[data-testid=obligation][data-obligation=notify_individuals] [data-testid=countdown]")
+    notice = page.locator(f"tr[data-testid=obligation][data-obligation=notify_individuals][data-pack={DRAFT}] "
+                          "[data-testid=countdown]")
     assert re.fullmatch(r"剩余 \d+ 天 \d\d:\d\d:\d\d", notice.inner_text()), notice.inner_text()
     # the clock of the follow-up report has not started (handling not completed)
-    follow = page.locator("tr[data-testid=obligation][data-obligation=followup_report]")
+    follow = page.locator(f"tr[data-testid=obligation][data-obligation=followup_report][data-pack={DRAFT}]")
     assert follow.locator("[data-field=countdown]").inner_text() == "尚未起算"
     assert "5 个工作日" in follow.inner_text()
     shot(page, "incident_zh")
@@ -797,7 +808,7 @@ def test_incident_page_counts_down_and_shows_overdue(env: Env, open_page: Callab
     # incident B: the report to the regulator is overdue, in red
     navigate(page, lambda: page.click("[data-testid=back]"))
     navigate(page, lambda: page.click("tr[data-incident-id='inc-B7'] [data-testid=incident-link]"))
-    overdue = page.locator("tr[data-testid=obligation][data-obligation=regulator_report]")
+    overdue = page.locator(f"tr[data-testid=obligation][data-obligation=regulator_report][data-pack={DRAFT}]")
     assert overdue.get_attribute("data-status") == "overdue"
     assert "已逾期" in overdue.locator("td").nth(0).inner_text()
     cd = overdue.locator("[data-testid=countdown]")

@@ -286,7 +286,9 @@ def test_gba_contract_accepted_for_eligible_processor_but_not_with_important_dat
 
 def test_profile_rejects_places_outside_the_gba() -> None:
     assert SZ.gba_city == "Shenzhen" and HKP.gba_city == "HK"
-    for bad in ("Beijing", "Macau", "澳门"):
+    # Macau is a GBA place since the Mainland–Macau guideline (2024-09-10): see test_law_cross_border.py
+    assert ProcessorProfile(processor_id="x", gba_city="澳门").gba_city == "MO"
+    for bad in ("Beijing", "Taipei", "台北"):
         with pytest.raises(ValueError):
             ProcessorProfile(processor_id="x", gba_city=bad)
 

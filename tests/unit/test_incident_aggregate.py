@@ -19,6 +19,8 @@ from flowwatch.rules.incident_pack import load_packs
 CN = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=CN)  # a Tuesday, no holiday near
 PACKS = load_packs()
+DRAFT = "cn_incident_draft_2021"
+"""These tests exercise the aggregation with the policy pack's clocks; the law in force: test_law_*.py."""
 
 
 def key(i: int) -> str:
@@ -46,7 +48,7 @@ def aggregate(updates: list[IncidentUpdate]) -> tuple[IncidentState, SetPersonSt
 
 def obligation(state: IncidentState, name: str, now: datetime) -> object:
     record = build_record(state, PACKS, now)
-    return next(o for o in record.obligations if o.id == name)
+    return next(o for o in record.obligations if o.id == name and o.pack_id == DRAFT)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -132,7 +134,8 @@ def test_detected_after_the_deadline_alerts_at_once_critical() -> None:
     alerts = due_alerts(state, record.obligations, pack, T0 + timedelta(hours=9, minutes=5))
     assert [(a.type, a.severity) for a in alerts] == [("obligation_overdue", "critical")]
     assert "detected only after that deadline" in alerts[0].message
-    assert alerts[0].legal_basis.article == "Art. 11 para 2(1)" and alerts[0].rule_pack == pack.id
+    assert alerts[0].legal_basis.article == "Art. 11 para 2(1)" and alerts[0].rule_pack == DRAFT
+    assert alerts[0].title.startswith("[policy]") and "not binding law" in alerts[0].message
 
 
 def test_marking_done_stops_alerts_and_state_survives_serialisation() -> None:

@@ -1,4 +1,5 @@
-"""Incident obligations under the draft Network Data Security Regulations Art. 11 pack, and pack selection.
+"""Incident obligations under the policy pack (the 2021 draft Network Data Security Regulations' Art. 11
+clocks), and pack selection. The law in force is tested in test_law_*.py.
 
 Calendar facts used (chinesecalendar 1.11.0, see test_workdays.py): 2025 National Day holiday 10-01..10-08,
 make-up Saturday 2025-10-11; New Year 2026 holiday 01-01..01-03, make-up Sunday 2026-01-04; no data for 2031.
@@ -18,7 +19,7 @@ from flowwatch.rules import IncidentFacts, Obligation, PackError, compute_obliga
 SH = ZoneInfo("Asia/Shanghai")
 US = timedelta(microseconds=1)
 PACKS = load_packs()
-DRAFT = pack_for(datetime(2025, 6, 1, tzinfo=SH), PACKS)
+DRAFT = next(p for p in PACKS if p.id == "cn_incident_draft_2021")
 
 
 def facts(**over: Any) -> IncidentFacts:
@@ -168,17 +169,18 @@ def test_local_date_decides_the_start_day() -> None:
     assert ob(f, "notify_individuals").due_at == datetime(2026, 1, 7, 0, 0, tzinfo=SH)
 
 
-def test_unknown_calendar_year_falls_back_to_monday_friday() -> None:
-    # Fri 2031-01-03 → Mon 01-06 (1), Tue (2), Wed 01-08 (3) → 24:00 of 01-08.
+def test_unknown_calendar_year_is_estimated_from_statutory_holidays() -> None:
+    # Fri 2031-01-03 → Mon 01-06 (1), Tue (2), Wed 01-08 (3) → 24:00 of 01-08 (no holiday in that week).
     f = facts(
         harm_to_individuals=True,
         occurred_at=datetime(2031, 1, 3, 10, 0, tzinfo=SH),
         detected_at=datetime(2031, 1, 3, 11, 0, tzinfo=SH),
     )
-    o = ob(f, "notify_individuals", pack=pack_for(f.occurred_at, PACKS))
+    o = ob(f, "notify_individuals")
     assert o.due_at == datetime(2031, 1, 9, 0, 0, tzinfo=SH)
-    assert o.calendar_known is False
-    assert o.notes == ["PRC holiday calendar unknown for 2031; Monday–Friday assumed"]
+    assert o.calendar_known is False and o.estimated is True
+    assert o.notes == ["estimated: no published holiday arrangement for 2031; statutory holidays computed from "
+                       "the 全国年节及纪念日放假办法, make-up working days unknown"]
 
 
 # --- done, done late, waived ------------------------------------------------------------------------------
@@ -228,6 +230,7 @@ def test_naive_as_of_refused() -> None:
 
 PACK_2030 = """
 id: test_incident_2030
+kind: law
 title: Hypothetical 2030 incident rule
 source_document: 测试条例
 effective_from: 2030-01-01
@@ -244,10 +247,10 @@ obligations:
 def test_second_pack_selected_by_occurred_at(tmp_path: Path) -> None:
     (tmp_path / "test_2030.yaml").write_text(PACK_2030, encoding="utf-8")
     packs = load_packs(tmp_path)
-    assert [p.id for p in packs] == ["cn_incident_draft_2021", "test_incident_2030"]
+    assert [p.id for p in packs][-1] == "test_incident_2030"
 
     before = facts(persons=60_000, occurred_at=datetime(2029, 12, 31, 23, 0, tzinfo=SH))
-    assert pack_for(before.occurred_at, packs).id == "cn_incident_draft_2021"
+    assert pack_for(before.occurred_at, packs).id == "cn_incident_reporting_2025"
 
     occurred = datetime(2030, 1, 1, 0, 30, tzinfo=SH)
     after = facts(persons=60_000, occurred_at=occurred, detected_at=occurred + timedelta(hours=1))

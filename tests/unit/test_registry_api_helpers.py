@@ -72,7 +72,7 @@ def test_build_entry() -> None:
     [
         {"profile": PROFILE, "mechanisms": [MECHANISM, MECHANISM]},  # duplicate mechanism id
         {"profile": PROFILE, "extra": 1},
-        {"profile": {**PROFILE, "gba_city": "Macau"}},
+        {"profile": {**PROFILE, "gba_city": "Taipei"}},
         {"profile": {**PROFILE, "colour": "red"}},
         {"profile": PROFILE, "mechanisms": [{**MECHANISM, "type": "none"}]},
         {"profile": PROFILE, "mechanisms": [{**MECHANISM, "type": "handshake"}]},
@@ -80,7 +80,7 @@ def test_build_entry() -> None:
         {"profile": PROFILE, "mechanisms": [{**MECHANISM, "status": "paused"}]},
         {"mechanisms": []},
     ],
-    ids=["duplicate-ids", "extra-field", "macau", "profile-extra", "type-none", "unknown-type", "expiry-before-issue",
+    ids=["duplicate-ids", "extra-field", "not-gba", "profile-extra", "type-none", "unknown-type", "expiry-before-issue",
          "bad-status", "no-profile"],
 )
 def test_invalid_registrations(body: dict[str, Any]) -> None:

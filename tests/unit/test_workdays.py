@@ -36,10 +36,10 @@ def test_is_working_day_known_calendar() -> None:
     assert is_working_day(date(2025, 10, 12)) == (False, True)  # ordinary Sunday
 
 
-def test_is_working_day_unknown_year_falls_back_to_monday_friday() -> None:
+def test_is_working_day_unknown_year_is_estimated_from_statutory_holidays() -> None:
     assert is_working_day(date(UNKNOWN_YEAR, 1, 3)) == (True, False)  # Friday
     assert is_working_day(date(UNKNOWN_YEAR, 1, 4)) == (False, False)  # Saturday
-    assert is_working_day(date(UNKNOWN_YEAR, 1, 1)) == (True, False)  # Wednesday, New Year not known
+    assert is_working_day(date(UNKNOWN_YEAR, 1, 1)) == (False, False)  # Wednesday, 元旦 computed, estimated
 
 
 def test_is_working_day_refuses_datetime() -> None:
@@ -65,10 +65,10 @@ def test_add_working_days_across_new_year() -> None:
     assert add_working_days(date(2025, 12, 31), 3) == (date(2026, 1, 6), True)
 
 
-def test_add_working_days_into_unknown_year_reports_unknown() -> None:
-    # 2026-12-31 is a Thursday; 2027 is not in the package data.
+def test_add_working_days_into_unknown_year_skips_new_year_and_reports_estimated() -> None:
+    # 2026-12-31 is a Thursday; 2027 is not in the package data: 2027-01-01 (元旦, Friday) is skipped.
     assert add_working_days(date(2026, 12, 30), 1) == (date(2026, 12, 31), True)
-    assert add_working_days(date(2026, 12, 30), 3) == (date(2027, 1, 4), False)
+    assert add_working_days(date(2026, 12, 30), 3) == (date(2027, 1, 5), False)
 
 
 def test_end_of_day_is_next_midnight_shanghai() -> None:

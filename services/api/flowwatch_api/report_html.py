@@ -1,8 +1,9 @@
 """Printable HTML of an incident's regulator report (``GET /v1/incidents/{id}/report.html``).
 
-Same data as the JSON report: the contents required by the Draft Network Data Security Regulations
-Art. 11 para 2 (数据数量、类型、可能的影响、处置措施; follow-up: 原因、危害后果、责任处理、改进措施), the
-obligations with their deadlines (Asia/Shanghai) and legal basis, and the PIPL Art. 57 notice to
+Same data as the JSON report: the grade (2025 Reporting Measures' grading guide), the report contents
+(数据数量、类型、可能的影响、处置措施; follow-up: 原因、危害后果、责任处理、改进措施), the obligations with
+their deadlines (Asia/Shanghai) and legal basis — binding law (法定义务) in one table, Flowwatch policy
+(内部政策, the 2021 draft's clocks) in another, estimated deadlines marked — and the PIPL Art. 57 notice to
 individuals. Headings are Chinese with English. Every value is HTML-escaped; the page has no script and no
 external resource, and prints on A4.
 """
@@ -22,6 +23,9 @@ OBLIGATION_NAMES = {
     "regulator_report": "向主管部门报告 Report to the regulator",
     "followup_report": "调查评估报告 Follow-up report",
     "notify_individuals": "通知个人 Notify individuals",
+    "supplementary_report": "补充报告 Supplementary report",
+    "summary_report": "总结报告 Handling summary report",
+    "vulnerability_report": "缺陷漏洞报告 Defect / vulnerability report",
 }
 STATUS_NAMES = {
     "pending": "待履行 pending", "done": "已完成 done", "overdue": "已逾期 overdue", "waived": "已豁免 waived",
@@ -74,11 +78,14 @@ def render_report(record: IncidentRecord, generated_at: datetime, masked: bool) 
             ("事件编号 Incident id", record.incident_id), ("事件类型 Type", record.type),
             ("状态 Status", record.status), ("发生时间 Occurred", record.occurred_at),
             ("发现时间 Detected", record.detected_at),
+            ("事件级别 Grade", f"{record.grade}（{record.grade_reason}）" if record.grade else None),
+            ("适用规则 Rule packs", [f"{p.id}（{'法律 law' if p.kind == 'law' else '内部政策 policy'}）"
+                                     for p in record.packs]),
         ]),
     ]
     if r is not None:
         parts += [
-            "<h2>报告内容 Report contents（网络数据安全管理条例（征求意见稿）第十一条第二款）</h2>",
+            "<h2>报告内容 Report contents</h2>",
             _rows([
                 ("涉及的数据数量（人数）Persons", f"{r.quantity_persons:,}（{'去重计数 counted' if r.quantity_basis == 'counted' else '申报数 declared'}）"),  # noqa: E501
                 ("其中敏感个人信息 Sensitive PI persons", f"{r.sensitive_persons:,}"),
@@ -95,18 +102,25 @@ def render_report(record: IncidentRecord, generated_at: datetime, masked: bool) 
         if r.missing:
             missing = escape("、".join(r.missing))
             parts.append(f"<p class=\"missing\">尚需处理者补充 Still to be supplied：{missing}</p>")
-    parts.append("<h2>法定义务 Obligations</h2><table><tr><th>义务 Obligation</th><th>期限 Due</th>"
-                 "<th>状态 Status</th><th>法律依据 Legal basis</th></tr>")
-    for ob in record.obligations:
-        if not ob.triggered:
+    for binding, heading in ((True, "法定义务 Obligations under the law in force"),
+                             (False, "内部政策 Flowwatch policy (not binding law: the 2021 draft's clocks)")):
+        rows = [ob for ob in record.obligations if ob.triggered and ob.binding is binding]
+        if not rows:
             continue
-        cls = ' class="overdue"' if ob.status == "overdue" else ""
-        parts.append(
-            f"<tr><td>{escape(OBLIGATION_NAMES.get(ob.id, ob.id))}<br><span class=\"muted\">{escape(ob.period)}"
-            f"</span></td><td>{_v(ob.due_at)}</td><td{cls}>{escape(STATUS_NAMES.get(ob.status, ob.status))}"
-            f"{'：' + _v(ob.done_at) if ob.done_at else ''}</td><td>{_cite(ob.legal_basis)}</td></tr>"
-        )
-    parts.append("</table>")
+        parts.append(f"<h2>{escape(heading)}</h2><table><tr><th>义务 Obligation</th><th>期限 Due</th>"
+                     "<th>状态 Status</th><th>法律依据 Legal basis</th></tr>")
+        for ob in rows:
+            cls = ' class="overdue"' if ob.status == "overdue" else ""
+            due = _v(ob.due_at) if ob.due_at else escape("无法定时限 no figure（立即/及时）")
+            if ob.estimated:
+                due += '<br><span class="missing">估算 estimated（调休安排未发布 arrangement not published）</span>'
+            parts.append(
+                f"<tr><td>{escape(OBLIGATION_NAMES.get(ob.id, ob.id))}<br><span class=\"muted\">{escape(ob.period)}"
+                f" · {escape(ob.pack_id)}</span></td><td>{due}</td>"
+                f"<td{cls}>{escape(STATUS_NAMES.get(ob.status, ob.status))}"
+                f"{'：' + _v(ob.done_at) if ob.done_at else ''}</td><td>{_cite(ob.legal_basis)}</td></tr>"
+            )
+        parts.append("</table>")
     if n is not None:
         parts += [
             "<h2>告知个人 Notice to individuals（个人信息保护法第五十七条）</h2>",

@@ -1,5 +1,5 @@
 """The incident agent: aggregates incident updates per incident in changelogged Faust tables, evaluates the
-obligations of the rule pack selected by ``occurred_at`` and raises deadline alerts, once each.
+obligations of every applicable rule pack (law and policy) and raises deadline alerts, once each.
 
 - ``incident-updates`` (key ``processor_id``) carries ``IncidentUpdate``s from the pii agent (incident
   events) and from the API (obligations marked done or waived), and ``tick`` messages from the timer.
@@ -24,15 +24,18 @@ import faust
 import orjson
 from pydantic import ValidationError
 
+from flowwatch.exports.registry import RegistryEntry
 from flowwatch.incidents.aggregate import IncidentState
 from flowwatch.incidents.alerts import due_alerts, next_alert_at
 from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.models import utc_now
+from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 from flowwatch.settings import INCIDENT_PERSONS_TABLE, INCIDENT_STATE_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
 from flowwatch_detector.processing import event_id_of
+from flowwatch_detector.registry_reader import RegistryReader
 
 log = logging.getLogger("flowwatch.detector.incidents")
 
@@ -69,9 +72,24 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                                          schema=json))
     next_alert: dict[str, datetime | None] = {}
     ticked: dict[str, float] = {}
+    # issue 14: the processor's profile (CII operator, central/state organ) sets the 1/2/4-hour report
+    registry = RegistryReader(settings.kafka_bootstrap, topics.registry)
+
+    @app.task
+    async def start_incident_registry() -> None:
+        """Follow the processor registry (profiles); until it has caught up, profiles are unknown."""
+        registry.start()
+
+    def profile_of(processor_id: str) -> ProcessorProfile | None:
+        stored = registry.get(processor_id)
+        try:
+            return RegistryEntry.model_validate(stored).profile if stored else None
+        except ValidationError as exc:
+            log.warning("unreadable registry entry for %s ignored: %s", processor_id, exc)
+            return None
 
     def schedule(key: str, state: IncidentState, now: datetime) -> None:
-        record = build_record(state, packs, now)
+        record = build_record(state, packs, now, profile_of(state.processor_id))
         pack = by_id.get(record.pack_id or "")
         next_alert[key] = next_alert_at(state, record.obligations, pack) if pack else None
         ticked.pop(key, None)
@@ -105,7 +123,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 continue  # a tick for an incident this worker no longer owns
             changed = state.apply(update, persons) if update is not None else False
             now = utc_now()
-            record = build_record(state, packs, now)
+            record = build_record(state, packs, now, profile_of(processor_id))
             pack = by_id.get(record.pack_id or "")
             alerts = due_alerts(state, record.obligations, pack, now) if pack else []
             acks = []
@@ -118,7 +136,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 state.alerts_raised.extend(a.dedup_key for a in alerts)
                 # the record changed: a newer version for the indexer (versioned by updated_at)
                 state.updated_at = max(state.updated_at, now)
-                record = build_record(state, packs, now)
+                record = build_record(state, packs, now, profile_of(processor_id))
             if changed or alerts or stored is None:
                 states[key] = state.model_dump(mode="json")
                 acks.append(await incidents_topic.send(key=processor_id.encode(),

@@ -270,11 +270,14 @@ LEDGER_MAPPINGS: dict[str, Any] = {
         "window_start": DATE,
         "persons": LONG,
         "sensitive_persons": LONG,
+        "sensitive_basis": KW,
+        "declared_sensitive_categories": KW,
         "flows": LONG,
         "required_mechanism": KW,
         "required_reasons": STORED_TEXT,
         "mechanisms_on_file": KW,
         "thresholds": THRESHOLD_MAPPINGS,
+        "retention": STORED_TEXT,
         "updated_at": DATE,
     },
 }
@@ -285,6 +288,7 @@ PROFILE_MAPPINGS: dict[str, Any] = {
     "properties": {
         "processor_id": KW,
         "ciio": BOOL,
+        "central_state_organ": BOOL,
         "free_trade_zone": KW,
         "gba_city": KW,
         "processes_over_1m_persons": BOOL,

@@ -79,7 +79,9 @@ class LegalBasis(StrEnum):
 
 
 class ExemptionClaim(StrEnum):
-    """Exemption from the export mechanisms claimed under the 2024 Provisions Arts. 3–6."""
+    """Exemption from the export mechanisms claimed under the 2024 Provisions Arts. 3–6, or (from
+    2025-01-01) Network Data Security Management Regulations (Decree 790) Art. 35(6): provision abroad needed
+    to perform statutory duties or obligations."""
 
     ART3_TRADE_NO_PI = "art3_trade_no_pi"
     ART4_FOREIGN_ORIGIN_REEXPORT = "art4_foreign_origin_reexport"
@@ -88,6 +90,7 @@ class ExemptionClaim(StrEnum):
     ART5_3_EMERGENCY = "art5_3_emergency"
     ART5_4_BELOW_100K = "art5_4_below_100k"
     ART6_FTZ_OUTSIDE_NEGATIVE_LIST = "art6_ftz_outside_negative_list"
+    NDSR35_6_STATUTORY_DUTY = "ndsr35_6_statutory_duty"
 
 
 class IncidentType(StrEnum):

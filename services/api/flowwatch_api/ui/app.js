@@ -124,11 +124,17 @@
     if (!reason) return t('common.dash');
     const fixed = {
       'important data involved': 'trigger.importantData', 'no important data': 'trigger.noImportantData',
-      'incident harms individuals': 'trigger.harm', 'no harm to individuals': 'trigger.noHarm'
+      'incident harms individuals': 'trigger.harm', 'no harm to individuals': 'trigger.noHarm',
+      'every incident': 'trigger.always', 'the report was made with items missing': 'trigger.reportIncomplete',
+      'no report made with items missing': 'trigger.reportComplete',
+      'not flagged as a defect endangering national security': 'trigger.noDefect',
+      'a defect or vulnerability endangering national security or the public interest': 'trigger.defect'
     };
     const atom = (a) => {
       a = a.trim();
       if (fixed[a]) return t(fixed[a]);
+      const g = /^grade (\S+) (>=|<) (\S+)$/.exec(a);
+      if (g) return t(g[2] === '>=' ? 'trigger.gradeAtLeast' : 'trigger.gradeBelow', { grade: g[1], limit: g[3] });
       const m = /^([\d,]+) persons \((counted|declared)\) (>=|<) ([\d,]+)$/.exec(a);
       if (m) {
         return t(m[3] === '>=' ? 'trigger.personsAtLeast' : 'trigger.personsBelow',
@@ -149,6 +155,12 @@
     if (m) return t('ob.noteClock', { clock: label('clock', m[1]) });
     m = /^PRC holiday calendar unknown for (\d+); Monday.Friday assumed$/.exec(note);
     if (m) return t('ob.noteCalendar', { year: m[1] });
+    m = /^estimated: no published holiday arrangement for (\d+);/.exec(note);
+    if (m) return t('ob.noteEstimated', { year: m[1] });
+    m = /^the text sets no time limit/.exec(note);
+    if (m) return t('ob.noteNoFigure');
+    m = /^reporting class: (\w+) \(/.exec(note);
+    if (m) return t('ob.noteClass', { cls: label('operatorClass', m[1]) });
     m = /^waiver void: the regulator required notice \((.+)\)$/.exec(note);
     if (m) return t('ob.noteWaiverVoid', { article: m[1] });
     return note;
@@ -160,7 +172,7 @@
     if (m) return t('timeline.event', { n: m[1] }) + (m[2] ? t('timeline.handlingCompleted') : '');
     if (what === 'marked') return t('timeline.marked');
     return (what || '').split('; ').map((part) => {
-      const set = /^(reported_at|followup_reported_at|notified_at) set$/.exec(part);
+      const set = /^(reported_at|followup_reported_at|notified_at|supplementary_reported_at|summary_reported_at|vulnerability_reported_at) set$/.exec(part);
       if (set) return t('timeline.set.' + set[1]);
       const w = /^(\w+) waived: (.*)$/.exec(part);
       if (w) return t('timeline.waived', { obligation: label('obligation', w[1]), reason: w[2] });
@@ -173,6 +185,9 @@
     if (m) return t('period.hours', { n: m[1] });
     m = /^(\d+) working days?$/.exec(period || '');
     if (m) return t('period.workingDays', { n: m[1] });
+    m = /^(\d+) days?$/.exec(period || '');
+    if (m) return t('period.days', { n: m[1] });
+    if (/^immediately/.test(period || '')) return t('period.immediately');
     return period || t('common.dash');
   }
 
@@ -881,12 +896,26 @@
     const processorId = query.get('processor_id') || '';
     const st = { rec: null, error: null };
 
+    /** A group header row: binding law in force, or Flowwatch policy (the draft's clocks, not law). */
+    function groupRow(binding, n) {
+      return h('tr', { class: 'group-row', 'data-testid': binding ? 'law-group' : 'policy-group' },
+        h('th', { colspan: String(n), scope: 'colgroup' }, t(binding ? 'ob.groupLaw' : 'ob.groupPolicy')));
+    }
+
+    function obligationRows(obligations, n) {
+      const law = obligations.filter((o) => o.binding !== false);
+      const policy = obligations.filter((o) => o.binding === false);
+      return [law.length ? groupRow(true, n) : null, law.map(obligationRow),
+        policy.length ? groupRow(false, n) : null, policy.map(obligationRow)];
+    }
+
     function obligationRow(o) {
       const live = (o.status === 'pending' || o.status === 'overdue') && o.due_at;
       let left;
       if (live) left = countdown(o.due_at, 'countdown');
       else if (o.status === 'done') left = h('span', { class: 'ok' }, t('ob.doneAt', { at: fmtTime(o.done_at) }), o.done_late ? t('ob.doneLate') : '');
       else if (o.status === 'waived') left = t('ob.waived', { reason: o.waived_reason || t('common.dash') });
+      else if (o.triggered && !o.due_at && /^immediately/.test(o.period || '') && o.clock_start) left = h('span', { class: 'muted' }, t('ob.noFigure'));
       else if (o.triggered && !o.due_at) left = h('span', { class: 'muted' }, t('ob.noClock'));
       else left = t('common.dash');
       const notes = [
@@ -895,11 +924,14 @@
       ];
       return h('tr', {
         'data-testid': 'obligation', 'data-obligation': o.id, 'data-status': o.status,
+        'data-pack': o.pack_id, 'data-binding': o.binding === false ? 'policy' : 'law',
         class: o.status === 'not_applicable' ? 'dim' : null
       },
-        h('th', { scope: 'row' }, label('obligation', o.id)),
+        h('th', { scope: 'row' }, label('obligation', o.id),
+          h('div', { class: 'muted small' }, badge('packKind', o.pack_kind || 'law'), ' ', o.pack_id || '')),
         h('td', {}, badge('obStatus', o.status)),
-        h('td', { class: 'time', 'data-field': 'due_at' }, fmtDue(o.due_at)),
+        h('td', { class: 'time', 'data-field': 'due_at' }, fmtDue(o.due_at),
+          o.estimated ? h('div', { class: 'warn small', 'data-testid': 'estimated' }, t('ob.estimated')) : null),
         h('td', { 'data-field': 'countdown' }, left),
         h('td', {}, periodText(o.period), o.clock_started_by ? h('div', { class: 'muted small' }, t('ob.clockFrom', { clock: label('clock', o.clock_started_by) })) : null),
         h('td', { class: 'basis' }, citation(o.legal_basis), o.legal_basis && o.legal_basis.quote ? h('div', {}, h('q', { class: 'quote' }, o.legal_basis.quote)) : null),
@@ -950,7 +982,10 @@
             ['incident.harm', rec.harm_to_individuals ? t('common.yes') : t('common.no')],
             ['incident.entityTypes', (rec.entity_types || []).map((e) => label('entity', e)).join(t('common.listSep')) || t('common.none')],
             ['incident.categories', (rec.categories || []).map((c) => label('category', c)).join(t('common.listSep')) || t('common.none')],
-            ['incident.pack', rec.pack_id || t('common.dash')]
+            ['incident.grade', rec.grade ? t('common.paren', { a: rec.grade, b: rec.grade_reason || '' }) : t('common.dash'), 'grade'],
+            ['incident.pack', (rec.packs || []).length
+              ? rec.packs.map((p) => `${p.id} (${label('packKind', p.kind)})`).join(t('common.listSep'))
+              : (rec.pack_id || t('common.dash'))]
           ])),
         h('section', { class: 'panel', 'aria-labelledby': 'reports-title' },
           h('h2', { id: 'reports-title' }, t('incident.reports')),
@@ -962,7 +997,7 @@
           h('h2', { id: 'obligations-title' }, t('incident.obligations')),
           h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'obligations-table', 'data-testid': 'obligations' },
             h('thead', {}, h('tr', {}, obHead.map((k) => h('th', { scope: 'col' }, t(k))))),
-            h('tbody', {}, (rec.obligations || []).map(obligationRow))))),
+            h('tbody', {}, obligationRows(rec.obligations || [], obHead.length))))),
         h('section', { class: 'panel', 'aria-labelledby': 'timeline-title' },
           h('h2', { id: 'timeline-title' }, t('incident.timeline')),
           h('ul', { class: 'timeline', 'data-testid': 'timeline' }, (rec.timeline || []).slice().reverse().map((e) =>

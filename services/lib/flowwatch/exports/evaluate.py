@@ -29,6 +29,8 @@ from flowwatch.exports.registry import RegistryEntry, RestrictionList
 from flowwatch.ids import alert_id
 from flowwatch.incidents.models import Alert, Severity
 from flowwatch.rules.export import (
+    HK,
+    MO,
     ExemptionDecision,
     ExportCounts,
     FileCheck,
@@ -108,7 +110,7 @@ def evaluate_flow(
         update.exemption_claim, pack=pack, has_pi=update.has_pi, important_data=update.important_data,
         activity=update.activity, recipient_type=update.recipient_type, purpose=update.purpose,
         persons_in_flow=update.persons_in_flow, profile=profile, domestic_pi=True,
-        sensitive_persons_in_flow=len(update.sensitive_person_keys), counts_after=after,
+        sensitive_persons_in_flow=len(update.sensitive_person_keys), counts_after=after, on=on,
     )  # fmt: skip
     requirement = required_mechanism(pack, after, profile, update.important_data, update.has_pi, on=on)
     if update.is_export is not True:
@@ -158,11 +160,19 @@ def evaluate_flow(
                f"sent to {who} ({where}) with no valid security assessment on file.",
                requirement.citations[0] if requirement.citations else PIPL_38)  # fmt: skip
     if check is not None and check.mechanism_type == Mechanism.GBA_STANDARD_CONTRACT:
+        gba = pack.gba_standard_contract
         reason = gba_check(profile, update.destination_region, update.destination_city, update.onward_regions,
-                           Mechanism.GBA_STANDARD_CONTRACT, important_data=update.important_data)
+                           Mechanism.GBA_STANDARD_CONTRACT, important_data=update.important_data,
+                           partners=gba.partner_regions(on) if gba else {HK})
         if reason:
             raise_("export_gba_outside_scope", f"{window_id}|{update.recipient or '-'}|{where}", Severity.HIGH,
                    "GBA standard-contract flow outside its scope", f"Event {update.event_id} to {who}: {reason}",
+                   gba.citation_for(MO) if gba and _is_mo(update.destination_region, profile.gba_city) else
                    Citation(document="粤港澳大湾区（内地、香港）个人信息跨境流动标准合同实施指引", article="Arts. 2, 4",
                             quote="不得向大湾区以外的组织或个人提供"))  # fmt: skip
     return FlowVerdict(exemption, requirement, check, alerts)
+
+
+def _is_mo(region: str | None, origin: str | None) -> bool:
+    """Whether a GBA flow is on the Mainland–Macau side (destination or origin Macau)."""
+    return (region or "").upper().startswith("MO") or origin == MO

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flowwatch.detection.categories import default_table
 from flowwatch.exports.models import ExportUpdate
 from flowwatch.findings import PersonKeys
 from flowwatch.models import Finding, FlowEvent
@@ -15,6 +16,9 @@ def update_from_event(event: FlowEvent, finding: Finding, keys: PersonKeys) -> E
 
     PI is present when the scan found PI (any category but ``not_pi``), the platform sent subject keys, or
     the dataset declares PI types. ``persons_in_flow``: distinct person keys, else the declared record count.
+    A dataset that declares a sensitive category (PIPL Art. 28: ``biometric``, ``medical_health``, …) makes
+    every person of the flow count as sensitive (``sensitive_declared`` says why), even where the sample
+    records show no sensitive PI: the declaration describes the whole dataset, the records only a sample.
     """
     kind = export_kind(event)
     pi_types = [e for e in finding.entities if e.category != "not_pi"]
@@ -23,6 +27,9 @@ def update_from_event(event: FlowEvent, finding: Finding, keys: PersonKeys) -> E
     if kind.is_export is False or (kind.is_export is None and (event.destination is None or not has_pi)):
         return None
     dest = event.destination
+    table = default_table()
+    declared = sorted({c for c in (dataset.declared_pi_types or []) if table.is_sensitive(c)}) if dataset else []
+    sensitive = sorted(keys.all | keys.sensitive) if declared else sorted(keys.sensitive)
     return ExportUpdate(
         processor_id=event.processor.id,
         processor_name=event.processor.name,
@@ -44,7 +51,8 @@ def update_from_event(event: FlowEvent, finding: Finding, keys: PersonKeys) -> E
         has_pi=has_pi,
         persons_in_flow=len(keys.all) or (dataset.record_count if dataset else 0),
         person_keys=sorted(keys.all),
-        sensitive_person_keys=sorted(keys.sensitive),
+        sensitive_person_keys=sensitive,
+        sensitive_declared=declared,
         entity_types=finding.entity_types,
         categories=finding.categories,
     )

@@ -62,6 +62,7 @@ class WindowCounts(BaseModel):
     years: list[int]
     persons: int = 0
     sensitive_persons: int = 0
+    declared_sensitive_categories: list[str] = Field(default_factory=list)
     flows: int = 0
     alerts_raised: list[str] = Field(default_factory=list)
     alert_tally: dict[str, AlertTally] = Field(default_factory=dict)

@@ -14,6 +14,9 @@ class ExportUpdate(BaseModel):
     ``is_export``: True when the destination is outside mainland China (HK, MO, TW included) or a remote
     access comes from outside; None when the destination is unknown (its own alert when PI is involved).
     ``persons_in_flow``: distinct persons of this flow (keys, else declared records), for exemption checks.
+    ``sensitive_declared``: sensitive PIPL categories the platform declares for the dataset
+    (``dataset.declared_pi_types``); when set, every person of the flow is in ``sensitive_person_keys``
+    (counted as sensitive on the platform's declaration, even where the sample records show none).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -39,6 +42,7 @@ class ExportUpdate(BaseModel):
     persons_in_flow: int = Field(ge=0)
     person_keys: list[PersonKey] = Field(default_factory=list)
     sensitive_person_keys: list[PersonKey] = Field(default_factory=list)
+    sensitive_declared: list[str] = Field(default_factory=list)
     entity_types: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
 
@@ -70,9 +74,14 @@ class LedgerRecord(BaseModel):
     window_start: AwareDatetime
     persons: int = Field(description="Distinct persons whose PI left in the window.")
     sensitive_persons: int = Field(description="Distinct persons whose sensitive PI left in the window.")
+    sensitive_basis: str = Field(default="counted", description="counted (found by the scan) | declared (some "
+                                 "persons counted as sensitive because the platform declares a sensitive category)")
+    declared_sensitive_categories: list[str] = Field(default_factory=list)
     flows: int
     required_mechanism: str
     required_reasons: list[str]
     mechanisms_on_file: list[str]
     thresholds: list[ThresholdProgress]
+    retention: str | None = Field(default=None, description="How long the record is kept and why (Decree 790 "
+                                  "Art. 12: records of provision kept >= 3 years).")
     updated_at: AwareDatetime

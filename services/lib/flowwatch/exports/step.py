@@ -22,6 +22,7 @@ from flowwatch.ids import derived_id
 from flowwatch.incidents.models import Alert
 from flowwatch.rules.export import ExportCounts, evaluate_exemption
 from flowwatch.rules.export_pack import ExportRulePack, export_pack_for, window_id, window_start, years_in_window
+from flowwatch.rules.processor_duties import retention_note
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def process_update(
         update.exemption_claim, pack=pack, has_pi=update.has_pi, important_data=update.important_data,
         activity=update.activity, recipient_type=update.recipient_type, purpose=update.purpose,
         persons_in_flow=update.persons_in_flow, profile=profile, domestic_pi=True,
+        on=pack.local_date(update.occurred_at),
     )  # fmt: skip
     counts = update.is_export is True and first_look.counts_toward_totals
     applied = False
@@ -80,6 +82,10 @@ def process_update(
         year = pack.local_date(update.occurred_at).year
         applied = apply_flow(persons, windows, update.event_id, year, update.person_keys,
                              update.sensitive_person_keys)  # fmt: skip
+        if applied and update.sensitive_declared:
+            for window in windows:  # the persons counted as sensitive on the platform's declaration
+                window.declared_sensitive_categories = sorted({*window.declared_sensitive_categories,
+                                                               *update.sensitive_declared})
     after = ExportCounts(persons=current.persons, sensitive_persons=current.sensitive_persons,
                          all_persons=current.persons)  # fmt: skip
     verdict = evaluate_flow(update, pack, current.window_id, before, after, registry, restrictions, now)
@@ -138,10 +144,13 @@ def ledger_record(
         window_start=window_start(pack, update.occurred_at),
         persons=window.persons,
         sensitive_persons=window.sensitive_persons,
+        sensitive_basis="declared" if window.declared_sensitive_categories else "counted",
+        declared_sensitive_categories=window.declared_sensitive_categories,
         flows=window.flows,
         required_mechanism=verdict.requirement.required.value,
         required_reasons=verdict.requirement.reasons,
         mechanisms_on_file=[m.id for m in registry.mechanisms] if registry else [],
         thresholds=thresholds,
+        retention=retention_note(),
         updated_at=now,
     )

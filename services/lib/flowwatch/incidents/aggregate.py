@@ -23,6 +23,20 @@ MAX_TIMELINE = 200
 """Timeline entries kept per incident (the oldest are kept: they tell how it started)."""
 
 
+class ProcessorFlags(Protocol):
+    """What the incident obligations read from a processor's registry profile (``ProcessorProfile``)."""
+
+    @property
+    def ciio(self) -> bool:
+        """Critical information infrastructure operator."""
+        ...
+
+    @property
+    def central_state_organ(self) -> bool:
+        """Central or state organ, or one of its directly affiliated units."""
+        ...
+
+
 class PersonStore(Protocol):
     """Set of keyed person hashes per incident. ``add`` returns True when the key was new."""
 
@@ -87,6 +101,12 @@ class IncidentState(BaseModel):
     reported_at: datetime | None = None
     followup_reported_at: datetime | None = None
     notified_at: datetime | None = None
+    supplementary_reported_at: datetime | None = None
+    summary_reported_at: datetime | None = None
+    vulnerability_reported_at: datetime | None = None
+    cause_first_at: datetime | None = None
+    measures_first_at: datetime | None = None
+    security_defect: bool = False
     waivers: dict[ObligationId, str] = Field(default_factory=dict)
     regulator_required_notice: bool = False
     important_data: bool = False
@@ -136,6 +156,13 @@ class IncidentState(BaseModel):
         self.reported_at = _earliest(self.reported_at, update.reported_at)
         self.followup_reported_at = _earliest(self.followup_reported_at, update.followup_reported_at)
         self.notified_at = _earliest(self.notified_at, update.notified_at)
+        for name in ("supplementary_reported_at", "summary_reported_at", "vulnerability_reported_at"):
+            setattr(self, name, _earliest(getattr(self, name), getattr(update, name)))
+        if update.cause:
+            self.cause_first_at = _earliest(self.cause_first_at, update.received_at)
+        if update.measures_taken:
+            self.measures_first_at = _earliest(self.measures_first_at, update.received_at)
+        self.security_defect = self.security_defect or bool(update.security_defect)
         stamp = (update.received_at, update.update_id)
         if update.type is not None and (self.type_from is None or stamp > self.type_from):
             self.type, self.type_from = update.type, stamp
@@ -172,12 +199,30 @@ class IncidentState(BaseModel):
         entry = TimelineEntry(at=update.received_at, what=what, update_id=update.update_id, actor=update.actor)
         self.timeline = sorted([*self.timeline, entry], key=lambda e: (e.at, e.update_id or ""))[:MAX_TIMELINE]
 
-    def facts(self) -> IncidentFacts | None:
+    @property
+    def report_incomplete(self) -> bool:
+        """The report to the regulator was made before the cause or the measures taken were known to
+        Flowwatch (2025 Reporting Measures Art. 7 para 2: those items are then supplemented). Order-independent:
+        compares ``reported_at`` with the first instant each item arrived."""
+        if self.reported_at is None:
+            return False
+        return any(first is None or first > self.reported_at for first in (self.cause_first_at, self.measures_first_at))
+
+    def facts(self, profile: ProcessorFlags | None = None) -> IncidentFacts | None:
         """The facts the obligations are evaluated on, or None while occurrence or detection is unknown
-        (only API marks arrived so far)."""
+        (only API marks arrived so far). ``profile``: the processor's registry flags (CII operator, central
+        or state organ); ``None`` when the processor has no profile."""
         if self.occurred_at is None:
             return None
         return IncidentFacts(
+            type=str(self.type) if self.type else None,
+            supplementary_reported_at=self.supplementary_reported_at,
+            summary_reported_at=self.summary_reported_at,
+            vulnerability_reported_at=self.vulnerability_reported_at,
+            report_incomplete=self.report_incomplete,
+            security_defect=self.security_defect,
+            cii_operator=profile.ciio if profile else None,
+            central_state_organ=profile.central_state_organ if profile else None,
             incident_id=self.incident_id,
             occurred_at=self.occurred_at,
             detected_at=self.detected_at or self.first_seen_at,
@@ -197,8 +242,12 @@ class IncidentState(BaseModel):
 def _describe(update: IncidentUpdate) -> str:
     """One timeline line for an update (counts and marks, never PI)."""
     if update.source == "api":
-        parts = [f"{field} set" for field in ("reported_at", "followup_reported_at", "notified_at")
+        parts = [f"{field} set" for field in ("reported_at", "followup_reported_at", "notified_at",
+                                              "supplementary_reported_at", "summary_reported_at",
+                                              "vulnerability_reported_at")
                  if getattr(update, field) is not None]
+        if update.security_defect:
+            parts.append("flagged as a defect endangering national security or the public interest")
         parts += [f"{ob} waived: {reason}" for ob, reason in update.waivers.items()]
         return "; ".join(parts) or "marked"
     persons = len(set(update.person_keys) | set(update.sensitive_person_keys))

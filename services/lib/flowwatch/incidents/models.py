@@ -55,6 +55,12 @@ class IncidentUpdate(_Model):
     reported_at: AwareDatetime | None = None
     followup_reported_at: AwareDatetime | None = None
     notified_at: AwareDatetime | None = None
+    supplementary_reported_at: AwareDatetime | None = None
+    summary_reported_at: AwareDatetime | None = None
+    vulnerability_reported_at: AwareDatetime | None = None
+    security_defect: bool | None = Field(
+        default=None, description="A defect or vulnerability endangering national security or the public "
+        "interest (Decree 790 Art. 10), flagged by an analyst.")
     waivers: dict[ObligationId, str] = Field(default_factory=dict)
     regulator_required_notice: bool | None = None
     important_data: bool = False
@@ -118,6 +124,17 @@ class IndividualNotice(_Model):
     missing: list[str]
 
 
+class AppliedPack(_Model):
+    """A rule pack applied to an incident: ``kind`` law (binding) or policy, its source and why it applies."""
+
+    id: str
+    kind: Literal["law", "policy"]
+    title: str
+    source_document: str
+    window: str
+    reason: str
+
+
 class IncidentRecord(_Model):
     """The aggregated incident (index ``<prefix>-incidents``, document id ``id``)."""
 
@@ -141,12 +158,18 @@ class IncidentRecord(_Model):
     entity_types: list[str]
     categories: list[str]
     updates: int = Field(description="Distinct updates aggregated (duplicates not counted).")
-    pack_id: str | None
+    pack_id: str | None = Field(description="The first applicable pack (law before policy); see pack_ids.")
+    pack_ids: list[str] = Field(default_factory=list, description="Every pack applied: law first, then policy.")
+    packs: list[AppliedPack] = Field(default_factory=list, description="Each applied pack, its kind and why.")
+    grade: str | None = Field(default=None, description="Grade under the 2025 Reporting Measures' guide.")
+    grade_reason: str | None = None
     obligations: list[Obligation]
     report: RegulatorReport | None
     notice: IndividualNotice | None
     timeline: list[TimelineEntry]
     alerts_raised: list[str] = Field(description="Dedup keys of the alerts already raised (each once).")
+    retention: str | None = Field(default=None, description="How long the record is kept and why (Decree 790 "
+                                  "Art. 12 and the longest related record).")
 
 
 class Severity(StrEnum):

@@ -1,5 +1,6 @@
-"""The incident record served to SOC teams and regulators: obligations, the regulator-report contents
-(Draft Network Data Security Regs Art. 11 para 2) and the notice to individuals (PIPL Art. 57 para 1).
+"""The incident record served to SOC teams and regulators: the obligations of every pack that applies (the
+law in force and, unless disabled, Flowwatch's policy pack), the grade, the regulator-report contents and
+the notice to individuals (PIPL Art. 57 para 1).
 
 Only counts, types and the platform's own free-text fields (cause, measures) appear: no PI.
 """
@@ -15,9 +16,9 @@ import yaml
 
 from flowwatch.detection.categories import default_table
 from flowwatch.ids import incident_doc_id
-from flowwatch.incidents.aggregate import IncidentState
-from flowwatch.incidents.models import IncidentRecord, IndividualNotice, RegulatorReport
-from flowwatch.rules.incident_pack import Citation, IncidentRulePack, pack_for
+from flowwatch.incidents.aggregate import IncidentState, ProcessorFlags
+from flowwatch.incidents.models import AppliedPack, IncidentRecord, IndividualNotice, RegulatorReport
+from flowwatch.rules.incident_pack import Citation, IncidentRulePack, packs_for
 from flowwatch.rules.obligations import Obligation, compute_obligations
 
 PIPL_ART_57 = Citation(
@@ -27,21 +28,40 @@ PIPL_ART_57 = Citation(
 )
 
 
+INCIDENT_RETENTION = ("kept as long as the longest related record (>= 1,827 days, 5 years); incident records "
+                      "include records of provision and entrustment kept >= 3 years (网络数据安全管理条例 Art. 12)")
+"""Retention statement of an incident record (the ILM policy is the deployment's: helm ``retention``)."""
+
+
 @cache
 def _notice_data() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(files(__package__).joinpath("notice.yaml").read_text("utf-8"))
     return data
 
 
-def build_record(state: IncidentState, packs: list[IncidentRulePack], now: datetime) -> IncidentRecord:
-    """The incident record of ``state`` as of ``now`` (aware): obligations from the pack selected by
-    ``occurred_at`` (none while it is unknown), the report and the notice."""
+def build_record(
+    state: IncidentState, packs: list[IncidentRulePack], now: datetime, profile: ProcessorFlags | None = None
+) -> IncidentRecord:
+    """The incident record of ``state`` as of ``now`` (aware): the obligations of every pack that applies
+    (:func:`flowwatch.rules.incident_pack.packs_for`; law first, then policy; none while ``occurred_at`` is
+    unknown or when no pack applies), the grade (from the first pack with a grading guide), the report and
+    the notice. ``profile``: the processor's registry flags (``ProcessorProfile``), ``None`` when unknown."""
     obligations: list[Obligation] = []
-    pack: IncidentRulePack | None = None
-    facts = state.facts()
+    applied: list[tuple[IncidentRulePack, str]] = []
+    grade: str | None = None
+    grade_reason: str | None = None
+    facts = state.facts(profile)
     if facts is not None:
-        pack = pack_for(facts.occurred_at, packs)
-        obligations = compute_obligations(pack, facts, now)
+        try:
+            applied = packs_for(facts.occurred_at, packs, facts.detected_at)
+        except LookupError:
+            applied = []
+        for pack, reason in applied:
+            obligations += compute_obligations(pack, facts, now, reason)
+            if grade is None and pack.grades:
+                grade, why = pack.grade_of(facts.persons)
+                grade_reason = f"{why}; {facts.persons_basis} persons"
+    first: IncidentRulePack | None = applied[0][0] if applied else None
     return IncidentRecord(
         id=incident_doc_id(state.processor_id, state.incident_id),
         incident_id=state.incident_id,
@@ -63,12 +83,18 @@ def build_record(state: IncidentState, packs: list[IncidentRulePack], now: datet
         entity_types=state.entity_types,
         categories=state.categories,
         updates=len(state.update_ids),
-        pack_id=pack.id if pack else None,
+        pack_id=first.id if first else None,
+        pack_ids=[p.id for p, _ in applied],
+        packs=[AppliedPack(id=p.id, kind=p.kind, title=p.title, source_document=p.source_document,
+                           window=p.window(), reason=r) for p, r in applied],
+        grade=grade,
+        grade_reason=grade_reason,
         obligations=obligations,
         report=regulator_report(state, obligations) if facts else None,
         notice=individual_notice(state) if facts else None,
         timeline=state.timeline,
         alerts_raised=state.alerts_raised,
+        retention=INCIDENT_RETENTION,
     )
 
 
@@ -95,7 +121,11 @@ def regulator_report(state: IncidentState, obligations: list[Obligation]) -> Reg
     missing = [name for name, value in (("measures_taken", state.measures_taken), ("cause", state.cause))
                if not value]
     missing += ["accountability", "improvements"]
-    basis = [ob.legal_basis for ob in obligations if ob.id in ("regulator_report", "followup_report") and ob.triggered]
+    basis = [ob.legal_basis for ob in obligations
+             if ob.id in ("regulator_report", "followup_report", "supplementary_report", "summary_report")
+             and ob.triggered and ob.binding]
+    basis += [ob.legal_basis for ob in obligations
+              if ob.id in ("regulator_report", "followup_report") and ob.triggered and not ob.binding]
     return RegulatorReport(
         incident_id=state.incident_id,
         processor_id=state.processor_id,

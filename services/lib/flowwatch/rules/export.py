@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -38,7 +38,9 @@ __all__ = [
     "EMERGENCY_CLAIM_DOUBTFUL_PERSONS",
     "GBA_GUIDELINE",
     "GBA_MAINLAND_CITIES",
+    "HK",
     "HR_IMPLAUSIBLE_RECIPIENT_TYPES",
+    "MO",
     "NON_PARTY_RECIPIENT_TYPES",
     "Crossing",
     "ExemptionDecision",
@@ -79,10 +81,12 @@ GBA_MAINLAND_CITIES: dict[str, str] = {
     "Jiangmen": "江门",
     "Zhaoqing": "肇庆",
 }
-"""The 9 mainland GBA cities eligible for the GBA standard contract (GBA Guideline Art. 2 para 2), with Hong
-Kong (``"HK"``) the only other eligible place. Macau is not covered (REGULATIONS.md C11, C12)."""
+"""The 9 mainland GBA cities eligible for the GBA standard contract (GBA Guideline Art. 2 para 2). The other
+side is Hong Kong (``"HK"``, from 2023-12-10) or Macau (``"MO"``, from 2024-09-10, the Mainland–Macau
+guideline); which partners apply on a date is pack data (``gba_standard_contract.partners``)."""
 
 HK = "HK"
+MO = "MO"
 
 NON_PARTY_RECIPIENT_TYPES: frozenset[str] = frozenset({"analytics", "marketing", "advertising", "data_broker"})
 """Recipient types that are normally not a party to the individual's contract (2024 Provisions Art. 5(1)
@@ -133,12 +137,15 @@ for _en, _zh in GBA_MAINLAND_CITIES.items():
         _GBA_ALIASES[normalise_name(_alias)] = _en
 for _alias in ("HK", "Hong Kong", "HKSAR", "香港", "香港特别行政区", "Hong Kong SAR", "CN-HK", "HK-HK"):
     _GBA_ALIASES[normalise_name(_alias)] = HK
+for _alias in ("MO", "Macau", "Macao", "澳门", "澳門", "澳门特别行政区", "Macau SAR", "Macao SAR", "CN-MO", "MO-MO"):
+    _GBA_ALIASES[normalise_name(_alias)] = MO
 
 
 def canonical_gba_place(value: str | None) -> str | None:
     """The canonical GBA place of a city or region name (``"Shenzhen"``, ``"深圳市"`` → ``"Shenzhen"``;
-    ``"Hong Kong"``, ``"香港"`` → ``"HK"``), or ``None`` when it is not one of the 9 mainland GBA cities or
-    Hong Kong (GBA Guideline Art. 2 para 2). Macau (``"MO"``, ``"澳门"``) is never a GBA place here."""
+    ``"Hong Kong"``, ``"香港"`` → ``"HK"``; ``"Macau"``, ``"澳门"`` → ``"MO"``), or ``None`` when it is not one of
+    the 9 mainland GBA cities, Hong Kong or Macau (GBA Guidelines Art. 2 para 2; whether Macau is covered on a
+    date is pack data)."""
     if value is None:
         return None
     return _GBA_ALIASES.get(normalise_name(value))
@@ -158,10 +165,13 @@ def _recipient_type(value: str | None) -> str | None:
 class ProcessorProfile(_Strict):
     """Registry profile of a data handler (REGULATIONS.md F2).
 
-    ``ciio``: critical information infrastructure operator (CSL Art. 31; 2024 Provisions Art. 7(1)).
+    ``ciio``: critical information infrastructure operator (CSL Art. 31; 2024 Provisions Art. 7(1); 2025
+    Reporting Measures Art. 4 para 2: incident report within 1 hour). ``central_state_organ``: one of the
+    central and state organs or their directly affiliated units (中央和国家机关各部门及其直属单位; 2025 Reporting
+    Measures Art. 4 para 3: within 2 hours).
     ``free_trade_zone``: the pilot FTZ the processor is in (Art. 6), ``None`` if none.
-    ``gba_city``: place of registration when it is one of the 9 mainland GBA cities or ``"HK"`` (GBA Guideline
-    Art. 2; stored canonically, e.g. ``"Shenzhen"``); ``None`` otherwise. Any other value is rejected.
+    ``gba_city``: place of registration when it is one of the 9 mainland GBA cities, ``"HK"`` or ``"MO"`` (GBA
+    Guidelines Art. 2; stored canonically, e.g. ``"Shenzhen"``); ``None`` otherwise. Any other value is rejected.
     ``processes_over_1m_persons``: processes PI of 1,000,000 persons or more (Assessment Measures Art. 4(2);
     not a trigger under the 2024 Provisions). ``important_data_catalogue_refs``: catalogue entries notified or
     published to the processor as important data (2024 Provisions Art. 2).
@@ -169,6 +179,7 @@ class ProcessorProfile(_Strict):
 
     processor_id: str = Field(min_length=1)
     ciio: bool = False
+    central_state_organ: bool = False
     free_trade_zone: str | None = None
     gba_city: str | None = None
     processes_over_1m_persons: bool = False
@@ -182,8 +193,8 @@ class ProcessorProfile(_Strict):
         place = canonical_gba_place(value)
         if place is None:
             raise ValueError(
-                f"gba_city must be one of the 9 mainland GBA cities ({', '.join(GBA_MAINLAND_CITIES)}) or 'HK', "
-                f"got {value!r} (GBA Guideline Art. 2; Macau is not covered)"
+                f"gba_city must be one of the 9 mainland GBA cities ({', '.join(GBA_MAINLAND_CITIES)}), 'HK' or 'MO', "
+                f"got {value!r} (GBA Guidelines Art. 2)"
             )
         return place
 
@@ -270,6 +281,8 @@ class Requirement(_Strict):
     always: list[Citation] = Field(default_factory=list)
     assessment_validity_years: int
     renewal: RenewalRule
+    certification_validity_years: int | None = None
+    certification_from: date | None = None
     notes: list[str] = Field(default_factory=list)
 
 
@@ -339,7 +352,19 @@ def _gba_available(pack: ExportRulePack, profile: ProcessorProfile, important_da
     rule = pack.gba_standard_contract
     if rule is None or profile.gba_city is None or important_data or profile.ciio:
         return False
-    return on is None or on >= rule.effective_from
+    partners = rule.partner_regions(on)
+    if profile.gba_city in (HK, MO):
+        return profile.gba_city in partners
+    return bool(partners)
+
+
+def _certification_ok(pack: ExportRulePack, profile: ProcessorProfile, important_data: bool, on: date | None) -> bool:
+    """Whether certification may meet the requirement: always before the 认证办法 (PIPL Art. 38 para 1(2));
+    from its effective date only for a non-CIIO processor without important data."""
+    rule = pack.certification
+    if rule is None or (on is not None and on < rule.effective_from):
+        return True
+    return not profile.ciio and not important_data
 
 
 def required_mechanism(
@@ -427,6 +452,12 @@ def required_mechanism(
         satisfied = list(_ASSESSMENT_ONLY)
     else:
         satisfied = list(_SC_BAND)
+    if Mechanism.CERTIFICATION in satisfied and pack.certification is not None:
+        if not _certification_ok(pack, profile, important_data, on):
+            satisfied.remove(Mechanism.CERTIFICATION)
+        elif on is None or on >= pack.certification.effective_from:
+            notes.append(f"certification under {pack.certification.legal_basis.document}: "
+                         + "; ".join(pack.certification.conditions))
     if required is not Mechanism.NONE and _gba_available(pack, profile, important_data, on):
         satisfied.append(Mechanism.GBA_STANDARD_CONTRACT)
         notes.append("GBA standard contract accepted only for flows that pass gba_check (GBA Guideline Arts. 2, 4)")
@@ -439,6 +470,8 @@ def required_mechanism(
         always=list(pack.always) if has_pi else [],
         assessment_validity_years=pack.assessment.validity_years,
         renewal=pack.assessment.renewal,
+        certification_validity_years=pack.certification.validity_years if pack.certification else None,
+        certification_from=pack.certification.effective_from if pack.certification else None,
         notes=sorted(set(notes)),
     )
 
@@ -478,6 +511,7 @@ def evaluate_exemption(
     domestic_pi: bool,
     sensitive_persons_in_flow: int = 0,
     counts_after: ExportCounts | None = None,
+    on: date | None = None,
 ) -> ExemptionDecision:
     """Judge an exemption claim of a flow (2024 Provisions Arts. 3–6; REGULATIONS.md C5).
 
@@ -494,7 +528,10 @@ def evaluate_exemption(
     unlisted purpose alone is not refused), or with both signals at any size; Art. 5(2) to a recipient type in
     :data:`HR_IMPLAUSIBLE_RECIPIENT_TYPES`; Art. 5(3) with ≥ :data:`EMERGENCY_CLAIM_DOUBTFUL_PERSONS` persons or
     to such a recipient; Arts. 5(1)–(3) when the activity is ``publish``; Art. 5(4) without ``counts_after``;
-    Art. 6 with important data (the FTZ negative list is not checked here). Otherwise honoured.
+    Art. 6 with important data (the FTZ negative list is not checked here). Decree 790 Art. 35(6) (statutory
+    duties or obligations): refused for a flow before 2025-01-01 (``on``, the flow's local date) or with
+    important data; doubtful to a recipient type in :data:`NON_PARTY_RECIPIENT_TYPES`; else honoured with a
+    note that the duty itself is not verified. Otherwise honoured.
     """
     base: dict[str, Any] = {"pack_id": pack.id, "claim": claim}
     if claim is None:
@@ -524,6 +561,8 @@ def evaluate_exemption(
             notes=notes or [],
         )
 
+    if rule.effective_from is not None and on is not None and on < rule.effective_from:
+        return decide("refused", f"{claim} exists only from {rule.effective_from} (flow on {on})")
     if important_data and rule.important_data_excluded_by is not None:
         return decide(
             "refused",
@@ -609,6 +648,12 @@ def evaluate_exemption(
             f"processor in FTZ {profile.free_trade_zone}",
             notes=["the FTZ negative list is not checked by Flowwatch"],
         )
+
+    if claim is ExemptionClaim.NDSR35_6_STATUTORY_DUTY:
+        if rtype in NON_PARTY_RECIPIENT_TYPES:
+            return decide("doubtful", f"a statutory duty is implausible for recipient type '{rtype}'")
+        return decide("honoured", "provision abroad needed to perform a statutory duty or obligation",
+                      notes=["the statutory duty or obligation itself is not verified by Flowwatch"])
 
     return decide("refused", f"no evaluation for exemption '{claim}'")  # pragma: no cover - enum is exhaustive
 
@@ -743,6 +788,11 @@ def mechanism_on_file(
         if expiry is None and mech.type is Mechanism.SECURITY_ASSESSMENT:
             expiry = add_years(mech.issued_on, requirement.assessment_validity_years)
             notes.append(f"expiry derived: {requirement.assessment_validity_years} years from issue")
+        cert_from, cert_years = requirement.certification_from, requirement.certification_validity_years
+        if (expiry is None and mech.type is Mechanism.CERTIFICATION and cert_years is not None
+                and cert_from is not None and mech.issued_on >= cert_from):
+            expiry = add_years(mech.issued_on, cert_years)
+            notes.append(f"expiry derived: certificate valid {cert_years} years from issue (个人信息出境认证办法)")
         common: dict[str, Any] = {"mechanism_id": mech.id, "mechanism_type": mech.type, "expires_on": expiry}
         if expiry is not None and at > expiry:
             check = FileCheck(
@@ -810,10 +860,14 @@ def _gba_citation(article: str) -> str:
     return f"{GBA_GUIDELINE} {article}"
 
 
-def _onward_in_gba(place: str) -> bool:
-    """An onward region inside the GBA: Hong Kong, one of the 9 mainland cities, or ``CN-GD`` (a region code
-    carries no city; Guangdong is accepted as possibly inside the GBA — a documented limitation)."""
-    return canonical_gba_place(place) is not None or place.strip().upper() == "CN-GD"
+def _onward_in_gba(place: str, partners: Collection[str] = (HK,)) -> bool:
+    """An onward region inside the GBA: one of the 9 mainland cities, a partner region of the contract, or
+    ``CN-GD`` (a region code carries no city; Guangdong is accepted as possibly inside the GBA — a documented
+    limitation)."""
+    canon = canonical_gba_place(place)
+    if canon in (HK, MO):
+        return canon in partners
+    return canon is not None or place.strip().upper() == "CN-GD"
 
 
 def gba_check(
@@ -824,16 +878,18 @@ def gba_check(
     mechanism: Mechanism,
     *,
     important_data: bool = False,
+    partners: Collection[str] = (HK,),
 ) -> str | None:
     """Why a flow may not rely on the GBA standard contract, or ``None`` when it may (or when ``mechanism``
     is not the GBA standard contract: nothing to check).
 
-    Valid only (GBA Guideline Arts. 2, 4; REGULATIONS.md C11–C12): from a processor registered in one of the
-    9 mainland GBA cities to a recipient in Hong Kong (``destination_region == "HK"``), or from a Hong Kong
-    processor to a recipient in one of the 9 cities (region ``CN``/``CN-GD`` and ``destination_city``);
-    never to Macau (not covered); never with data notified or published as important data (Art. 2); never
-    with onward transfer outside the GBA (Art. 4(2)): every ``recipient_region_onward`` entry must be HK, one
-    of the 9 cities or ``CN-GD``.
+    ``partners``: the partner regions whose guideline applies on the flow's date
+    (``GbaRule.partner_regions``): ``HK`` (Mainland–Hong Kong guideline, from 2023-12-10) and ``MO``
+    (Mainland–Macau guideline, from 2024-09-10); default Hong Kong only. Valid only (GBA Guidelines Arts. 2,
+    4): from a processor registered in one of the 9 mainland GBA cities to a recipient in a partner region,
+    or from a processor in a partner region to a recipient in one of the 9 cities (region ``CN``/``CN-GD``
+    and ``destination_city``); never Hong Kong ↔ Macau; never with data notified or published as important
+    data (Art. 2); never with onward transfer outside the GBA (Art. 4(2)).
     """
     if mechanism is not Mechanism.GBA_STANDARD_CONTRACT:
         return None
@@ -842,30 +898,40 @@ def gba_check(
     origin = profile.gba_city
     if origin is None:
         return (
-            "processor is not registered in one of the 9 mainland GBA cities or Hong Kong "
+            "processor is not registered in one of the 9 mainland GBA cities, Hong Kong or Macau "
             f"({_gba_citation('Art. 2 para 2')})"
         )
     dest = (destination_region or "").strip().upper()
     if dest == "MO" or dest.startswith("MO-") or _is_macau(destination_city):
-        return f"Macau is not covered by the GBA standard contract (Mainland–Hong Kong only; {_gba_citation('Art. 2')})"
-    if origin == HK:
+        dest = MO
+    elif dest.startswith("HK-"):
+        dest = HK
+    if origin in (HK, MO):
+        if origin not in partners:
+            return (f"{origin} is not a GBA standard-contract partner on this date "
+                    f"({_gba_citation('Art. 2')}; Macau from 2024-09-10)")
         if not (dest == "CN" or dest.startswith("CN-")):
             return (
-                f"from Hong Kong the GBA standard contract covers only recipients in the 9 mainland GBA cities, "
+                f"from {origin} the GBA standard contract covers only recipients in the 9 mainland GBA cities, "
                 f"not region {dest or '?'} ({_gba_citation('Art. 2 para 2')})"
             )
         city = canonical_gba_place(destination_city)
-        if city is None or city == HK:
+        if city is None or city in (HK, MO):
             return (
                 f"recipient city {destination_city!r} is not one of the 9 mainland GBA cities "
                 f"({_gba_citation('Art. 2 para 2')})"
             )
-    elif dest != HK:
+    elif dest not in (HK, MO):
         return (
-            f"from {origin} the GBA standard contract covers only recipients in Hong Kong, not region {dest or '?'} "
-            f"({_gba_citation('Art. 2 para 2')})"
+            f"from {origin} the GBA standard contract covers only recipients in Hong Kong or Macau, not region "
+            f"{dest or '?'} ({_gba_citation('Art. 2 para 2')})"
         )
-    outside = [r for r in recipient_region_onward if not _onward_in_gba(r)]
+    elif dest not in partners:
+        return (
+            "Macau is not covered by the GBA standard contract on this date (the Mainland–Macau guideline "
+            "applies from 2024-09-10)" if dest == MO else f"{dest} is not a GBA standard-contract partner on this date"
+        )
+    outside = [r for r in recipient_region_onward if not _onward_in_gba(r, partners)]
     if outside:
         return (
             f"onward transfer to {', '.join(outside)} outside the GBA is not allowed under the GBA standard contract "

@@ -158,10 +158,13 @@ class ExemptionRule(_Strict):
     ``ciio_allowed``: whether a CIIO may rely on it (Art. 7 last para: Arts. 3, 4, 5(1)–(3), 6 — not 5(4)).
     ``below_persons``: only while cumulative non-sensitive persons stay below this number and no sensitive
     person was exported ("不满10万人", Art. 5(4)). ``listed_purposes``: the contract kinds of Art. 5(1).
+    ``effective_from``: first local day the exemption exists (e.g. Decree 790 Art. 35(6): 2025-01-01);
+    a claim for an earlier flow is refused.
     """
 
     code: ExemptionClaim
     legal_basis: Citation
+    effective_from: date | None = None
     important_data_excluded_by: Citation | None = None
     ciio_allowed: bool = True
     below_persons: int | None = Field(default=None, ge=1)
@@ -190,11 +193,45 @@ class AssessmentRule(_Strict):
     renewal: RenewalRule
 
 
+class GbaPartner(_Strict):
+    """One side of the GBA standard contract besides the 9 mainland cities: ``region`` (``HK`` or ``MO``),
+    from when its guideline applies (local date, inclusive) and that guideline's citation."""
+
+    region: Literal["HK", "MO"]
+    effective_from: date
+    legal_basis: Citation
+
+
 class GbaRule(_Strict):
-    """Whether and from when the GBA (Mainland–Hong Kong) standard contract is available under this pack."""
+    """Whether and from when the GBA standard contract is available under this pack: Mainland–Hong Kong from
+    ``effective_from`` (2023-12-10) and each of ``partners`` from its own date (Mainland–Macau from
+    2024-09-10). Without ``partners``, Hong Kong only."""
 
     effective_from: date
     legal_basis: Citation
+    partners: list[GbaPartner] = Field(default_factory=list)
+
+    def partner_regions(self, on: date | None) -> set[str]:
+        """The partner regions (``HK``, ``MO``) whose guideline applies on local date ``on`` (``None``: all)."""
+        partners = self.partners or [GbaPartner(region="HK", effective_from=self.effective_from,
+                                                legal_basis=self.legal_basis)]
+        return {p.region for p in partners if on is None or on >= p.effective_from}
+
+    def citation_for(self, region: str) -> Citation:
+        """The guideline of the partner ``region`` (falls back to the pack's GBA citation)."""
+        return next((p.legal_basis for p in self.partners if p.region == region), self.legal_basis)
+
+
+class CertificationRule(_Strict):
+    """Personal-information export certification (个人信息出境认证办法, CAC and SAMR, in force 2026-01-01):
+    from ``effective_from`` a certificate counts only for a non-CIIO processor in the standard-contract band
+    with no important data (Art. 3 conditions; splitting volumes to avoid an assessment is forbidden), and is
+    valid ``validity_years`` from issue (a certificate filed without an expiry gets that one)."""
+
+    effective_from: date
+    validity_years: int = Field(ge=1)
+    legal_basis: Citation
+    conditions: list[str] = Field(default_factory=list)
 
 
 class ExportRulePack(_Strict):
@@ -225,6 +262,7 @@ class ExportRulePack(_Strict):
     exemptions: list[ExemptionRule] = Field(default_factory=list)
     assessment: AssessmentRule
     gba_standard_contract: GbaRule | None = None
+    certification: CertificationRule | None = None
     always: list[Citation] = Field(default_factory=list)
 
     @model_validator(mode="after")
