@@ -34,6 +34,7 @@ from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import (
     alerts,
     audit_log,
+    dead_letters,
     docs_routes,
     exports,
     findings,
@@ -187,7 +188,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     checked = [Depends(reject_unknown_query)]
     for router in (findings.router, incidents.router, alerts.router, registry.router, exports.router,
-                   audit_log.router, audit_log.me_router, ingest.router):
+                   audit_log.router, audit_log.me_router, ingest.router, dead_letters.router):
         app.include_router(router, dependencies=checked)
 
     def openapi() -> dict[str, Any]:

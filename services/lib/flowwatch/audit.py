@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowwatch.es_indices import audit_index, ensure_templates
 
-TargetType = Literal["alert", "incident", "processor", "restrictions", "api_key"]
+TargetType = Literal["alert", "incident", "processor", "restrictions", "api_key", "dead_letter", "notification_route"]
 
 
 class Actor(BaseModel):
