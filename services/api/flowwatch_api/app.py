@@ -40,6 +40,7 @@ from flowwatch_api import (
     findings,
     incidents,
     ingest,
+    notifications,
     problems,
     registry,
     ui_routes,
@@ -188,7 +189,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     checked = [Depends(reject_unknown_query)]
     for router in (findings.router, incidents.router, alerts.router, registry.router, exports.router,
-                   audit_log.router, audit_log.me_router, ingest.router, dead_letters.router):
+                   audit_log.router, audit_log.me_router, ingest.router, dead_letters.router,
+                   notifications.router):
         app.include_router(router, dependencies=checked)
 
     def openapi() -> dict[str, Any]:
