@@ -267,14 +267,14 @@ def test_signatures_and_formats_as_received(env: Env) -> None:
                                        hashlib.sha256).digest()).decode()
     assert ding["query"]["sign"] == [expect] and ding["query"]["access_token"] == ["t0k"]
     text = json.loads(ding["body"])["markdown"]["text"]
-    assert "即将到期：向监管部门报告" in text and "Due soon" not in text  # route language zh
+    assert "即将到期：向主管部门报告" in text and "Due soon" not in text  # route language zh
 
     wecom = json.loads(next(c for c in rec.calls if c["path"] == "/wecom")["body"])
     assert wecom["msgtype"] == "markdown" and "即将到期" in wecom["markdown"]["content"]
 
     mail = env.mailbox.messages[0]
     subject = str(make_header(decode_header(mail["Subject"])))
-    assert subject.startswith("[高 high] 即将到期：向监管部门报告 / Due soon") and mail["To"] == "soc@example.cn"
+    assert subject.startswith("[高 high] 即将到期：向主管部门报告 / Due soon") and mail["To"] == "soc@example.cn"
 
     flaky = [c["at"] for c in rec.calls if c["path"] == "/flaky"][:3]
     assert flaky[1] - flaky[0] >= 0.15 and flaky[2] - flaky[1] >= flaky[1] - flaky[0] - 0.05  # back-off grows
