@@ -1095,3 +1095,49 @@ def test_audit_log_view(env: Env, open_page: Callable[..., Any]) -> None:
     assert listed(page, "audit-row", "targetType") == ["dead_letter"]
     assert "死信" in page.inner_text("tr[data-testid=audit-row] [data-field=target]")
     shot(page, "audit_zh")
+
+
+def read_csv(data: bytes) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert data.startswith("\ufeff".encode()), "CSV without the UTF-8 BOM spreadsheets need"
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_csv_exports_of_ledger_alerts_and_audit(env: Env) -> None:
+    resp = env.api("GET", "/v1/alerts", "soc", params={"format": "csv"})
+    assert resp.status_code == 200 and resp.headers["content-type"] == "text/csv; charset=utf-8"
+    assert resp.headers["content-disposition"].startswith('attachment; filename="alerts-')
+    rows = read_csv(resp.content)
+    assert {r["alert_id"] for r in rows} == {a.alert_id for a in env.alerts.values()}  # every page, not one
+    beta1 = next(r for r in rows if r["alert_id"] == env.alerts["beta1"].alert_id)
+    assert beta1["title_zh"] == "已逾期：向主管部门报告" and beta1["title_en"] == env.alerts["beta1"].title
+    assert beta1["legal_basis"] == "中华人民共和国个人信息保护法 Art. 38"
+    critical = read_csv(env.api("GET", "/v1/alerts", "soc", params={"format": "csv", "severity": "critical"}).content)
+    assert {r["severity"] for r in critical} == {"critical"} and len(critical) == 3
+    mine = read_csv(env.api("GET", "/v1/alerts", "acme", params={"format": "csv"}).content)
+    assert mine and {r["processor_id"] for r in mine} == {"acme-cn"}  # a platform exports only its own
+
+    ledger = read_csv(env.api("GET", "/v1/exports/ledger", "regulator", params={"format": "csv"}).content)
+    assert {(r["processor_id"], r["persons"]) for r in ledger} == {(r.processor_id, str(r.persons)) for r in env.ledger}
+    audit = read_csv(env.api("GET", "/v1/audit", "soc", params={"format": "csv"}).content)
+    assert {"notification_route.put", "dead_letter.redrive"} <= {r["action"] for r in audit}
+    bad = env.api("GET", "/v1/audit", "soc", params={"format": "xlsx"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+def test_csv_and_pdf_buttons_download_files(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/alerts?severity=critical")
+    with page.expect_download() as info:
+        page.click("[data-testid=csv-export]")
+    download = info.value
+    assert download.suggested_filename.startswith("alerts-") and download.suggested_filename.endswith(".csv")
+    rows = read_csv(Path(download.path()).read_bytes())
+    assert {r["severity"] for r in rows} == {"critical"} and len(rows) == 3  # the view's filters
+    go(page, "#/incidents/inc-A1?processor_id=acme-cn")
+    with page.expect_download(timeout=60_000) as info:
+        page.click("[data-testid=report-pdf]")
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-") and info.value.suggested_filename.endswith(".pdf")
+    shot(page, "incident_with_pdf_button_zh")

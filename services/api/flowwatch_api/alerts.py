@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from flowwatch.alert_texts import AlertText, localized
@@ -41,6 +41,7 @@ from flowwatch_api.auth import (
     require_roles,
     scope_filters,
 )
+from flowwatch_api.csv_export import ALERT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
 from flowwatch_api.partitions import (
     PartitionAggCache,
@@ -138,7 +139,7 @@ def status_filter(statuses: list[str], now: datetime) -> dict[str, Any]:
 
 
 @router.get("", response_model=AlertsPage, summary="The alert queue: search alerts (filters, full text, sorting, "
-            "cursor paging)")
+            "cursor paging; CSV with format=csv)", responses=CSV_RESPONSE)
 def list_alerts(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
@@ -165,14 +166,20 @@ def list_alerts(
                                    "incident, type and assignee (simple query string).")] = None,
     sort: Annotated[AlertSort, Query(description="`-raised_at` newest first (default), `raised_at`, "
                                      "`-last_raised_at`, `-count` or `due_at`.")] = "-raised_at",
+    format_: Annotated[Literal["json", "csv"], Query(alias="format", description="`csv`: every matching item as a "
+                       "CSV file (UTF-8 with BOM) instead of one JSON page.")] = "json",
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
-) -> AlertsPage:
+) -> AlertsPage | Response:
     """Alerts matching every given filter (AND; repeated values of one filter OR). Every role may read;
     platform keys see only their processor.
 
     Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
     """
+    if format_ == "csv":
+        args = {k: v for k, v in locals().items() if k != "format_"}
+        return csv_response(pages(lambda cur: list_alerts(**{**args, "size": PAGE, "cursor": cur})), ALERT_COLUMNS,
+                            "alerts")
     now = datetime.now(UTC)
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     for field, values in (

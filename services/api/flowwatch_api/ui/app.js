@@ -695,7 +695,8 @@
         h('thead', {}, h('tr', {}, head.map((k) => h('th', { scope: 'col', class: k === 'col.count' ? 'num' : null }, k === 'col.expand' ? h('span', { class: 'sr-only' }, t(k)) : t(k))))),
         tbody);
       mount(
-        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('alerts.title')), summary),
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('alerts.title')), summary,
+          csvButton('/v1/alerts', filters, 'alerts')),
         filterForm(),
         st.error ? errorBox(st.error) : h('div', { class: 'table-wrap' }, table),
         h('div', { class: 'pager' }, more));
@@ -853,6 +854,29 @@
     return { name: 'incidents', load, render };
   }
 
+  /** Fetch a file with the key (CSV export, PDF report) and save it under the server's file name. */
+  async function downloadFile(path, params, accept, fallbackName) {
+    try {
+      const resp = await api(path, { params, raw: true, accept });
+      const disposition = resp.headers.get('Content-Disposition') || '';
+      const m = /filename="([^"]+)"/.exec(disposition);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = h('a', { href: url, download: m ? m[1] : fallbackName, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) { reportError(err); }
+  }
+
+  /** A "CSV" button exporting every item of the list with the view's filters (GET …?format=csv). */
+  function csvButton(path, filters, name) {
+    return h('button', {
+      type: 'button', class: 'btn', 'data-testid': 'csv-export',
+      onclick: () => downloadFile(path, { ...filters, format: 'csv' }, 'text/csv', name + '.csv')
+    }, t('common.csv'));
+  }
+
   /** Fetch a report with the key and hand it over as a Blob URL (download or new tab). */
   async function openReport(rec, kind, popup) {
     const path = `/v1/incidents/${encodeURIComponent(rec.incident_id)}/${kind === 'json' ? 'report' : 'report.html'}`;
@@ -929,7 +953,12 @@
           type: 'button', id: 'report-html', class: 'btn', 'data-testid': 'report-html',
           // open the tab within the click (popup blockers), then point it at the Blob URL
           onclick: () => openReport(rec, 'html', window.open('', '_blank'))
-        }, t('incident.reportHtml')));
+        }, t('incident.reportHtml')),
+        h('button', {
+          type: 'button', id: 'report-pdf', class: 'btn', 'data-testid': 'report-pdf',
+          onclick: () => downloadFile(`/v1/incidents/${encodeURIComponent(rec.incident_id)}/report.pdf`,
+            { processor_id: rec.processor_id, download: 'true' }, 'application/pdf', `incident-${rec.incident_id}.pdf`)
+        }, t('incident.reportPdf')));
       const obHead = ['ob.col.obligation', 'ob.col.status', 'ob.col.due', 'ob.col.countdown', 'ob.col.period',
         'ob.col.basis', 'ob.col.recipients', 'ob.col.trigger', 'ob.col.details'];
       const report = rec.report;
@@ -1069,7 +1098,8 @@
       }, t('common.loadMore'));
       mount(
         h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('exports.title')),
-          h('span', { id: 'ledger-total', 'data-testid': 'ledger-total' }, st.error ? '' : totalText(st.total, st.relation))),
+          h('span', { id: 'ledger-total', 'data-testid': 'ledger-total' }, st.error ? '' : totalText(st.total, st.relation)),
+          csvButton('/v1/exports/ledger', filters, 'export-ledger')),
         h('p', { class: 'muted intro' }, t('exports.intro')),
         form,
         st.error ? errorBox(st.error) : (st.items.length ? h('div', { class: 'ledger-list' }, st.items.map(card))
@@ -1266,7 +1296,8 @@
       mount(
         h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t(spec.titleKey)),
           h('span', { id: spec.name + '-total', 'data-testid': 'list-total' },
-            st.error ? '' : `${totalText(st.total, st.relation)} · ${t('common.shown', { n: fmtNum(st.items.length) })}`)),
+            st.error ? '' : `${totalText(st.total, st.relation)} · ${t('common.shown', { n: fmtNum(st.items.length) })}`),
+          spec.csv ? csvButton(spec.path, filters, spec.name) : null),
         spec.introKey ? h('p', { class: 'muted intro' }, t(spec.introKey)) : null,
         spec.extra ? spec.extra(filters) : null,
         form,
@@ -1404,7 +1435,7 @@
 
   function AuditView(query) {
     return ListView({
-      name: 'audit', hash: '#/audit', path: '/v1/audit', titleKey: 'audit.title', introKey: 'audit.intro',
+      name: 'audit', hash: '#/audit', path: '/v1/audit', titleKey: 'audit.title', introKey: 'audit.intro', csv: true,
       filters: [
         { key: 'target_type', labelKey: 'filter.targetType', control: (v) => select('x-target_type', 'target', AUDIT_TARGETS, v, true) },
         { key: 'action', labelKey: 'filter.action', control: (v) => textInput('x-action', v, 'filter.actionPlaceholder') },

@@ -477,7 +477,9 @@ window.FW_I18N = {
     'channel.email': "电子邮件",
     'routeLang.zh': "中文",
     'routeLang.en': "英文",
-    'routeLang.zh+en': "中英文"
+    'routeLang.zh+en': "中英文",
+    'common.csv': '导出 CSV',
+    'incident.reportPdf': '下载 PDF 报告'
   },
 
   en: {
@@ -953,6 +955,8 @@ window.FW_I18N = {
     'channel.email': "E-mail",
     'routeLang.zh': "Chinese",
     'routeLang.en': "English",
-    'routeLang.zh+en': "Chinese and English"
+    'routeLang.zh+en': "Chinese and English",
+    'common.csv': 'Export CSV',
+    'incident.reportPdf': 'Download the PDF report'
   }
 };
