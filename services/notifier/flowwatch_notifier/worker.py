@@ -42,6 +42,8 @@ from flowwatch_notifier.delivery import RetryPolicy, deliver
 from flowwatch_notifier.models import Notification, Route, notification_id
 
 log = logging.getLogger("flowwatch_notifier")
+RETRY_PAUSE = 2.0
+"""Seconds between retries of a message whose handling failed (Elasticsearch unreachable)."""
 
 
 class NotifierSettings(KafkaSettings, ElasticsearchSettings):
@@ -134,6 +136,19 @@ class Notifier:
             return {}
         return self.handle(alert, alert.model_dump(mode="json"))
 
+    def _handle_until_done(self, msg: Message) -> None:
+        """``handle_message``, retried every ``RETRY_PAUSE`` seconds while Elasticsearch (the claims) fails, so
+        an outage delays notifications but loses none; returns early only when asked to stop (the offset is
+        then not committed and the message is handled again after the restart)."""
+        while True:
+            try:
+                self.handle_message(msg)
+                return
+            except Exception:
+                log.exception("handling an alert failed; retrying in %.0f s", RETRY_PAUSE)
+                if self._stop.wait(RETRY_PAUSE):
+                    raise
+
     def stop(self, *_: Any) -> None:
         """Ask ``run`` to return after the current batch."""
         self._stop.set()
@@ -155,7 +170,7 @@ class Notifier:
                         if error.code() != KafkaError._PARTITION_EOF:
                             log.warning("consumer error: %s", error)
                         continue
-                    self.handle_message(msg)
+                    self._handle_until_done(msg)
                     handled = True
                 if handled:
                     consumer.commit(asynchronous=False)
