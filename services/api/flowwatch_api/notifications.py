@@ -39,7 +39,8 @@ from flowwatch_notifier.models import (
     view_of,
 )
 
-router = APIRouter(tags=["notifications"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
+router = APIRouter(tags=["notifications"], route_class=AuthFirstRoute, responses={
+    **BAD_REQUEST, 403: {"description": "Only admin and soc_analyst keys read and manage notifications."}})
 
 MANAGERS = (Role.ADMIN, Role.SOC_ANALYST)
 Manager = Annotated[Principal, require_roles(*MANAGERS)]
