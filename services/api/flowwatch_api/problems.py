@@ -5,12 +5,13 @@ validation (422), an unknown query parameter (400), Elasticsearch being down (50
 unexpected error (500) — is one JSON object::
 
     {"type": "about:blank" | "https://flowwatch.dev/problems/<name>", "title": str, "status": int,
-     "detail": str, "instance": "<request path>", ...extension members}
+     "detail": str, ...extension members}
 
 ``type`` is ``about:blank`` (RFC 9457 §4.2.1: the title is then the HTTP status phrase) unless the problem
 has its own type URI below. Extension members: ``errors`` (422: ``[{"loc", "msg", "type"}]``, never the
 input values, which may hold PI) and ``parameter`` (400 for an unknown query parameter). Headers of the
-original error (``WWW-Authenticate``, ``Retry-After``) are kept.
+original error (``WWW-Authenticate``, ``Retry-After``) are kept. The optional ``instance`` member is left out:
+the answer about another tenant's object must stay byte-identical to the one about a missing object.
 
 ``document_problems(openapi)`` rewrites the OpenAPI document so every 4xx/5xx answer that has no model of its
 own is declared as ``application/problem+json`` with the ``Problem`` schema.
@@ -57,7 +58,6 @@ class Problem(BaseModel):
     title: str = Field(description="Short summary of the problem type (HTTP status phrase for about:blank).")
     status: int = Field(ge=400, le=599, description="HTTP status code of this answer.")
     detail: str = Field(description="What went wrong in this occurrence, for a human.")
-    instance: str | None = Field(default=None, description="The request path.")
     errors: list[ValidationIssue] | None = Field(default=None, description="422: every invalid part.")
     parameter: str | None = Field(default=None, description="400 unknown query parameter: its name.")
 
@@ -73,8 +73,6 @@ def problem_response(
         "status": code,
         "detail": detail,
     }
-    if request is not None:
-        body["instance"] = request.url.path
     body.update({k: v for k, v in extensions.items() if v is not None})
     return JSONResponse(status_code=code, content=body, media_type=MEDIA_TYPE, headers=headers)
 
