@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -291,3 +292,46 @@ def test_dead_letter_paths(env: Env) -> None:
     letters = env.client.get("/v1/dead-letters", params={"reason": "invalid_alert"}, headers=env.admin).json()
     assert letters["total"] == 1 and letters["items"][0]["original"]["topic"] == env.topic
     assert "alert_id" in letters["items"][0]["error"]
+
+
+def test_the_local_stack_notifies_a_real_incident_deadline_once(make_stack) -> None:  # type: ignore[no-untyped-def]
+    """The whole pipeline (``flowwatch up`` components, notifier included): an incident event detected after
+    its 8-hour deadline → the detector's incident agent raises the critical overdue alert → the notifier posts
+    it, signed, to the route created through the stack's API — once, also when the event is sent again."""
+    import httpx
+
+    from flowwatch.replay import produce
+    from tests.integration.test_incident_agent import incident_event
+
+    server, rec = start_receiver()
+    try:
+        stack = make_stack(broker="noida", workers=1, api=True,
+                           extra_env={"FLOWWATCH_INCIDENT_TICK": "1", "FLOWWATCH_NOTIFY_ROUTES_REFRESH": "0"})
+        assert "notifier" in stack.state.components
+        es = Elasticsearch(stack.state.es_url, request_timeout=30)
+        admin = {"Authorization": f"Bearer {create_key(es, stack.state.index_prefix, Role.ADMIN)[0]}"}
+        api = httpx.Client(base_url=stack.state.api_url, timeout=30)
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        resp = api.put("/v1/notification-routes/soc", headers=admin, json={
+            "name": "SOC", "match": {"severities": ["critical"], "types": ["obligation_*"]},
+            "channel": {"kind": "webhook", "url": f"{base}/hook", "secret": WEBHOOK_SECRET}})
+        assert resp.status_code == 201, resp.text
+        now = datetime.now(UTC)
+        late = incident_event("n-1", "inc-n", now - timedelta(hours=9), now, range(0, 3), important=True)
+        produce(stack.state.kafka_bootstrap, stack.topics().flow_events, [late])
+        wait_for(lambda: rec.count("/hook") >= 1, timeout=120, what="the webhook of the overdue alert")
+        produce(stack.state.kafka_bootstrap, stack.topics().flow_events, [late])  # the same event again
+        time.sleep(8)  # several incident ticks and notifier polls
+        hooks = [c for c in rec.calls if c["path"] == "/hook"]
+        assert len(hooks) == 1
+        payload = json.loads(hooks[0]["body"])
+        assert (payload["alert"]["type"], payload["alert"]["incident_id"]) == ("obligation_overdue", "inc-n")
+        assert payload["texts"]["zh"]["title"] == "发现时已超过期限：向主管部门报告"  # detected after the deadline
+        ts = hooks[0]["headers"]["X-Flowwatch-Timestamp"]
+        want = hmac.new(WEBHOOK_SECRET.encode(), ts.encode() + b"." + hooks[0]["body"], hashlib.sha256).hexdigest()
+        assert hooks[0]["headers"]["X-Flowwatch-Signature"] == f"sha256={want}"
+        listed = api.get("/v1/notifications", headers=admin, params={"state": "delivered"}).json()
+        assert listed["total"] == 1 and listed["items"][0]["incident_id"] == "inc-n"
+        es.close()
+    finally:
+        server.shutdown()
