@@ -248,6 +248,12 @@ def test_one_notification_per_alert_and_escalation_never_per_replay(env: Env) ->
     assert _delivered(env, "soc-webhook") == 2 and _delivered(env, "ding-obligations") == 4
     assert rec.count("/flaky") == 2 + 2  # overdue: 2 failures + 1 success; marker-2: 1 success
     assert rec.count("/down") == 3 * 2  # three tries for each of the two critical alerts
+    from prometheus_client import REGISTRY
+
+    def metric(channel: str, outcome: str) -> float:
+        return REGISTRY.get_sample_value("flowwatch_notifications_total", {"channel": channel, "outcome": outcome}) or 0
+    assert metric("dingtalk", "delivered") >= 4 and metric("webhook", "dead_lettered") >= 2
+    assert metric("dingtalk", "duplicate") >= 3  # the replays
 
 
 def test_signatures_and_formats_as_received(env: Env) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 from confluent_kafka import Consumer, KafkaError, Message
 from elasticsearch import Elasticsearch
+from prometheus_client import Counter, Histogram
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
@@ -35,13 +36,19 @@ from flowwatch.es_indices import dead_letters_index
 from flowwatch.ids import dead_letter_id
 from flowwatch.incidents.models import Alert
 from flowwatch.models import DeadLetter
-from flowwatch.observability import setup_logging
+from flowwatch.observability import metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import ElasticsearchSettings, KafkaSettings, topics
 from flowwatch_notifier import store
 from flowwatch_notifier.delivery import RetryPolicy, deliver
 from flowwatch_notifier.models import Notification, Route, notification_id
 
 log = logging.getLogger("flowwatch_notifier")
+NOTIFICATIONS = Counter("flowwatch_notifications_total",
+                        "Notifications by channel kind and outcome (delivered, dead_lettered, duplicate).",
+                        ["channel", "outcome"])
+DELIVERY_SECONDS = Histogram("flowwatch_notification_delivery_seconds",
+                             "Time from claim to final state of one notification, tries and back-off included.",
+                             ["channel"], buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300))
 RETRY_PAUSE = 2.0
 """Seconds between retries of a message whose handling failed (Elasticsearch unreachable)."""
 
@@ -95,12 +102,16 @@ class Notifier:
                               processor_id=alert.processor_id, incident_id=alert.incident_id,
                               title=texts["en"].title, state="sending", created_at=now, updated_at=now, alert=raw)
         if not store.claim(self.es, self.prefix, record):
+            NOTIFICATIONS.labels(channel=route.channel.kind, outcome="duplicate").inc()
             return "duplicate"
+        started = time.monotonic()
         ok, attempts = deliver(route, alert, texts, nid, self.client, self.policy)
+        DELIVERY_SECONDS.labels(channel=route.channel.kind).observe(time.monotonic() - started)
         final = record.model_copy(update={
             "state": "delivered" if ok else "dead_lettered", "attempts": attempts, "updated_at": datetime.now(UTC),
             "last_error": None if ok else attempts[-1].error})
         store.finish(self.es, self.prefix, final)
+        NOTIFICATIONS.labels(channel=route.channel.kind, outcome=final.state).inc()
         if ok:
             log.info("notified %s over %s (%s)", alert.alert_id, route.route_id, route.channel.kind,
                      extra={"processor_id": alert.processor_id})
@@ -184,6 +195,10 @@ def main() -> None:
     """Run one notifier until SIGTERM/SIGINT."""
     setup_logging("notifier")
     notifier = Notifier()
+    port = metrics_port()
+    if port is not None:
+        start_metrics_server(port)
+        log.info("metrics on port %d", port)
     signal.signal(signal.SIGTERM, notifier.stop)
     signal.signal(signal.SIGINT, notifier.stop)
     notifier.run()
