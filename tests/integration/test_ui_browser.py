@@ -1141,3 +1141,39 @@ def test_csv_and_pdf_buttons_download_files(env: Env, open_page: Callable[..., A
     pdf = Path(info.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF-") and info.value.suggested_filename.endswith(".pdf")
     shot(page, "incident_with_pdf_button_zh")
+
+
+def test_routes_are_created_edited_and_deleted_in_the_ui(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/notifications")
+    page.fill("#r-route_id", "wecom-ui")
+    page.fill("#r-name", "企业微信 值班")
+    page.select_option("#r-kind", "wecom")
+    page.fill("#r-url", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY")
+    page.check("input[name=r-sev][value=critical]")
+    page.fill("#r-types", "obligation_*, export_restricted_recipient")
+    shot(page, "route_editor_zh")
+    navigate(page, lambda: page.click("[data-testid=route-save]"))
+    stored = env.api("GET", "/v1/notification-routes/wecom-ui", "soc").json()
+    assert stored["channel"] == {**stored["channel"], "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?***"}
+    assert stored["match"] == {"severities": ["critical"], "types": ["obligation_*", "export_restricted_recipient"],
+                               "processor_ids": []}
+    # edit: disable it; the masked URL sent back keeps the stored one (the key never reached the browser)
+    page.click("tr[data-testid=route-row][data-route=wecom-ui] [data-testid=route-edit]")
+    assert page.input_value("#r-url").endswith("?***") and page.get_attribute("#r-route_id", "readonly") is not None
+    page.uncheck("#r-enabled")
+    navigate(page, lambda: page.click("[data-testid=route-save]"))
+    assert page.get_attribute("tr[data-testid=route-row][data-route=wecom-ui]", "data-enabled") == "false"
+    from flowwatch_notifier import store as routes_store
+
+    kept = routes_store.get_route(env.es, env.prefix, "wecom-ui")
+    assert kept is not None and kept.channel.url.endswith("key=SECRET-KEY") and kept.enabled is False
+    page.once("dialog", lambda d: d.accept())
+    navigate(page, lambda: page.click("tr[data-testid=route-row][data-route=wecom-ui] [data-testid=route-delete]"))
+    assert env.api("GET", "/v1/notification-routes/wecom-ui", "soc").status_code == 404
+    audit = env.api("GET", "/v1/audit", "soc", params={"target_id": "wecom-ui"}).json()["items"]
+    assert sorted(a["action"] for a in audit) == ["notification_route.delete", "notification_route.put",
+                                                  "notification_route.put"]
+    assert all(a["actor"]["name"] == "analyst-li" for a in audit) and "SECRET-KEY" not in json.dumps(audit)
+    # roles that may not manage routes get no editor
+    regulator = open_page("regulator", hash_="#/notifications")
+    assert regulator.locator("[data-testid=route-form]").count() == 0

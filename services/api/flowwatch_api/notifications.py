@@ -4,9 +4,10 @@ Routes (``flowwatch_notifier.models.RouteSpec``: match by severity, type and pro
 DingTalk, WeCom, Feishu, Lark or e-mail) are read and written by admin and SOC analyst keys only (platform and
 regulator keys: 403). Every write leaves an audit record (``notification_route.put`` / ``.delete``, target
 type ``notification_route``) with the masked channel, never the secret. A stored secret is never served
-(``has_secret``); a PUT without ``channel.secret`` keeps the stored one when the channel kind is unchanged, so
-a route can be edited without re-entering it. The notifier (``flowwatch_notifier``) reads the routes within
-``FLOWWATCH_NOTIFY_ROUTES_REFRESH`` seconds.
+(``has_secret``), nor a URL's credentials (query string, bot token: masked). When the channel kind is unchanged,
+a PUT without ``channel.secret`` keeps the stored secret and a PUT with the masked URL as served keeps the
+stored URL, so a route can be edited without re-entering either. The notifier (``flowwatch_notifier``) reads
+the routes within ``FLOWWATCH_NOTIFY_ROUTES_REFRESH`` seconds.
 
 ``GET /v1/notifications`` lists the delivery records: one per alert, severity and route, with every try;
 ``state=dead_lettered`` is the dead-letter path of deliveries whose last try failed.
@@ -110,8 +111,11 @@ def put_route(
     prefix = settings.es_index_prefix
     before = store.get_route(es, prefix, route_id)
     channel = spec.channel
-    if channel.secret is None and before is not None and before.channel.kind == channel.kind:
-        channel = channel.model_copy(update={"secret": before.channel.secret})
+    if before is not None and before.channel.kind == channel.kind:
+        if channel.url == mask_url(before.channel.url):  # the masked URL as served: keep the stored one
+            channel = channel.model_copy(update={"url": before.channel.url})
+        if channel.secret is None:
+            channel = channel.model_copy(update={"secret": before.channel.secret})
     route = Route(**{**spec.model_dump(), "channel": channel}, route_id=route_id,
                   updated_at=datetime.now(UTC), updated_by=principal.name or principal.key_id)
     created = store.put_route(es, prefix, route)

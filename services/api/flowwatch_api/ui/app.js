@@ -1481,8 +1481,64 @@
     }, query);
   }
 
+  /** The route editor of the notifications view (admin and SOC analyst): create, edit (an empty secret keeps the
+   * stored one), enable/disable, delete. Every write goes through PUT/DELETE /v1/notification-routes (audited). */
+  function routeEditor(route, onSaved) {
+    const r = route || { route_id: '', name: '', enabled: true, language: 'zh+en', match: { severities: [], types: [], processor_ids: [] },
+      channel: { kind: 'webhook', url: '', recipients: [], sender: '' } };
+    const kinds = ['webhook', 'dingtalk', 'wecom', 'feishu', 'lark', 'email'];
+    const idInput = h('input', { id: 'r-route_id', type: 'text', value: r.route_id, required: true, pattern: '[a-z0-9][a-z0-9_.\\-]{0,62}', readonly: route ? true : null });
+    const sev = SEVERITIES.map((v) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'r-sev', value: v, checked: r.match.severities.includes(v) }), ' ', label('severity', v)));
+    const form = h('form', { id: 'route-form', class: 'filters route-form', 'data-testid': 'route-form', novalidate: true },
+      field('notify.routeId', idInput),
+      field('col.name', h('input', { id: 'r-name', type: 'text', value: r.name, required: true })),
+      field('col.channel', select('r-kind', 'channel', kinds, r.channel.kind, false)),
+      field('notify.url', h('input', { id: 'r-url', type: 'text', value: r.channel.url, placeholder: 'https://…', required: true })),
+      field('notify.secret', h('input', { id: 'r-secret', type: 'password', autocomplete: 'off', placeholder: route && r.channel.has_secret ? t('notify.secretKeep') : '' })),
+      field('notify.sender', h('input', { id: 'r-sender', type: 'text', value: r.channel.sender || '' })),
+      field('notify.recipients', h('input', { id: 'r-recipients', type: 'text', value: (r.channel.recipients || []).join(', ') })),
+      h('fieldset', { class: 'field' }, h('legend', { class: 'field-label' }, t('col.severity')), sev),
+      field('notify.types', h('input', { id: 'r-types', type: 'text', value: r.match.types.join(', '), placeholder: 'obligation_*, export_*' })),
+      field('notify.processors', h('input', { id: 'r-processors', type: 'text', value: r.match.processor_ids.join(', ') })),
+      field('col.language', select('r-language', 'routeLang', ['zh', 'en', 'zh+en'], r.language, false)),
+      h('label', { class: 'check' }, h('input', { id: 'r-enabled', type: 'checkbox', checked: r.enabled }), ' ', t('col.enabled')),
+      h('div', { class: 'filter-buttons' },
+        h('button', { type: 'submit', id: 'route-save', class: 'btn btn-primary', 'data-testid': 'route-save' }, t('notify.save'))));
+    const list = (v) => v.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const e = form.elements;
+      const id = e['r-route_id'].value.trim();
+      if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(id) || !e['r-name'].value.trim()) { toast(t('notify.invalid'), 'error'); return; }
+      // an unchanged masked URL (as served) tells the service to keep the stored one
+      const channel = { kind: e['r-kind'].value, url: e['r-url'].value.trim() };
+      if (!channel.url) { toast(t('notify.urlNeeded'), 'error'); return; }
+      if (e['r-secret'].value) channel.secret = e['r-secret'].value;
+      if (channel.kind === 'email') { channel.sender = e['r-sender'].value.trim(); channel.recipients = list(e['r-recipients'].value); }
+      const body = {
+        name: e['r-name'].value.trim(), enabled: e['r-enabled'].checked, language: e['r-language'].value, channel,
+        match: { severities: [...form.querySelectorAll('input[name=r-sev]:checked')].map((x) => x.value),
+          types: list(e['r-types'].value), processor_ids: list(e['r-processors'].value) }
+      };
+      try {
+        await api(`/v1/notification-routes/${encodeURIComponent(id)}`, { method: 'PUT', body });
+        toast(t('notify.saved', { id }), 'info');
+        onSaved();
+      } catch (err) { reportError(err); }
+    });
+    return form;
+  }
+
   function NotificationsView(query) {
-    const st = { routes: null, rErr: null };
+    const st = { routes: null, rErr: null, editing: null };
+    async function deleteRoute(r) {
+      if (!window.confirm(t('notify.confirmDelete', { id: r.route_id }))) return;
+      try {
+        await api(`/v1/notification-routes/${encodeURIComponent(r.route_id)}`, { method: 'DELETE', raw: true });
+        toast(t('notify.deleted', { id: r.route_id }), 'info');
+        route();
+      } catch (err) { reportError(err); }
+    }
     const list = ListView({
       name: 'notifications', hash: '#/notifications', path: '/v1/notifications', titleKey: 'notify.title', introKey: 'notify.intro',
       filters: [
@@ -1504,9 +1560,9 @@
       extra: () => (st.rErr ? errorBox(st.rErr) : h('section', { class: 'panel', 'aria-labelledby': 'routes-title' },
         h('h2', { id: 'routes-title' }, t('notify.routes')),
         h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'routes-table' },
-          h('thead', {}, h('tr', {}, ['col.route', 'col.name', 'col.channel', 'col.match', 'col.language', 'col.enabled', 'col.updatedBy'].map((k) => h('th', { scope: 'col' }, t(k))))),
+          h('thead', {}, h('tr', {}, ['col.route', 'col.name', 'col.channel', 'col.match', 'col.language', 'col.enabled', 'col.updatedBy', 'col.actions'].map((k) => h('th', { scope: 'col' }, t(k))))),
           h('tbody', {}, (st.routes || []).length === 0
-            ? h('tr', {}, h('td', { colspan: 7, class: 'empty' }, t('notify.noRoutes')))
+            ? h('tr', {}, h('td', { colspan: 8, class: 'empty' }, t('notify.noRoutes')))
             : st.routes.map((r) => h('tr', { 'data-testid': 'route-row', 'data-route': r.route_id, 'data-enabled': String(r.enabled) },
               h('td', {}, h('code', {}, r.route_id)), h('td', {}, r.name),
               h('td', {}, label('channel', r.channel.kind), ' ', h('code', { class: 'small' }, r.channel.url), r.channel.has_secret ? h('span', { class: 'muted small' }, ' ' + t('notify.signed')) : null),
@@ -1515,8 +1571,16 @@
                 ' · ', r.match.types.length ? r.match.types.join(', ') : t('notify.anyType'),
                 ' · ', r.match.processor_ids.length ? r.match.processor_ids.join(', ') : t('notify.anyProcessor')]),
               h('td', {}, label('routeLang', r.language)), h('td', {}, r.enabled ? t('common.yes') : t('common.no')),
-              h('td', {}, r.updated_by, ' ', h('span', { class: 'muted small' }, fmtTime(r.updated_at)))))))),
-        h('p', { class: 'muted small' }, t('notify.manageHint'))))
+              h('td', {}, r.updated_by, ' ', h('span', { class: 'muted small' }, fmtTime(r.updated_at))),
+              h('td', {}, mayTriage() ? h('div', { class: 'row-actions' },
+                h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'route-edit', onclick: () => { st.editing = r; list.render(); } }, t('notify.edit')),
+                h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'route-delete', onclick: () => deleteRoute(r) }, t('notify.delete')))
+                : h('span', { class: 'muted small' }, t('alerts.readOnly')))))))),
+        h('p', { class: 'muted small' }, t('notify.manageHint')),
+        mayTriage() ? h('section', { class: 'panel', 'aria-labelledby': 'route-editor-title' },
+          h('h3', { id: 'route-editor-title' }, st.editing ? t('notify.editRoute', { id: st.editing.route_id }) : t('notify.newRoute')),
+          routeEditor(st.editing, () => { st.editing = null; route(); }),
+          st.editing ? h('button', { type: 'button', class: 'btn', onclick: () => { st.editing = null; list.render(); } }, t('common.cancel')) : null) : null))
     }, query);
     const load = async () => {
       const [routes] = await Promise.allSettled([api('/v1/notification-routes'), list.load()]);

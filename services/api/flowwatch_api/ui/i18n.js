@@ -479,7 +479,25 @@ window.FW_I18N = {
     'routeLang.en': "英文",
     'routeLang.zh+en': "中英文",
     'common.csv': '导出 CSV',
-    'incident.reportPdf': '下载 PDF 报告'
+    'incident.reportPdf': '下载 PDF 报告',
+    'notify.routeId': "路由 ID",
+    'notify.url': "URL（Webhook / 机器人地址 / smtp://主机:端口）",
+    'notify.secret': "密钥（签名 / SMTP 密码）",
+    'notify.secretKeep': "留空则保留已存密钥",
+    'notify.sender': "发件人（邮件）",
+    'notify.recipients': "收件人（邮件，逗号分隔）",
+    'notify.types': "告警类型（逗号分隔，可用 *）",
+    'notify.processors': "处理者（逗号分隔）",
+    'notify.save': "保存路由",
+    'notify.invalid': "请填写路由 ID（小写字母、数字、_.-）和名称",
+    'notify.urlNeeded': "请填写 URL",
+    'notify.saved': "路由 {id} 已保存",
+    'notify.edit': "编辑",
+    'notify.delete': "删除",
+    'notify.editRoute': "编辑路由 {id}",
+    'notify.newRoute': "新建路由",
+    'notify.confirmDelete': "确定删除路由 {id}？",
+    'notify.deleted': "路由 {id} 已删除"
   },
 
   en: {
@@ -957,6 +975,24 @@ window.FW_I18N = {
     'routeLang.en': "English",
     'routeLang.zh+en': "Chinese and English",
     'common.csv': 'Export CSV',
-    'incident.reportPdf': 'Download the PDF report'
+    'incident.reportPdf': 'Download the PDF report',
+    'notify.routeId': "Route id",
+    'notify.url': "URL (webhook / bot address / smtp://host:port)",
+    'notify.secret': "Secret (signing key / SMTP password)",
+    'notify.secretKeep': "Leave empty to keep the stored secret",
+    'notify.sender': "Sender (e-mail)",
+    'notify.recipients': "Recipients (e-mail, comma-separated)",
+    'notify.types': "Alert types (comma-separated, * allowed)",
+    'notify.processors': "Processors (comma-separated)",
+    'notify.save': "Save the route",
+    'notify.invalid': "Give a route id (lower-case letters, digits, _.-) and a name",
+    'notify.urlNeeded': "Give a URL",
+    'notify.saved': "Route {id} saved",
+    'notify.edit': "Edit",
+    'notify.delete': "Delete",
+    'notify.editRoute': "Edit route {id}",
+    'notify.newRoute': "New route",
+    'notify.confirmDelete': "Delete route {id}?",
+    'notify.deleted': "Route {id} deleted"
   }
 };
