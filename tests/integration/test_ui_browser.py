@@ -256,7 +256,8 @@ def seed_notifications(es: Elasticsearch, prefix: str, alerts: dict[str, Alert])
         notify_store.finish(es, prefix, Notification(
             notification_id=notification_id(route.route_id, beta1.alert_id, "critical"), route_id=route.route_id,
             channel_kind=route.channel.kind, alert_id=beta1.alert_id, alert_type=beta1.type, severity=beta1.severity,
-            processor_id=beta1.processor_id, incident_id=beta1.incident_id, title=beta1.title, state=state,
+            processor_id=beta1.processor_id, incident_id=beta1.incident_id, title=beta1.title,
+            title_zh="已逾期：向主管部门报告", state=state,
             created_at=NOW - timedelta(minutes=5), updated_at=NOW, attempts=tries,
             last_error=tries[-1].error, alert=beta1.model_dump(mode="json")))
 
@@ -1083,6 +1084,7 @@ def test_notifications_view(env: Env, open_page: Callable[..., Any]) -> None:
     failed = page.locator("tr[data-testid=notifications-row][data-state=dead_lettered]")
     assert failed.locator("[data-field=tries]").inner_text() == "3"
     assert failed.locator("[data-field=state]").inner_text() == "投递失败（已保留）"
+    assert failed.locator("[data-field=title]").inner_text() == "已逾期：向主管部门报告"
     shot(page, "notifications_zh")
 
 

@@ -168,7 +168,8 @@ class Notification(BaseModel):
     severity: Severity
     processor_id: str
     incident_id: str | None = None
-    title: str
+    title: str = Field(description="The alert's title in English, as generated.")
+    title_zh: str | None = Field(default=None, description="Its Chinese title (message catalogue).")
     state: NotificationState
     created_at: datetime
     updated_at: datetime

@@ -31,7 +31,8 @@ ROUTE_MAPPINGS: dict[str, Any] = {
 NOTIFICATION_MAPPINGS: dict[str, Any] = {
     "dynamic": False,
     "properties": {"notification_id": KW, "route_id": KW, "channel_kind": KW, "alert_id": KW, "alert_type": KW,
-                   "severity": KW, "processor_id": KW, "incident_id": KW, "title": {"type": "text"}, "state": KW,
+                   "severity": KW, "processor_id": KW, "incident_id": KW, "title": {"type": "text"},
+                   "title_zh": {"type": "text"}, "state": KW,
                    "created_at": DATE, "updated_at": DATE, "last_error": {"type": "text"},
                    "attempts": {"type": "object", "enabled": False},
                    "alert": {"type": "object", "enabled": False}},

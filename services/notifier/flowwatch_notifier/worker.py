@@ -100,7 +100,8 @@ class Notifier:
         record = Notification(notification_id=nid, route_id=route.route_id, channel_kind=route.channel.kind,
                               alert_id=alert.alert_id, alert_type=alert.type, severity=alert.severity,
                               processor_id=alert.processor_id, incident_id=alert.incident_id,
-                              title=texts["en"].title, state="sending", created_at=now, updated_at=now, alert=raw)
+                              title=texts["en"].title, title_zh=texts["zh"].title, state="sending",
+                              created_at=now, updated_at=now, alert=raw)
         if not store.claim(self.es, self.prefix, record):
             NOTIFICATIONS.labels(channel=route.channel.kind, outcome="duplicate").inc()
             return "duplicate"

@@ -1551,7 +1551,7 @@
         { key: 'created_at', labelKey: 'col.at', cell: (n) => h('span', { class: 'time' }, fmtTime(n.created_at)) },
         { key: 'route', labelKey: 'col.route', cell: (n) => [n.route_id, ' ', h('span', { class: 'muted small' }, label('channel', n.channel_kind))] },
         { key: 'severity', labelKey: 'col.severity', cell: (n) => badge('severity', n.severity) },
-        { key: 'title', labelKey: 'col.title', cell: (n) => (n.alert && n.alert.title ? n.title : n.title) },
+        { key: 'title', labelKey: 'col.title', cell: (n) => (lang === 'zh' && n.title_zh ? n.title_zh : n.title) },
         { key: 'processor', labelKey: 'col.processor', cell: (n) => n.processor_id },
         { key: 'state', labelKey: 'col.state', cell: (n) => badge('notifyState', n.state) },
         { key: 'tries', labelKey: 'col.tries', cell: (n) => fmtNum((n.attempts || []).length) },
