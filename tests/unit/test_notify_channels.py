@@ -87,10 +87,18 @@ def test_obligation_alerts_get_chinese_titles_and_messages() -> None:
     ("export_assessment_expired", "Mechanism sa-7 expired", "出境机制 sa-7 已过期"),
     ("export_important_data_without_assessment", "Important data exported without a security assessment",
      "重要数据未经安全评估出境"),
+    ("export_mechanism_missing", "An unexpected wording", "出境缺少所需机制"),  # the type's generic text
     ("brand_new_type", "Something new", "高级告警：brand_new_type"),  # catalogue fallback, never an error
 ])
 def test_export_alert_titles_in_chinese(type_: str, title: str, expected: str) -> None:
     assert chinese(export_alert(type_, title)).title == expected
+
+
+def test_export_messages_keep_the_generated_details_obligation_messages_need_none() -> None:
+    zh = chinese(export_alert("export_restricted_recipient", "Export to a restricted recipient: Acme Ltd"))
+    assert zh.message.endswith("原文：details in English")
+    _, overdue = obligation_alerts()
+    assert "原文" not in chinese(overdue).message
 
 
 def test_every_export_type_of_the_generator_has_an_entry() -> None:

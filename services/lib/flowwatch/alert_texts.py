@@ -4,7 +4,9 @@ Alerts carry the English title and message their generator wrote (``flowwatch.in
 ``flowwatch.exports.evaluate``). ``localized(alert)`` adds the Chinese ones, rebuilt from the alert's
 structured fields (type, processor, incident, obligation, due time, legal basis) with the templates of
 ``alert_texts.yaml`` (package data); the dynamic parts of an English title (a threshold, a recipient, a
-mechanism id) are taken from it with the entry's ``title_match`` regex. Times are shown in Beijing time
+mechanism id) are taken from it with the entry's ``title_match`` regex. Alerts whose fields do not hold every
+detail (export alerts: event, recipient, region live only in the generated text) end their Chinese message
+with that English text (``原文：…``), so no detail is lost. Times are shown in Beijing time
 (Asia/Shanghai). The generators stay untouched: a new alert type without an entry gets the catalogue's
 fallback text, never an error.
 """
@@ -54,6 +56,7 @@ def _fields(alert: Alert) -> _Default:
         obligation=cat["obligations"].get(obligation, obligation or "—"), due_at=due,
         document=alert.legal_basis.document, article=alert.legal_basis.article,
         severity=cat["severities"].get(str(alert.severity), str(alert.severity)), type=alert.type,
+        details="" if alert.obligation else f"原文：{alert.message}",
     )
 
 
