@@ -218,3 +218,19 @@ def test_who_am_i(env: Env) -> None:
     soc = call(env, "GET", "/v1/me", "soc").json()
     assert soc["may_triage"] is True and soc["processor_id"] is None and soc["may_write_registry"] is False
     assert env.client.get("/v1/me").status_code == 401
+
+
+def test_alerts_carry_chinese_and_english_texts(env: Env) -> None:
+    """Issue 15 point 3: the server adds the Chinese title and message (message catalogue) to every alert it
+    serves, in lists, by id and after triage; the English ones are the generator's."""
+    first = NOW - timedelta(days=1)
+    key = f"acme|export|restricted|zh-{uuid.uuid4().hex[:6]}"
+    alert = occurrence(key, 1, first, first).model_copy(update={"title": "Export to a restricted recipient: Acme HK"})
+    index_occurrences(env.es, env.prefix, [alert])
+    got = call(env, "GET", f"/v1/alerts/{alert_id(key)}", "soc").json()
+    assert got["texts"]["zh"]["title"] == "向限制清单上的接收方提供：Acme HK"
+    assert got["texts"]["en"] == {"title": got["title"], "message": got["message"]}
+    listed = call(env, "GET", "/v1/alerts", "soc", params={"q": "Acme"}).json()["items"]
+    assert any(i["texts"]["zh"]["title"].startswith("向限制清单") for i in listed)
+    acked = call(env, "POST", f"/v1/alerts/{alert_id(key)}/acknowledge", "soc", json={}).json()
+    assert acked["texts"]["zh"]["message"].startswith("acme：")

@@ -227,8 +227,9 @@ def test_paging_exact_multiple_ends_with_null_cursor(env: Env) -> None:
 @pytest.mark.parametrize(
     ("params", "predicate"),
     [
-        ({"processor": "beta-hk"}, lambda d: d.processor_id == "beta-hk"),
-        ([("processor", "acme-cn"), ("processor", "gamma-sz")],
+        ({"processor_id": "beta-hk"}, lambda d: d.processor_id == "beta-hk"),
+        ({"processor": "beta-hk"}, lambda d: d.processor_id == "beta-hk"),  # the old name, kept as an alias
+        ([("processor_id", "acme-cn"), ("processor", "gamma-sz")],
          lambda d: d.processor_id in {"acme-cn", "gamma-sz"}),
         ({"entity_type": "EMAIL_ADDRESS"}, lambda d: "EMAIL_ADDRESS" in d.entity_types),
         ([("entity_type", "PERSON"), ("entity_type", "CN_BANK_CARD")],
@@ -237,11 +238,12 @@ def test_paging_exact_multiple_ends_with_null_cursor(env: Env) -> None:
         ({"sensitive": "true"}, lambda d: d.sensitive),
         ({"sensitive": "false"}, lambda d: not d.sensitive),
         ({"event_id": SHARED_EVENT}, lambda d: d.event_id == SHARED_EVENT),
-        ({"processor": "beta-hk", "entity_type": "EMAIL_ADDRESS"},
+        ({"processor_id": "beta-hk", "entity_type": "EMAIL_ADDRESS"},
          lambda d: d.processor_id == "beta-hk" and "EMAIL_ADDRESS" in d.entity_types),
-        ({"processor": "nobody"}, lambda d: False),
+        ({"processor_id": "nobody"}, lambda d: False),
     ],
-    ids=["processor", "processors", "entity_type", "entity_types", "category", "sensitive", "not-sensitive",
+    ids=["processor_id", "processor-alias", "processors-both-names", "entity_type", "entity_types", "category",
+         "sensitive", "not-sensitive",
          "event_id", "combined", "no-match"],
 )
 def test_filters(env: Env, params: Any, predicate: Callable[[Finding], bool]) -> None:
@@ -277,7 +279,8 @@ def test_invalid_parameters_422(env: Env, params: dict[str, Any]) -> None:
 @pytest.mark.parametrize("cursor", ["!!!", "bm90IGpzb24", "WzEsMiwzXQ", "WyJhIiwiYiJd"])
 def test_invalid_cursor_400(env: Env, cursor: str) -> None:
     resp = env.client.get("/v1/findings", params={"cursor": cursor}, headers=bearer(env.keys["admin"]))
-    assert resp.status_code == 400 and resp.json() == {"detail": "invalid cursor"}
+    assert resp.status_code == 400 and resp.json()["detail"] == "invalid cursor"
+    assert resp.headers["content-type"] == "application/problem+json"
 
 
 def test_get_by_id(env: Env) -> None:
@@ -412,7 +415,10 @@ def test_es_down_gives_503_json() -> None:
         assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
         resp = client.get("/v1/findings", headers=bearer(generate_key()[0]))
         assert resp.status_code == 503
-        assert resp.json() == {"detail": "search backend unavailable"}
+        assert resp.headers["content-type"] == "application/problem+json"
+        body = resp.json()
+        assert (body["status"], body["detail"]) == (503, "search backend unavailable")
+        assert resp.headers["retry-after"]
         assert "Traceback" not in resp.text
         assert client.get("/v1/findings/x", headers=bearer(generate_key()[0])).status_code == 503
 
@@ -425,5 +431,83 @@ def test_openapi_declares_bearer(env: Env) -> None:
     assert {"bearerAuth": []} in spec["paths"]["/v1/findings/{finding_id}"]["get"]["security"]
     assert "security" not in spec["paths"]["/healthz"]["get"]
     names = {p["name"] for p in spec["paths"]["/v1/findings"]["get"]["parameters"]}
-    wanted = {"processor", "entity_type", "category", "sensitive", "from", "to", "event_id", "size", "cursor"}
+    wanted = {"processor_id", "processor", "entity_type", "category", "sensitive", "from", "to", "event_id", "size",
+              "cursor"}
     assert wanted <= names
+
+
+# ---------------------------------------------------------------------------------------------------
+# API consistency (issue 15 point 4): unknown parameters, RFC 9457 problems, local documentation assets
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/v1/findings", "processr_id"), ("/v1/findings/stats", "entity"), ("/v1/alerts", "processor"),
+     ("/v1/audit", "limit"), ("/v1/incidents", "page"), ("/v1/me", "x")],
+)
+def test_unknown_query_parameter_is_400_naming_it(env: Env, path: str, name: str) -> None:
+    resp = env.client.get(path, params={name: "acme-cn"}, headers=bearer(env.keys["admin"]))
+    assert resp.status_code == 400, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    body = resp.json()
+    assert body["parameter"] == name and repr(name) in body["detail"]
+    assert body["type"] == "https://flowwatch.dev/problems/unknown-query-parameter"
+    assert (body["status"], body["title"]) == (400, "Unknown query parameter")
+
+
+def test_unknown_parameter_needs_a_key_first(env: Env) -> None:
+    assert env.client.get("/v1/findings", params={"nope": "1"}).status_code == 401
+
+
+def test_processor_id_filters_findings_stats(env: Env) -> None:
+    """The issue's symptom: ``processor_id`` used to be ignored on findings and counted every processor."""
+    body = env.client.get("/v1/findings/stats", params={"processor_id": "beta-hk", "from": "2024-01-01T00:00:00Z"},
+                          headers=bearer(env.keys["admin"])).json()
+    assert body["by_processor"] == {"beta-hk": sum(d.processor_id == "beta-hk" for d in env.docs)}
+
+
+def test_errors_are_problem_details(env: Env) -> None:
+    cases = [
+        (env.client.get("/v1/findings"), 401, "about:blank"),
+        (env.client.get("/v1/findings/does-not-exist", headers=bearer(env.keys["admin"])), 404, "about:blank"),
+        (env.client.get("/v1/findings", params={"size": 0}, headers=bearer(env.keys["admin"])), 422,
+         "https://flowwatch.dev/problems/validation-error"),
+        (env.client.delete("/v1/findings", headers=bearer(env.keys["admin"])), 405, "about:blank"),
+        (env.client.get("/v1/nothing-here", headers=bearer(env.keys["admin"])), 404, "about:blank"),
+    ]
+    for resp, code, type_ in cases:
+        assert resp.status_code == code, resp.text
+        assert resp.headers["content-type"] == "application/problem+json", resp.headers
+        body = resp.json()
+        assert body["status"] == code and body["type"] == type_ and body["title"] and isinstance(body["detail"], str)
+    unauthorized, _, invalid, _, _ = (c[0] for c in cases)
+    assert unauthorized.headers["www-authenticate"] == "Bearer"
+    assert invalid.json()["errors"][0]["loc"] == ["query", "size"]
+    assert "input" not in invalid.json()["errors"][0]
+
+
+def test_openapi_declares_problem_responses(env: Env) -> None:
+    spec = env.client.get("/openapi.json").json()
+    op = spec["paths"]["/v1/findings"]["get"]
+    for code in ("400", "422"):
+        assert op["responses"][code]["content"] == {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert {"type", "title", "status", "detail"} <= set(spec["components"]["schemas"]["Problem"]["properties"])
+    old = next(p for p in op["parameters"] if p["name"] == "processor")
+    assert old.get("deprecated") is True
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_docs_pages_use_only_local_assets(env: Env, path: str) -> None:
+    import re
+
+    page = env.client.get(path)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+    urls += re.findall(r"""url: ?["']([^"']+)""", page.text)
+    assert urls, page.text
+    assert not [u for u in urls if u.startswith(("http:", "https:", "//"))], urls
+    for url in urls:
+        if url.startswith("/"):
+            assert env.client.get(url).status_code == 200, url

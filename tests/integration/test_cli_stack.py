@@ -33,7 +33,7 @@ def test_up_status_replay_down(tmp_path: Path) -> None:
         status = json.loads(cli(home, "status", "--json").stdout)
         assert status["running"] is True and status["api_url"].startswith("http://127.0.0.1:")
         pids = {name: c["pid"] for name, c in status["components"].items()}
-        assert set(pids) == {"engine-noida", "detector-1", "indexer", "api"}
+        assert set(pids) == {"engine-noida", "detector-1", "indexer", "notifier", "api"}
 
         again = cli(home, "up", "--workers", "1")  # idempotent: nothing new started
         assert again.returncode == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 import time
 import uuid
@@ -482,7 +483,7 @@ def test_mark_answers_503_when_kafka_is_down(env: Env) -> None:
         resp = client.post("/v1/incidents/inc-old/obligations/notify_individuals", json={"action": "done"},
                            headers=bearer(env.keys["soc"]))
         assert resp.status_code == 503 and resp.headers["retry-after"]
-        assert resp.json() == {"detail": "event bus unavailable; nothing recorded"}
+        assert resp.json()["detail"] == "event bus unavailable; nothing recorded"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -516,8 +517,12 @@ def test_alerts_list_filters_and_scoping(env: Env) -> None:
 
 def test_alert_by_id(env: Env) -> None:
     critical = env.data.alerts[2]
-    assert Alert.model_validate(get(env, f"/v1/alerts/{critical.alert_id}", "beta")) == critical
-    assert Alert.model_validate(get(env, f"/v1/alerts/{critical.alert_id}", "regulator")) == critical
+    served = get(env, f"/v1/alerts/{critical.alert_id}", "beta")
+    assert served.pop("texts")["en"]["title"] == critical.title  # plus the Chinese text (issue 15)
+    assert Alert.model_validate(served) == critical
+    as_regulator = get(env, f"/v1/alerts/{critical.alert_id}", "regulator")
+    as_regulator.pop("texts")
+    assert Alert.model_validate(as_regulator) == critical
     other = env.client.get(f"/v1/alerts/{critical.alert_id}", headers=bearer(env.keys["acme"]))
     missing = env.client.get("/v1/alerts/nope", headers=bearer(env.keys["acme"]))
     assert other.status_code == missing.status_code == 404 and other.json() == missing.json()
@@ -586,6 +591,43 @@ def test_report_downloads_as_json_and_printable_html(env: Env) -> None:
     assert got.headers["content-disposition"].endswith('.html"') and VALID_ID in got.text
     assert env.client.get("/v1/incidents/inc-pi/report.html").status_code == 401
     assert env.client.get("/v1/incidents/inc-pi/report.html", headers=bearer(env.keys["beta"])).status_code == 404
+
+
+def test_report_as_pdf_with_chinese_fonts_names_its_pack_and_articles(env: Env) -> None:
+    """Issue 15 point 5: the Jinja2 report rendered to PDF by WeasyPrint; poppler's pdffonts, pdftotext and
+    pdftoppm (Debian poppler-utils) check the embedded CJK font, the text, and make a PNG to look at."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    with_pi_in_free_text(env)
+    resp = env.client.get("/v1/incidents/inc-pi/report.pdf", headers=bearer(env.keys["regulator"]))
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/pdf"
+    assert resp.headers["content-disposition"] == 'inline; filename="incident-report-acme-cn-inc-pi.pdf"'
+    assert resp.content.startswith(b"%PDF-")
+    out = Path("test-artifacts/reports")
+    out.mkdir(parents=True, exist_ok=True)
+    pdf = out / "incident-report-regulator.pdf"
+    pdf.write_bytes(resp.content)
+    for tool in ("pdffonts", "pdftotext", "pdftoppm"):
+        assert shutil.which(tool), f"{tool} missing: apt-get install poppler-utils"
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"WenQuanYi|NotoSansCJK|Noto Sans CJK|SourceHanSans", fonts), fonts
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    html = env.client.get("/v1/incidents/inc-pi/report.html", headers=bearer(env.keys["regulator"])).text
+    pack = re.search(r'id="pack">规则包 Rule pack: <strong>([^<]+)</strong>', html)
+    assert pack and pack.group(1) != "—"
+    assert "个人信息安全事件报告" in text and pack.group(1) in text and "法定义务" in text
+    assert "Art. 11" in text and "个人信息保护法" in text  # the articles it relies on
+    assert VALID_ID not in text and "138****5678" in text  # masked for the regulator, as the HTML
+    subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", str(pdf), str(out / "incident-report")],
+                   check=True)
+    png = next(out.glob("incident-report*-1.png"))
+    assert png.stat().st_size > 20_000  # a rendered page, not an empty one
+    assert env.client.get("/v1/incidents/inc-pi/report.pdf", headers=bearer(env.keys["beta"])).status_code == 404
+    got = env.client.get("/v1/incidents/inc-pi/report.pdf", params={"download": "true"},
+                         headers=bearer(env.keys["admin"]))
+    assert got.headers["content-disposition"].startswith("attachment;")
 
 
 def test_obligation_marks_are_audited(env: Env) -> None:

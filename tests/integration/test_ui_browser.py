@@ -27,12 +27,21 @@ import httpx
 import pytest
 import uvicorn
 from elasticsearch import Elasticsearch, helpers
+from pydantic import SecretStr
 
 from flowwatch.apikeys import Role, create_key
+from flowwatch.audit import Actor, AuditRecord, TargetType, write_audit
 from flowwatch.engines import Engine, free_port, start_noida
-from flowwatch.es_indices import alerts_index, ensure_templates, findings_index, incidents_index, ledger_index
+from flowwatch.es_indices import (
+    alerts_index,
+    dead_letters_index,
+    ensure_templates,
+    findings_index,
+    incidents_index,
+    ledger_index,
+)
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
-from flowwatch.ids import alert_id, derived_id, finding_id
+from flowwatch.ids import alert_id, dead_letter_id, derived_id, finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import (
     Alert,
@@ -44,7 +53,15 @@ from flowwatch.incidents.models import (
     TriageEntry,
 )
 from flowwatch.incidents.report import build_record
-from flowwatch.models import EntitySummary, EventKind, Finding, IncidentStatus, IncidentType, SubjectCountBasis
+from flowwatch.models import (
+    DeadLetter,
+    EntitySummary,
+    EventKind,
+    Finding,
+    IncidentStatus,
+    IncidentType,
+    SubjectCountBasis,
+)
 from flowwatch.rules.export_pack import Mechanism, export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.rules.incident_pack import Citation, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD
@@ -52,6 +69,18 @@ from flowwatch.rules.obligations import Status as ObligationStatus
 from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_source, incident_source
 from flowwatch_api.app import create_app
+from flowwatch_notifier import store as notify_store
+from flowwatch_notifier.models import Attempt as NotifyAttempt
+from flowwatch_notifier.models import (
+    Channel,
+    ChannelKind,
+    Notification,
+    NotificationState,
+    Route,
+    RouteMatch,
+    notification_id,
+)
+from flowwatch_notifier.models import Language as RouteLanguage
 
 pytestmark = pytest.mark.integration
 
@@ -193,6 +222,61 @@ def seeded_ledger() -> list[LedgerRecord]:
     return out
 
 
+def seeded_dead_letters() -> list[DeadLetter]:
+    """Three dead letters: two of acme-cn (one redrive-less schema violation, one key mismatch), one unreadable."""
+    out = []
+    for i, (reason, error, pid, event) in enumerate([
+        ("schema_violation", "records.0: Input should be a valid dictionary", "acme-cn", "ui-bad-1"),
+        ("key_mismatch", "key 'acme-cn' is not processor.id 'acme'", "acme-cn", "ui-bad-2"),
+        ("invalid_json", "unexpected character: line 1 column 2", None, None),
+    ]):
+        raw = f"dead-{i}".encode()
+        out.append(DeadLetter(dead_letter_id=dead_letter_id(raw), reason=reason, error=error, event_id=event,
+                              processor_id=pid, size_bytes=len(raw), source_topic="flow-events", source_partition=0,
+                              source_offset=100 + i, dlq_topic="flow-events-dlq", dlq_partition=1, dlq_offset=7 + i,
+                              received_at=NOW - timedelta(hours=i + 1)))
+    return out
+
+
+def seed_notifications(es: Elasticsearch, prefix: str, alerts: dict[str, Alert]) -> None:
+    """Two routes (DingTalk for critical alerts, a webhook) and their delivery records: one delivered, one
+    dead-lettered after three tries."""
+    notify_store.ensure_indices(es, prefix)
+    routes = [
+        Route(route_id="ding-critical", name="钉钉 SOC 值班群", match=RouteMatch(severities=[Severity.CRITICAL]),
+              channel=Channel(kind="dingtalk", url="https://oapi.dingtalk.com/robot/send?access_token=x",
+                              secret=SecretStr("SECx")), language="zh", updated_at=NOW, updated_by="admin"),
+        Route(route_id="siem", name="SIEM webhook", channel=Channel(kind="webhook", url="https://siem.example/hook"),
+              updated_at=NOW, updated_by="admin"),
+    ]
+    for r in routes:
+        notify_store.put_route(es, prefix, r)
+    beta1 = alerts["beta1"]
+    attempts = [NotifyAttempt(at=NOW - timedelta(minutes=m), status=503, error="HTTP 503: unavailable")
+                for m in (3, 2, 1)]
+    for route, state, tries in ((routes[0], "delivered", [NotifyAttempt(at=NOW, status=200)]),
+                                (routes[1], "dead_lettered", attempts)):
+        notify_store.finish(es, prefix, Notification(
+            notification_id=notification_id(route.route_id, beta1.alert_id, "critical"), route_id=route.route_id,
+            channel_kind=route.channel.kind, alert_id=beta1.alert_id, alert_type=beta1.type, severity=beta1.severity,
+            processor_id=beta1.processor_id, incident_id=beta1.incident_id, title=beta1.title,
+            title_zh="已逾期：向主管部门报告", state=state,
+            created_at=NOW - timedelta(minutes=5), updated_at=NOW, attempts=tries,
+            last_error=tries[-1].error, alert=beta1.model_dump(mode="json")))
+
+
+def seeded_audit() -> list[AuditRecord]:
+    """Audit records of two kinds (a route change, a redrive)."""
+    actor = Actor(key_id="k-admin", name="lead-zhao", role="admin")
+    return [
+        AuditRecord(at=NOW - timedelta(hours=3), actor=actor, action="notification_route.put",
+                    target_type="notification_route", target_id="ding-critical", details={"kind": "dingtalk"}),
+        AuditRecord(at=NOW - timedelta(hours=2), actor=Actor(key_id="cli", name="ops", role="admin"),
+                    action="dead_letter.redrive", target_type="dead_letter", target_id="2 dead letters",
+                    processor_id="acme-cn", details={"counts": {"redriven": 2}}),
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Fixtures: engine + seeded indices, the app on a real port, Chromium
 # ---------------------------------------------------------------------------------------------------
@@ -257,8 +341,13 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
                     for r in (INCIDENT_A, INCIDENT_B)]
         actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
+        actions += [{"_index": dead_letters_index(prefix), "_id": d.dead_letter_id,
+                     "_source": d.model_dump(mode="json")} for d in seeded_dead_letters()]
         ok, errors = helpers.bulk(es, actions, refresh="wait_for")
         assert ok == len(actions) and not errors
+        seed_notifications(es, prefix, alerts)
+        for record in seeded_audit():
+            write_audit(es, prefix, record)
         keys = {
             "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
             "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
@@ -434,9 +523,13 @@ def test_dictionary_covers_every_string_and_enum(env: Env, open_page: Callable[.
         "incidentStatus": [s.value for s in IncidentStatus], "mechanism": [m.value for m in Mechanism],
         "role": [r.value for r in Role], "triage.title": ["acknowledge", "assign", "resolve", "suppress", "reopen"],
         "sort": ["default", "-last_raised_at", "-count", "due_at"], "range": ["7", "30", "90"],
-        "incident.personsBasis": ["counted", "declared"],
+        "incident.personsBasis": ["counted", "declared"], "sensitive": ["true", "false"],
         "clock": ["occurred_at", "detected_at", "handling_completed_at", "reported_at"],
         "packKind": ["law", "policy"], "operatorClass": ["cii_operator", "central_state_organ", "other"],
+        "target": list(get_args(TargetType)), "dlReason": ["invalid_json", "schema_violation", "too_large",
+                                                           "key_mismatch", "invalid_alert"],
+        "channel": list(get_args(ChannelKind)), "notifyState": list(get_args(NotificationState)),
+        "routeLang": list(get_args(RouteLanguage)), "redriveState": ["producing", "done"],
         "timeline.set": sorted(DONE_FIELD.values()),
         "recipient": sorted({r for p in load_packs() for o in p.obligations
                              for r in [*o.recipients, *(x for v in o.variants for x in v.recipients)]}),
@@ -567,7 +660,8 @@ def test_alert_queue_lists_filters_and_pages(env: Env, open_page: Callable[..., 
     r = row(page, acme1)
     assert r.locator("[data-field=severity]").inner_text() == "严重"
     assert r.locator("[data-field=type]").inner_text() == "接收方在限制名单内"
-    assert r.locator("[data-field=title]").inner_text() == acme1.title
+    # the server's Chinese title (message catalogue), not the generator's English one
+    assert r.locator("[data-field=title]").inner_text() == "向限制清单上的接收方提供：Unicorn Holdings"
     assert r.locator("[data-field=processor]").inner_text() == "acme-cn"
     assert r.locator("[data-field=count]").inner_text() == "3"
     assert acme1.last_raised_at is not None
@@ -881,6 +975,11 @@ VIEWS = [
     ("incident", "#/incidents/inc-A1?processor_id=acme-cn", "安全事件 inc-A1", "Incident inc-A1"),
     ("exports", "#/exports", "出境台账", "Export ledger"),
     ("findings", "#/findings", "发现统计", "Findings over time"),
+    ("findings_list", "#/findings/list?entity_type=CN_BANK_CARD", "发现列表", "Findings"),
+    ("finding", "#/findings/item/{finding}", "发现详情", "Finding"),
+    ("dead_letters", "#/dead-letters", "死信", "Dead letters"),
+    ("notifications", "#/notifications", "通知", "Notifications"),
+    ("audit", "#/audit", "审计日志", "Audit log"),
 ]
 CHROME = ("#nav a, h1, h2:not(.ledger-head h2), h3, th[scope=col], .field-label, dt, .kpi-label, "
           "button:not(#lang-toggle), .legend-item, [data-field=type], [data-field=severity], .badge")
@@ -890,6 +989,7 @@ CHROME = ("#nav a, h1, h2:not(.ledger-head h2), h3, th[scope=col], .field-label,
 def test_every_view_in_both_languages(env: Env, open_page: Callable[..., Any], lang: str) -> None:
     page = open_page("admin", lang=lang)
     for name, hash_, zh_title, en_title in VIEWS:
+        hash_ = hash_.replace("{finding}", env.findings[0].finding_id)
         if page.evaluate("() => location.hash") != hash_:
             go(page, hash_)
         assert page.inner_text("#view-title") == (zh_title if lang == "zh" else en_title), name
@@ -903,3 +1003,189 @@ def test_every_view_in_both_languages(env: Env, open_page: Callable[..., Any], l
         if name == "alerts":
             page.locator(f"tr[data-alert-id='{env.alerts['acme4'].alert_id}'] [data-action=expand]").click()
         shot(page, f"{name}_{lang}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Issue 15: findings list and drill-down, alert texts, dead letters, notifications, audit log
+# ---------------------------------------------------------------------------------------------------
+
+
+def listed(page: Any, testid: str, attr: str) -> list[str]:
+    return page.locator(f"tr[data-testid={testid}]").evaluate_all(f"rs => rs.map(r => r.dataset.{attr})")
+
+
+def test_findings_list_opened_from_a_day_of_the_chart(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/findings?days=30")
+    day = max(Counter(f.occurred_at.astimezone(UTC).date() for f in env.findings).items(), key=lambda kv: kv[1])[0]
+    bar = page.locator(f"#findings-chart g[data-testid=bar-link]:has(rect[data-t^='{day.isoformat()}'])")
+    navigate(page, lambda: bar.click())
+    assert page.inner_text("#view-title") == "发现列表"
+    want = {f.finding_id for f in env.findings if f.occurred_at.astimezone(UTC).date() == day}
+    assert set(listed(page, "findings-list-row", "findingId")) == want
+    assert page.inner_text("#findings-list-total").startswith(f"共 {len(want)} 条")
+    shot(page, "findings_list_day_zh")
+
+
+def test_findings_list_opened_from_an_entity_type_then_one_finding(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/findings?days=30")
+    link = page.locator("#by-entity-type tr[data-key=MEDICAL_TERM] a")
+    navigate(page, lambda: link.click())
+    want = [f for f in env.findings if "MEDICAL_TERM" in f.entity_types]
+    assert set(listed(page, "findings-list-row", "findingId")) == {f.finding_id for f in want}
+    # filters and paging: one per page, then "load more"
+    go(page, "#/findings/list?entity_type=MEDICAL_TERM&size=1")
+    assert len(listed(page, "findings-list-row", "findingId")) == 1
+    page.click("[data-testid=load-more]")
+    page.wait_for_function("() => document.querySelectorAll('tr[data-testid=findings-list-row]').length === 2")
+    # open one finding: its entities, fields, masked samples, categories and event
+    target = want[0]
+    link = page.locator(f"tr[data-finding-id='{target.finding_id}'] a[data-testid=finding-link]")
+    navigate(page, lambda: link.click())
+    assert page.inner_text("#view-title") == "发现详情"
+    assert page.inner_text("[data-testid=finding-id]") == target.finding_id
+    assert page.inner_text("[data-testid=finding-event]") == target.event_id
+    rows = page.locator("tr[data-testid=entity-row]").evaluate_all("rs => rs.map(r => r.dataset.type)")
+    assert rows == [e.type for e in target.entities]
+    assert page.inner_text("[data-testid=masked-samples]") == target.entities[0].masked_samples[0]
+    assert "医疗健康" in page.inner_text("[data-testid=finding-categories]")
+    shot(page, "finding_zh")
+
+
+def test_alert_opens_its_findings_and_titles_follow_the_language(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc")
+    beta1 = env.alerts["beta1"]
+    assert row(page, beta1).locator("[data-field=title]").inner_text() == "已逾期：向主管部门报告"
+    row(page, beta1).locator("[data-action=expand]").click()
+    detail = page.locator(f"tr[data-testid=alert-detail][data-alert-id='{beta1.alert_id}']")
+    assert "beta-hk 的事件 inc-B7" in detail.inner_text()
+    navigate(page, lambda: detail.locator("[data-testid=alert-findings-link]").click())
+    assert page.inner_text("#view-title") == "发现列表"
+    got = listed(page, "findings-list-row", "processor")
+    assert got and set(got) == {"beta-hk"}
+    page.click("#lang-toggle")
+    go(page, "#/alerts")
+    assert row(page, beta1).locator("[data-field=title]").inner_text() == beta1.title  # English as generated
+
+
+def test_dead_letters_view(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/dead-letters")
+    assert page.inner_text("#view-title") == "死信"
+    assert listed(page, "dead-letters-row", "reason") == ["schema_violation", "key_mismatch", "invalid_json"]
+    first = page.locator("tr[data-testid=dead-letters-row]").first
+    assert first.locator("[data-field=reason]").inner_text() == "不符合结构"
+    assert first.locator("[data-testid=dl-original]").inner_text() == "flow-events-dlq/1@7"
+    assert "records.0" in first.locator("[data-field=error]").inner_text()
+    assert first.locator("[data-field=redrive]").inner_text() == "未重投"
+    page.select_option("#x-reason", "invalid_json")
+    page.wait_for_function("() => location.hash.includes('reason=invalid_json') && document.querySelectorAll("
+                           "'tr[data-testid=dead-letters-row]').length === 1")
+    shot(page, "dead_letters_zh")
+    platform = open_page("acme", hash_="#/dead-letters")  # a platform sees only its own
+    assert set(listed(platform, "dead-letters-row", "reason")) == {"schema_violation", "key_mismatch"}
+
+
+def test_notifications_view(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("admin", hash_="#/notifications")
+    routes = page.locator("tr[data-testid=route-row]").evaluate_all("rs => rs.map(r => r.dataset.route)")
+    assert routes == ["ding-critical", "siem"]
+    ding = page.locator("tr[data-testid=route-row][data-route=ding-critical]").inner_text()
+    assert "钉钉" in ding and "access_token=x" not in ding and "（已签名）" in ding
+    assert set(listed(page, "notifications-row", "state")) == {"delivered", "dead_lettered"}
+    failed = page.locator("tr[data-testid=notifications-row][data-state=dead_lettered]")
+    assert failed.locator("[data-field=tries]").inner_text() == "3"
+    assert failed.locator("[data-field=state]").inner_text() == "投递失败（已保留）"
+    assert failed.locator("[data-field=title]").inner_text() == "已逾期：向主管部门报告"
+    shot(page, "notifications_zh")
+
+
+def test_audit_log_view(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/audit")
+    actions = listed(page, "audit-row", "action")
+    assert {"notification_route.put", "dead_letter.redrive"} <= set(actions)
+    navigate(page, lambda: page.select_option("#x-target_type", "dead_letter"))
+    assert "target_type=dead_letter" in page.evaluate("() => location.hash")
+    assert listed(page, "audit-row", "targetType") == ["dead_letter"]
+    assert "死信" in page.inner_text("tr[data-testid=audit-row] [data-field=target]")
+    shot(page, "audit_zh")
+
+
+def read_csv(data: bytes) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    assert data.startswith("\ufeff".encode()), "CSV without the UTF-8 BOM spreadsheets need"
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_csv_exports_of_ledger_alerts_and_audit(env: Env) -> None:
+    resp = env.api("GET", "/v1/alerts", "soc", params={"format": "csv"})
+    assert resp.status_code == 200 and resp.headers["content-type"] == "text/csv; charset=utf-8"
+    assert resp.headers["content-disposition"].startswith('attachment; filename="alerts-')
+    rows = read_csv(resp.content)
+    assert {r["alert_id"] for r in rows} == {a.alert_id for a in env.alerts.values()}  # every page, not one
+    beta1 = next(r for r in rows if r["alert_id"] == env.alerts["beta1"].alert_id)
+    assert beta1["title_zh"] == "已逾期：向主管部门报告" and beta1["title_en"] == env.alerts["beta1"].title
+    assert beta1["legal_basis"] == "中华人民共和国个人信息保护法 Art. 38"
+    critical = read_csv(env.api("GET", "/v1/alerts", "soc", params={"format": "csv", "severity": "critical"}).content)
+    assert {r["severity"] for r in critical} == {"critical"} and len(critical) == 3
+    mine = read_csv(env.api("GET", "/v1/alerts", "acme", params={"format": "csv"}).content)
+    assert mine and {r["processor_id"] for r in mine} == {"acme-cn"}  # a platform exports only its own
+
+    ledger = read_csv(env.api("GET", "/v1/exports/ledger", "regulator", params={"format": "csv"}).content)
+    assert {(r["processor_id"], r["persons"]) for r in ledger} == {(r.processor_id, str(r.persons)) for r in env.ledger}
+    audit = read_csv(env.api("GET", "/v1/audit", "soc", params={"format": "csv"}).content)
+    assert {"notification_route.put", "dead_letter.redrive"} <= {r["action"] for r in audit}
+    bad = env.api("GET", "/v1/audit", "soc", params={"format": "xlsx"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
+
+
+def test_csv_and_pdf_buttons_download_files(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/alerts?severity=critical")
+    with page.expect_download() as info:
+        page.click("[data-testid=csv-export]")
+    download = info.value
+    assert download.suggested_filename.startswith("alerts-") and download.suggested_filename.endswith(".csv")
+    rows = read_csv(Path(download.path()).read_bytes())
+    assert {r["severity"] for r in rows} == {"critical"} and len(rows) == 3  # the view's filters
+    go(page, "#/incidents/inc-A1?processor_id=acme-cn")
+    with page.expect_download(timeout=60_000) as info:
+        page.click("[data-testid=report-pdf]")
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF-") and info.value.suggested_filename.endswith(".pdf")
+    shot(page, "incident_with_pdf_button_zh")
+
+
+def test_routes_are_created_edited_and_deleted_in_the_ui(env: Env, open_page: Callable[..., Any]) -> None:
+    page = open_page("soc", hash_="#/notifications")
+    page.fill("#r-route_id", "wecom-ui")
+    page.fill("#r-name", "企业微信 值班")
+    page.select_option("#r-kind", "wecom")
+    page.fill("#r-url", "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-KEY")
+    page.check("input[name=r-sev][value=critical]")
+    page.fill("#r-types", "obligation_*, export_restricted_recipient")
+    shot(page, "route_editor_zh")
+    navigate(page, lambda: page.click("[data-testid=route-save]"))
+    stored = env.api("GET", "/v1/notification-routes/wecom-ui", "soc").json()
+    assert stored["channel"] == {**stored["channel"], "kind": "wecom", "url": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?***"}
+    assert stored["match"] == {"severities": ["critical"], "types": ["obligation_*", "export_restricted_recipient"],
+                               "processor_ids": []}
+    # edit: disable it; the masked URL sent back keeps the stored one (the key never reached the browser)
+    page.click("tr[data-testid=route-row][data-route=wecom-ui] [data-testid=route-edit]")
+    assert page.input_value("#r-url").endswith("?***") and page.get_attribute("#r-route_id", "readonly") is not None
+    page.uncheck("#r-enabled")
+    navigate(page, lambda: page.click("[data-testid=route-save]"))
+    assert page.get_attribute("tr[data-testid=route-row][data-route=wecom-ui]", "data-enabled") == "false"
+    from flowwatch_notifier import store as routes_store
+
+    kept = routes_store.get_route(env.es, env.prefix, "wecom-ui")
+    assert kept is not None and kept.channel.url.endswith("key=SECRET-KEY") and kept.enabled is False
+    page.once("dialog", lambda d: d.accept())
+    navigate(page, lambda: page.click("tr[data-testid=route-row][data-route=wecom-ui] [data-testid=route-delete]"))
+    assert env.api("GET", "/v1/notification-routes/wecom-ui", "soc").status_code == 404
+    audit = env.api("GET", "/v1/audit", "soc", params={"target_id": "wecom-ui"}).json()["items"]
+    assert sorted(a["action"] for a in audit) == ["notification_route.delete", "notification_route.put",
+                                                  "notification_route.put"]
+    assert all(a["actor"]["name"] == "analyst-li" for a in audit) and "SECRET-KEY" not in json.dumps(audit)
+    # roles that may not manage routes get no editor
+    regulator = open_page("regulator", hash_="#/notifications")
+    assert regulator.locator("[data-testid=route-form]").count() == 0

@@ -238,4 +238,4 @@ def test_put_answers_503_when_kafka_is_down(api: Api) -> None:
     for path, body in [("/v1/processors/p-bank", {"profile": PROFILE}), ("/v1/restrictions", {"recipients": []})]:
         resp = api.put(path, body, ADMIN)
         assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
-        assert resp.json() == {"detail": "event bus unavailable; nothing recorded"}
+        assert resp.json()["detail"] == "event bus unavailable; nothing recorded"

@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from flowwatch.alert_texts import AlertText, localized
 from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import alerts_pattern
@@ -40,6 +41,7 @@ from flowwatch_api.auth import (
     require_roles,
     scope_filters,
 )
+from flowwatch_api.csv_export import ALERT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
 from flowwatch_api.partitions import (
     PartitionAggCache,
@@ -69,10 +71,22 @@ TRIAGE_ROLES = (Role.ADMIN, Role.SOC_ANALYST)
 STATS_DEFAULT_DAYS = 365
 
 
+class LocalizedAlert(Alert):
+    """An alert with its title and message in Chinese and English (``texts.zh`` from the message catalogue
+    ``flowwatch.alert_texts``, ``texts.en`` = ``title`` / ``message`` as generated)."""
+
+    texts: dict[str, AlertText] = Field(description="`zh` and `en`: {title, message}.")
+
+
+def localize(alert: Alert) -> LocalizedAlert:
+    """``alert`` with ``texts`` added."""
+    return LocalizedAlert(**alert.model_dump(), texts=localized(alert))
+
+
 class AlertsPage(BaseModel):
     """One page of alerts. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
 
-    items: list[Alert]
+    items: list[LocalizedAlert]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
     total: int = Field(ge=0)
     total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
@@ -125,7 +139,7 @@ def status_filter(statuses: list[str], now: datetime) -> dict[str, Any]:
 
 
 @router.get("", response_model=AlertsPage, summary="The alert queue: search alerts (filters, full text, sorting, "
-            "cursor paging)")
+            "cursor paging; CSV with format=csv)", responses=CSV_RESPONSE)
 def list_alerts(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
@@ -152,14 +166,20 @@ def list_alerts(
                                    "incident, type and assignee (simple query string).")] = None,
     sort: Annotated[AlertSort, Query(description="`-raised_at` newest first (default), `raised_at`, "
                                      "`-last_raised_at`, `-count` or `due_at`.")] = "-raised_at",
+    format_: Annotated[Literal["json", "csv"], Query(alias="format", description="`csv`: every matching item as a "
+                       "CSV file (UTF-8 with BOM) instead of one JSON page.")] = "json",
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
-) -> AlertsPage:
+) -> AlertsPage | Response:
     """Alerts matching every given filter (AND; repeated values of one filter OR). Every role may read;
     platform keys see only their processor.
 
     Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
     """
+    if format_ == "csv":
+        args = {k: v for k, v in locals().items() if k != "format_"}
+        return csv_response(pages(lambda cur: list_alerts(**{**args, "size": PAGE, "cursor": cur})), ALERT_COLUMNS,
+                            "alerts")
     now = datetime.now(UTC)
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     for field, values in (
@@ -182,7 +202,7 @@ def list_alerts(
         order[0][field]["unmapped_type"] = "integer"
     walk = field == "raised_at" and descending  # the partition field, newest first
     page = (walk_page if walk else flat_page)(es, parts, {"bool": {"filter": filters}}, order, size, cursor)
-    return AlertsPage(items=[effective(Alert.model_validate(h["_source"]), now) for h in page.hits],
+    return AlertsPage(items=[localize(effective(Alert.model_validate(h["_source"]), now)) for h in page.hits],
                       next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
 
@@ -256,16 +276,17 @@ def _load(es: Elasticsearch, settings: ApiSettings, principal: Principal, alert_
     return doc
 
 
-@router.get("/{alert_id}", response_model=Alert, summary="One alert by id", responses=NOT_FOUND)
+@router.get("/{alert_id}", response_model=LocalizedAlert, summary="One alert by id", responses=NOT_FOUND)
 def get_alert(
     alert_id: str,
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
-) -> Alert:
+) -> LocalizedAlert:
     """The alert ``alert_id`` (status as of now). Raises 404 when it does not exist OR belongs to a processor
     the key may not read (same answer, so existence does not leak across tenants); 503."""
-    return effective(Alert.model_validate(_load(es, settings, principal, alert_id)["_source"]), datetime.now(UTC))
+    return localize(effective(Alert.model_validate(_load(es, settings, principal, alert_id)["_source"]),
+                              datetime.now(UTC)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -348,7 +369,7 @@ def apply_triage(alert: Alert, action: TriageAction, entry: TriageEntry, now: da
 def triage(
     es: Elasticsearch, settings: ApiSettings, cache: PartitionAggCache, principal: Principal, alert_id: str,
     action: TriageAction, reason: str | None, assignee: str | None = None, until: datetime | None = None,
-) -> Alert:
+) -> LocalizedAlert:
     """Apply ``action`` to the stored alert with optimistic concurrency, then audit it; return the alert as
     of now. Raises HTTPException 404/409/422; elasticsearch errors propagate (503)."""
     now = datetime.now(UTC)
@@ -377,7 +398,7 @@ def triage(
                  **({"assignee": assignee} if assignee else {}),
                  **({"suppressed_until": until.isoformat()} if until else {})},
     ))  # fmt: skip
-    return effective(after, now)
+    return localize(effective(after, now))
 
 
 TRIAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -389,45 +410,47 @@ TRIAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 Triager = Annotated[Principal, require_roles(*TRIAGE_ROLES)]
 
 
-@router.post("/{alert_id}/acknowledge", response_model=Alert, summary="Acknowledge an alert",
+@router.post("/{alert_id}/acknowledge", response_model=LocalizedAlert, summary="Acknowledge an alert",
              responses=TRIAGE_RESPONSES)
 def acknowledge(alert_id: str, principal: Triager,
                 es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
                 cache: Annotated[PartitionAggCache, Depends(agg_cache)],
-                body: Annotated[AcknowledgeBody | None, Body()] = None) -> Alert:
+                body: Annotated[AcknowledgeBody | None, Body()] = None) -> LocalizedAlert:
     """Mark an open (or suppressed) alert acknowledged (body optional). Answers the updated alert; audited."""
     return triage(es, settings, cache, principal, alert_id, "acknowledge", body.reason if body else None)
 
 
-@router.post("/{alert_id}/assign", response_model=Alert, summary="Assign an alert", responses=TRIAGE_RESPONSES)
+@router.post("/{alert_id}/assign", response_model=LocalizedAlert, summary="Assign an alert", responses=TRIAGE_RESPONSES)
 def assign(alert_id: str, body: Annotated[AssignBody, Body()], principal: Triager,
            es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-           cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+           cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
     """Assign an unresolved alert to ``assignee`` (status unchanged). Answers the updated alert; audited."""
     return triage(es, settings, cache, principal, alert_id, "assign", body.reason, assignee=body.assignee)
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert, summary="Resolve an alert", responses=TRIAGE_RESPONSES)
+@router.post("/{alert_id}/resolve", response_model=LocalizedAlert, summary="Resolve an alert",
+             responses=TRIAGE_RESPONSES)
 def resolve(alert_id: str, body: Annotated[ResolveBody, Body()], principal: Triager,
             es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-            cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+            cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
     """Resolve an alert with a reason. A later occurrence of its dedup key reopens it. Audited."""
     return triage(es, settings, cache, principal, alert_id, "resolve", body.reason)
 
 
-@router.post("/{alert_id}/suppress", response_model=Alert, summary="Suppress an alert", responses=TRIAGE_RESPONSES)
+@router.post("/{alert_id}/suppress", response_model=LocalizedAlert, summary="Suppress an alert",
+             responses=TRIAGE_RESPONSES)
 def suppress(alert_id: str, body: Annotated[SuppressBody, Body()], principal: Triager,
              es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-             cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> Alert:
+             cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
     """Suppress an alert with a reason, until ``until`` (then it reads as open again) or until reopened.
     Occurrences meanwhile still fold into its ``count``. Audited."""
     return triage(es, settings, cache, principal, alert_id, "suppress", body.reason, until=body.until)
 
 
-@router.post("/{alert_id}/reopen", response_model=Alert, summary="Reopen an alert", responses=TRIAGE_RESPONSES)
+@router.post("/{alert_id}/reopen", response_model=LocalizedAlert, summary="Reopen an alert", responses=TRIAGE_RESPONSES)
 def reopen(alert_id: str, principal: Triager,
            es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
            cache: Annotated[PartitionAggCache, Depends(agg_cache)],
-           body: Annotated[ReopenBody | None, Body()] = None) -> Alert:
+           body: Annotated[ReopenBody | None, Body()] = None) -> LocalizedAlert:
     """Set an acknowledged, resolved or suppressed alert back to open (body optional). Audited."""
     return triage(es, settings, cache, principal, alert_id, "reopen", body.reason if body else None)

@@ -4,8 +4,10 @@ Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers pin
 metadata request, no auth), ``/metrics`` (Prometheus text, no auth: counts and timings only), ``/v1/*``
 (bearer API key): findings, incidents (with their report and obligation marks), alerts, the processor
 registry and restriction list (writes go to ``processor-registry``) and the export ledger. Elasticsearch
-being unreachable or failing answers 503 JSON (``{"detail": ...}``) with ``Retry-After``; any other
-unexpected error answers 500 JSON. Neither returns a stack trace.
+being unreachable or failing answers 503 (with ``Retry-After``) or 502; any other
+unexpected error answers 500; every error is an RFC 9457 problem (``application/problem+json``,
+``flowwatch_api.problems``), never a stack trace. An unknown query parameter on a ``/v1`` route is a 400 naming
+it (``flowwatch_api.params``).
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from elastic_transport import TransportError
-from elasticsearch import ApiError, Elasticsearch
-from fastapi import FastAPI, Request, status
+from elasticsearch import Elasticsearch
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
@@ -30,8 +31,23 @@ from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
-from flowwatch_api import alerts, audit_log, detection_config, exports, findings, incidents, ingest, registry, ui_routes
+from flowwatch_api import (
+    alerts,
+    audit_log,
+    dead_letters,
+    detection_config,
+    docs_routes,
+    exports,
+    findings,
+    incidents,
+    ingest,
+    notifications,
+    problems,
+    registry,
+    ui_routes,
+)
 from flowwatch_api.oidc import OidcVerifier
+from flowwatch_api.params import reject_unknown_query
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
 
@@ -41,7 +57,7 @@ ES_REQUEST_TIMEOUT = 10.0
 """Seconds before an Elasticsearch request is abandoned (then 503)."""
 PING_TIMEOUT = 2.0
 """Seconds /readyz waits for Elasticsearch's ping."""
-RETRY_AFTER_SECONDS = "5"
+RETRY_AFTER_SECONDS = problems.RETRY_AFTER_SECONDS
 KAFKA_CHECK_TIMEOUT = 1.5
 """Seconds /readyz waits for the broker's metadata answer (cached ``KAFKA_CHECK_TTL`` seconds)."""
 KAFKA_CHECK_TTL = 5.0
@@ -73,35 +89,6 @@ def make_es_client(settings: ApiSettings) -> Elasticsearch:
     return Elasticsearch(settings.es_url, **kwargs)
 
 
-def _unavailable(detail: str) -> JSONResponse:
-    return JSONResponse(
-        status_code=status.HTTP_503_SERVICE_UNAVAILABLE, content={"detail": detail},
-        headers={"Retry-After": RETRY_AFTER_SECONDS},
-    )
-
-
-async def _on_transport_error(request: Request, exc: Exception) -> JSONResponse:
-    ES_ERRORS.labels(kind="unreachable").inc()
-    log.warning("elasticsearch unreachable on %s %s: %s", request.method, request.url.path, exc)
-    return _unavailable("search backend unavailable")
-
-
-async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
-    code = int(getattr(getattr(exc, "meta", None), "status", 0) or 0)
-    ES_ERRORS.labels(kind="error").inc()
-    log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path, exc)
-    if code == 429 or code >= 500:
-        return _unavailable("search backend unavailable")
-    return JSONResponse(status_code=status.HTTP_502_BAD_GATEWAY, content={"detail": "search backend error"})
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return JSONResponse(
-        status_code=status.HTTP_500_INTERNAL_SERVER_ERROR, content={"detail": "internal error"}
-    )
-
-
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
     """Build the query service for ``settings`` (default: from the environment, ``FLOWWATCH_*``).
 
@@ -127,6 +114,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         "obligations and deadline alerts, the processor registry and the cross-border export ledger. "
         "Every /v1 endpoint needs `Authorization: Bearer <API key>`; platform keys see only their processor.",
         lifespan=lifespan,
+        docs_url=None,  # docs_routes: Swagger UI and ReDoc from package files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.es = make_es_client(settings)
@@ -152,9 +141,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             REQUESTS.labels(method=request.method, route=route, status=str(status_code)).inc()
             REQUEST_SECONDS.labels(method=request.method, route=route).observe(time.perf_counter() - started)
 
-    app.add_exception_handler(TransportError, _on_transport_error)
-    app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    problems.install(app, ES_ERRORS)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness")
     def healthz() -> dict[str, str]:
@@ -201,22 +188,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         """Prometheus text exposition of this process (no auth, by convention: counts and timings only)."""
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(findings.router)
-    app.include_router(incidents.router)
-    app.include_router(alerts.router)
-    app.include_router(registry.router)
-    app.include_router(detection_config.router)
-    app.include_router(exports.router)
-    app.include_router(audit_log.router)
-    app.include_router(audit_log.me_router)
-    app.include_router(ingest.router)
+    checked = [Depends(reject_unknown_query)]
+    for router in (findings.router, incidents.router, alerts.router, registry.router, exports.router,
+                   audit_log.router, audit_log.me_router, ingest.router, dead_letters.router, detection_config.router,
+                   notifications.router):
+        app.include_router(router, dependencies=checked)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = ingest.add_event_schema(get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes))
+            app.openapi_schema = problems.document_problems(ingest.add_event_schema(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.include_router(ui_routes.router)
+    app.include_router(docs_routes.router)
     return app

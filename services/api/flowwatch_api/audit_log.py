@@ -6,10 +6,10 @@ processor (``processor_id``), through ``auth.scope_filters`` like every other li
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.audit import Actor, AuditRecord, TargetType
@@ -24,6 +24,7 @@ from flowwatch_api.auth import (
     app_settings,
     scope_filters,
 )
+from flowwatch_api.csv_export import AUDIT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.query import search_page, sort_by, text_query, time_range
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
@@ -70,7 +71,8 @@ class AuditPage(BaseModel):
     total_relation: str = Field(default="eq", description="Always `eq` here.")
 
 
-@router.get("", response_model=AuditPage, summary="Search the audit log (newest first, cursor paging)")
+@router.get("", response_model=AuditPage, responses=CSV_RESPONSE,
+            summary="Search the audit log (newest first, cursor paging; CSV with format=csv)")
 def list_audit(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
@@ -84,10 +86,16 @@ def list_audit(
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; at >= from.")] = None,
     to: Annotated[AwareDatetime | None, Query(description="RFC 3339; at < to (exclusive).")] = None,
     q: Annotated[str | None, Query(max_length=500, description="Full text over the reason.")] = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format", description="`csv`: every matching item as a "
+                       "CSV file (UTF-8 with BOM) instead of one JSON page.")] = "json",
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
-) -> AuditPage:
+) -> AuditPage | Response:
     """Audit records matching every given filter. Raises 400 (cursor), 422, 503."""
+    if format_ == "csv":
+        args = {k: v for k, v in locals().items() if k != "format_"}
+        return csv_response(pages(lambda cur: list_audit(**{**args, "size": PAGE, "cursor": cur})), AUDIT_COLUMNS,
+                            "audit-log")
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     if processor_id:
         filters.append({"terms": {"processor_id": processor_id}})

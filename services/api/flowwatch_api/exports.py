@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.apikeys import Role
@@ -31,6 +31,7 @@ from flowwatch_api.auth import (
     app_settings,
     scope_filters,
 )
+from flowwatch_api.csv_export import CSV_RESPONSE, LEDGER_COLUMNS, PAGE, csv_response, pages
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.query import search, search_page, sort_by
 
@@ -76,7 +77,8 @@ def check_may_read(principal: Principal, processor_id: str) -> None:
         raise HTTPException(status_code=status.HTTP_404_NOT_FOUND, detail="processor not found")
 
 
-@router.get("/ledger", response_model=LedgerPage, summary="Export ledger records (newest first, cursor paging)")
+@router.get("/ledger", response_model=LedgerPage, responses=CSV_RESPONSE,
+            summary="Export ledger records (newest first, cursor paging; CSV with format=csv)")
 def list_ledger(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
@@ -91,14 +93,20 @@ def list_ledger(
     required_mechanism: Annotated[
         list[Mechanism] | None, Query(description="Mechanism the law requires now; repeatable.")
     ] = None,
+    format_: Annotated[Literal["json", "csv"], Query(alias="format", description="`csv`: every matching item as a "
+                       "CSV file (UTF-8 with BOM) instead of one JSON page.")] = "json",
     size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
-) -> LedgerPage:
+) -> LedgerPage | Response:
     """Ledger records matching every given filter (AND; repeated values of one filter OR), most recently
     updated first. Every role may read; platform keys see only their processor.
 
     Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
     """
+    if format_ == "csv":
+        args = {k: v for k, v in locals().items() if k != "format_"}
+        return csv_response(pages(lambda cur: list_ledger(**{**args, "size": PAGE, "cursor": cur})), LEDGER_COLUMNS,
+                            "export-ledger")
     filters: list[dict[str, Any]] = list(scope_filters(principal))
     for field, values in (("processor_id", processor_id), ("pack_id", pack_id), ("window_id", window_id_),
                           ("required_mechanism", [str(m) for m in required_mechanism or []])):

@@ -113,6 +113,15 @@ def findings_filters(
 
 
 ProcessorsParam = Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
+OldProcessorParam = Annotated[list[str] | None, Query(
+    deprecated=True, description="Old name of `processor_id` (kept as an alias; both may be given: any of them).")]
+
+
+def processors_of(processor_id: list[str] | None, processor: list[str] | None) -> list[str] | None:
+    """The processor ids asked for under the name ``processor_id`` and its old alias ``processor``."""
+    merged = [*(processor_id or []), *(processor or [])]
+    return merged or None
+
 FromParam = Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; occurred_at >= from.")]
 ToParam = Annotated[AwareDatetime | None, Query(description="RFC 3339; occurred_at < to (exclusive).")]
 
@@ -122,7 +131,8 @@ def list_findings(
     principal: CurrentPrincipal,
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
-    processor: ProcessorsParam = None,
+    processor_id: ProcessorsParam = None,
+    processor: OldProcessorParam = None,
     entity_type: Annotated[
         list[str] | None, Query(description="Canonical entity type; repeat: findings holding any of them.")
     ] = None,
@@ -143,7 +153,8 @@ def list_findings(
 
     Raises 400 for a malformed cursor, 422 for invalid parameters, 503 when Elasticsearch is down.
     """
-    filters = findings_filters(principal, processor, entity_type, category, sensitive, event_id, q)
+    filters = findings_filters(principal, processors_of(processor_id, processor), entity_type, category, sensitive,
+                               event_id, q)
     filters += time_range("occurred_at", from_, to)
     parts = in_range(list_partitions(es, findings_pattern(settings.es_index_prefix)), from_, to)
     query = {"bool": {"filter": filters}}
@@ -172,7 +183,8 @@ def findings_stats(
     es: Annotated[Elasticsearch, Depends(app_es)],
     settings: Annotated[ApiSettings, Depends(app_settings)],
     cache: Annotated[PartitionAggCache, Depends(agg_cache)],
-    processor: ProcessorsParam = None,
+    processor_id: ProcessorsParam = None,
+    processor: OldProcessorParam = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; default: the start of "
                                                  "the UTC day 30 days ago.")] = None,
     to: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive; default: now.")] = None,
@@ -189,7 +201,7 @@ def findings_stats(
     from_ = from_ or (now - timedelta(days=STATS_DEFAULT_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
     if from_ >= to:
         raise unprocessable(("query", "from"), "`from` must be before `to`")
-    base = findings_filters(principal, processor, None, None, None, None, None)
+    base = findings_filters(principal, processors_of(processor_id, processor), None, None, None, None, None)
     sensitive_only = {"filter": {"term": {"sensitive": True}}}
     aggs = {
         "sensitive": sensitive_only,

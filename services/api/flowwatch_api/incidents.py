@@ -49,7 +49,7 @@ from flowwatch_api.auth import (
 from flowwatch_api.findings import MAX_PAGE_SIZE
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
 from flowwatch_api.query import search, search_page, sort_by, time_range, unprocessable
-from flowwatch_api.report_html import render_report
+from flowwatch_api.report_html import render_pdf, render_report
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
@@ -414,6 +414,32 @@ def get_report_html(
     record = served(find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id), principal, now)
     headers = {"Content-Disposition": f'attachment; filename="{report_filename(record)}.html"'} if download else {}
     return HTMLResponse(render_report(record, now, masked=principal.role is Role.REGULATOR), headers=headers)
+
+
+@router.get(
+    "/{incident_id}/report.pdf",
+    response_class=Response,
+    summary="Regulator report of one incident as a PDF (A4, Chinese fonts)",
+    responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "The report as PDF: the HTML page laid out by WeasyPrint."},
+               **ONE_INCIDENT},
+)
+def get_report_pdf(
+    incident_id: IncidentIdPath,
+    principal: CurrentPrincipal,
+    es: Annotated[Elasticsearch, Depends(app_es)],
+    settings: Annotated[ApiSettings, Depends(app_settings)],
+    processor_id: ProcessorParam = None,
+    download: DownloadParam = False,
+) -> Response:
+    """The report of ``/report.html`` as a PDF (same template, same masking for regulator keys), inline or,
+    with ``download=true``, as an attachment. Raises 404, 409, 503."""
+    now = datetime.now(UTC)
+    record = served(find_incident(es, settings.es_index_prefix, principal, incident_id, processor_id), principal, now)
+    pdf = render_pdf(render_report(record, now, masked=principal.role is Role.REGULATOR))
+    disposition = "attachment" if download else "inline"
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'{disposition}; filename="{report_filename(record)}.pdf"'})
 
 
 @router.post(

@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from flowwatch.es_indices import audit_index, ensure_templates
 
-TargetType = Literal["alert", "incident", "processor", "restrictions", "api_key", "detection_config"]
+TargetType = Literal[
+    "alert", "incident", "processor", "restrictions", "api_key", "detection_config", "dead_letter", "notification_route"
+]
 
 
 class Actor(BaseModel):

@@ -135,6 +135,7 @@ class Stack:
             self._ensure(f"detector-{i}", [sys.executable, "-m", "flowwatch_detector", "-l", "info"],
                          {**env, "FLOWWATCH_DETECTOR_DATADIR": str(self.home / f"detector-{i}"), **member}, say)
         self._ensure("indexer", [sys.executable, "-m", "flowwatch_indexer"], env, say)
+        self._ensure("notifier", [sys.executable, "-m", "flowwatch_notifier"], env, say)
         if self.api_enabled:
             api = self.state.components.get("api")
             port = int(self.state.api_url.rsplit(":", 1)[1]) if api and api.alive() else free_port()

@@ -4,7 +4,10 @@
  *   /v1 call; a 401 brings the key prompt back with a message, a 403 says the role may not do this.
  * - GET /v1/me (once per key) says who is signed in (shown in the header) and what the role may do: the triage
  *   buttons are only offered to a role that may triage (the API still answers 403 to any other).
- * - Hash routes: #/alerts, #/incidents, #/incidents/<id>?processor_id=…, #/exports, #/findings.
+ * - Hash routes: #/alerts, #/incidents, #/incidents/<id>?processor_id=…, #/exports, #/findings,
+ *   #/findings/list?<filters> (from a chart bar, an entity type or an alert), #/findings/item/<id>, #/audit,
+ *   #/dead-letters, #/notifications.
+ * - Alert titles and messages are the server's texts.zh / texts.en (message catalogue), by UI language.
  * - Every visible string comes from FW_I18N (i18n.js): zh-CN by default, English by the 中文/English button
  *   (choice kept in localStorage). Times are shown in Beijing time (the legal deadlines are Beijing time).
  * - DOM is built with createElement only (no innerHTML of data). Stable ids / data-testid for the browser tests.
@@ -613,7 +616,7 @@
         h('td', {}, toggle),
         h('td', { 'data-field': 'severity' }, badge('severity', alert.severity)),
         h('td', { 'data-field': 'type' }, label('alertType', alert.type)),
-        h('td', { 'data-field': 'title', class: 'title-cell' }, alert.title),
+        h('td', { 'data-field': 'title', class: 'title-cell' }, textOf(alert, 'title')),
         h('td', { 'data-field': 'processor' }, alert.processor_id),
         h('td', { 'data-field': 'count', class: 'num' }, fmtNum(alert.count || 1)),
         h('td', { 'data-field': 'first_raised', class: 'time' }, fmtTime(alert.raised_at)),
@@ -643,7 +646,8 @@
         h('td', { colspan: 11 },
           h('div', { class: 'detail-grid' },
             kv([
-              ['alerts.message', alert.message],
+              ['alerts.message', textOf(alert, 'message')],
+              ['alerts.findings', h('a', { href: alertFindingsHash(alert), 'data-testid': 'alert-findings-link' }, t('alerts.findingsLink'))],
               ['alerts.legalBasis', basis],
               ['alerts.incident', incidentLink],
               ['alerts.obligation', alert.obligation ? label('obligation', alert.obligation) : t('common.dash')],
@@ -706,7 +710,8 @@
         h('thead', {}, h('tr', {}, head.map((k) => h('th', { scope: 'col', class: k === 'col.count' ? 'num' : null }, k === 'col.expand' ? h('span', { class: 'sr-only' }, t(k)) : t(k))))),
         tbody);
       mount(
-        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('alerts.title')), summary),
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('alerts.title')), summary,
+          csvButton('/v1/alerts', filters, 'alerts')),
         filterForm(),
         st.error ? errorBox(st.error) : h('div', { class: 'table-wrap' }, table),
         h('div', { class: 'pager' }, more));
@@ -864,6 +869,29 @@
     return { name: 'incidents', load, render };
   }
 
+  /** Fetch a file with the key (CSV export, PDF report) and save it under the server's file name. */
+  async function downloadFile(path, params, accept, fallbackName) {
+    try {
+      const resp = await api(path, { params, raw: true, accept });
+      const disposition = resp.headers.get('Content-Disposition') || '';
+      const m = /filename="([^"]+)"/.exec(disposition);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = h('a', { href: url, download: m ? m[1] : fallbackName, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) { reportError(err); }
+  }
+
+  /** A "CSV" button exporting every item of the list with the view's filters (GET …?format=csv). */
+  function csvButton(path, filters, name) {
+    return h('button', {
+      type: 'button', class: 'btn', 'data-testid': 'csv-export',
+      onclick: () => downloadFile(path, { ...filters, format: 'csv' }, 'text/csv', name + '.csv')
+    }, t('common.csv'));
+  }
+
   /** Fetch a report with the key and hand it over as a Blob URL (download or new tab). */
   async function openReport(rec, kind, popup) {
     const path = `/v1/incidents/${encodeURIComponent(rec.incident_id)}/${kind === 'json' ? 'report' : 'report.html'}`;
@@ -957,7 +985,12 @@
           type: 'button', id: 'report-html', class: 'btn', 'data-testid': 'report-html',
           // open the tab within the click (popup blockers), then point it at the Blob URL
           onclick: () => openReport(rec, 'html', window.open('', '_blank'))
-        }, t('incident.reportHtml')));
+        }, t('incident.reportHtml')),
+        h('button', {
+          type: 'button', id: 'report-pdf', class: 'btn', 'data-testid': 'report-pdf',
+          onclick: () => downloadFile(`/v1/incidents/${encodeURIComponent(rec.incident_id)}/report.pdf`,
+            { processor_id: rec.processor_id, download: 'true' }, 'application/pdf', `incident-${rec.incident_id}.pdf`)
+        }, t('incident.reportPdf')));
       const obHead = ['ob.col.obligation', 'ob.col.status', 'ob.col.due', 'ob.col.countdown', 'ob.col.period',
         'ob.col.basis', 'ob.col.recipients', 'ob.col.trigger', 'ob.col.details'];
       const report = rec.report;
@@ -1100,7 +1133,8 @@
       }, t('common.loadMore'));
       mount(
         h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('exports.title')),
-          h('span', { id: 'ledger-total', 'data-testid': 'ledger-total' }, st.error ? '' : totalText(st.total, st.relation))),
+          h('span', { id: 'ledger-total', 'data-testid': 'ledger-total' }, st.error ? '' : totalText(st.total, st.relation)),
+          csvButton('/v1/exports/ledger', filters, 'export-ledger')),
         h('p', { class: 'muted intro' }, t('exports.intro')),
         form,
         st.error ? errorBox(st.error) : (st.items.length ? h('div', { class: 'ledger-list' }, st.items.map(card))
@@ -1120,7 +1154,7 @@
   // Findings over time (+ alert counts)
   // ------------------------------------------------------------------------------------------------
 
-  function countTable(id, titleKey, colKey, counts, group) {
+  function countTable(id, titleKey, colKey, counts, group, linkFor) {
     const rows = Object.entries(counts || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
     return h('section', { class: 'panel small-panel', 'aria-labelledby': id + '-title' },
       h('h3', { id: id + '-title' }, t(titleKey)),
@@ -1128,7 +1162,8 @@
         h('table', { class: 'table table-compact', id, 'data-testid': id },
           h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, t(colKey)), h('th', { scope: 'col', class: 'num' }, t('col.n')))),
           h('tbody', {}, rows.map(([k, n]) => h('tr', { 'data-key': k, 'data-count': n },
-            h('td', {}, group ? label(group, k) : k, group && label(group, k) !== k ? h('span', { class: 'muted small' }, ` ${k}`) : null),
+            h('td', {}, linkFor ? h('a', { href: linkFor(k), 'data-testid': id + '-link' }, group ? label(group, k) : k) : (group ? label(group, k) : k),
+              group && label(group, k) !== k ? h('span', { class: 'muted small' }, ` ${k}`) : null),
             h('td', { class: 'num' }, fmtNum(n)))))));
   }
 
@@ -1160,7 +1195,12 @@
     for (const b of buckets) {
       const i = Math.floor((Date.parse(b.t) - firstDay) / dayMs);
       const x = left + slot * i + (slot - barW) / 2;
-      const g = s('g', { class: 'bar-group' });
+      const dayHash = findingsListHash({ from: b.t, to: new Date(Date.parse(b.t) + dayMs).toISOString() });
+      const g = s('g', {
+        class: 'bar-group', tabindex: 0, role: 'link', 'data-testid': 'bar-link', 'data-href': dayHash,
+        onclick: () => { location.hash = dayHash; },
+        onkeydown: (ev) => { if (ev.key === 'Enter') location.hash = dayHash; }
+      });
       const title = t('findings.barTitle', { date: fmtUtcDay(b.t), count: fmtNum(b.count), sensitive: fmtNum(b.sensitive) });
       g.append(s('title', {}, title));
       g.append(s('rect', {
@@ -1201,9 +1241,12 @@
               h('span', { class: 'legend-item' }, h('span', { class: 'swatch swatch-sensitive' }), t('findings.legendSensitive')))),
           (f.over_time || []).length ? chart(f, st.from, st.to) : h('p', { class: 'muted', 'data-testid': 'chart-empty' }, t('findings.noData'))),
         h('div', { class: 'grid3' },
-          countTable('by-entity-type', 'findings.byEntityType', 'col.entityType', f.by_entity_type, 'entity'),
-          countTable('by-category', 'findings.byCategory', 'col.category', f.by_category, 'category'),
-          countTable('by-processor', 'findings.byProcessor', 'col.processor', f.by_processor, null))];
+          countTable('by-entity-type', 'findings.byEntityType', 'col.entityType', f.by_entity_type, 'entity',
+            (k) => findingsListHash({ entity_type: k, from: new Date(st.from).toISOString(), to: new Date(st.to).toISOString() })),
+          countTable('by-category', 'findings.byCategory', 'col.category', f.by_category, 'category',
+            (k) => findingsListHash({ category: k, from: new Date(st.from).toISOString(), to: new Date(st.to).toISOString() })),
+          countTable('by-processor', 'findings.byProcessor', 'col.processor', f.by_processor, null,
+            (k) => findingsListHash({ processor_id: k, from: new Date(st.from).toISOString(), to: new Date(st.to).toISOString() })))];
       const alertsPart = st.aErr ? h('section', { class: 'panel' }, h('h2', {}, t('alertsStats.title')), errorBox(st.aErr)) :
         h('section', { class: 'panel', 'aria-labelledby': 'alerts-stats-title' },
           h('h2', { id: 'alerts-stats-title' }, t('alertsStats.title')),
@@ -1212,7 +1255,9 @@
             countTable('alerts-by-status', 'alertsStats.byStatus', 'col.status', a.by_status, 'alertStatus'),
             countTable('alerts-by-type', 'alertsStats.byType', 'col.type', a.by_type, 'alertType')));
       mount(
-        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('findings.title')), field('findings.range', rangeSel)),
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('findings.title')), field('findings.range', rangeSel),
+          h('a', { class: 'btn', href: findingsListHash({ from: new Date(st.from).toISOString() }), 'data-testid': 'findings-list-link' }, t('findings.openList'))),
+        h('p', { class: 'muted small' }, t('findings.clickHint')),
         kpis, findingsPart, alertsPart);
     }
 
@@ -1233,6 +1278,352 @@
     }
 
     return { name: 'findings', load, render };
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Generic list view (issue 15): filters from the hash query, cursor paging with "load more"
+  // ------------------------------------------------------------------------------------------------
+
+  /** A filtered, paged table. spec: {name, hash, path, titleKey, introKey, filters: [{key, labelKey, control(v)}],
+   * columns: [{key, labelKey, cell(item)}], rowAttrs(item), extra(st)} — filters map 1:1 to API parameters. */
+  function ListView(spec, query) {
+    const filters = {};
+    spec.filters.forEach((f) => { filters[f.key] = query.get(f.key) || ''; });
+    const st = { items: [], next: null, total: 0, relation: 'eq', error: null };
+    const pageSize = pageSizeOf(query);
+
+    async function fetchPage(cursor) {
+      const body = await api(spec.path, { params: { ...filters, size: pageSize, cursor } });
+      st.items = cursor ? st.items.concat(body.items) : body.items;
+      st.next = body.next_cursor;
+      if (!cursor) { st.total = body.total; st.relation = body.total_relation || 'eq'; }
+    }
+
+    function render() {
+      document.title = `${t(spec.titleKey)} · ${t('app.brand')}`;
+      const form = h('form', { id: spec.name + '-filters', class: 'filters', role: 'search', 'aria-label': t('common.filters') },
+        spec.filters.map((f) => field(f.labelKey, f.control(filters[f.key]))),
+        h('div', { class: 'filter-buttons' },
+          h('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'filters-apply' }, t('common.apply')),
+          h('button', { type: 'button', class: 'btn', onclick: () => { location.hash = spec.hash; } }, t('common.reset'))));
+      const applyFilters = () => {
+        const q = new URLSearchParams();
+        spec.filters.forEach((f) => {
+          const el = form.elements['x-' + f.key];
+          const v = el ? String(el.value).trim() : '';
+          if (v) q.set(f.key, f.toQuery ? f.toQuery(v) : v);
+        });
+        const target = spec.hash + (q.toString() ? '?' + q : '');
+        if (location.hash === target) route(); else location.hash = target;
+      };
+      form.addEventListener('submit', (ev) => { ev.preventDefault(); applyFilters(); });
+      form.querySelectorAll('select').forEach((el) => el.addEventListener('change', applyFilters));
+      const more = h('button', {
+        type: 'button', class: 'btn', 'data-testid': 'load-more', hidden: !st.next,
+        onclick: async () => { try { await fetchPage(st.next); render(); } catch (err) { reportError(err); } }
+      }, t('common.loadMore'));
+      const table = h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: spec.name + '-table', 'data-testid': spec.name + '-table' },
+        h('thead', {}, h('tr', {}, spec.columns.map((c) => h('th', { scope: 'col' }, t(c.labelKey))))),
+        h('tbody', {}, st.items.length === 0
+          ? h('tr', {}, h('td', { colspan: spec.columns.length, class: 'empty', 'data-testid': 'empty' }, t('common.empty')))
+          : st.items.map((item) => h('tr', { 'data-testid': spec.name + '-row', ...(spec.rowAttrs ? spec.rowAttrs(item) : {}) },
+            spec.columns.map((c) => h('td', { 'data-field': c.key }, c.cell(item))))))));
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t(spec.titleKey)),
+          h('span', { id: spec.name + '-total', 'data-testid': 'list-total' },
+            st.error ? '' : `${totalText(st.total, st.relation)} · ${t('common.shown', { n: fmtNum(st.items.length) })}`),
+          spec.csv ? csvButton(spec.path, filters, spec.name) : null),
+        spec.introKey ? h('p', { class: 'muted intro' }, t(spec.introKey)) : null,
+        spec.extra ? spec.extra(filters) : null,
+        form,
+        st.error ? errorBox(st.error) : table,
+        h('div', { class: 'pager' }, more));
+    }
+
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try { await fetchPage(null); } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+
+    return { name: spec.nav || spec.name, load, render };
+  }
+
+  function textInput(id, value, placeholderKey) {
+    return h('input', { id, type: 'text', value, placeholder: placeholderKey ? t(placeholderKey) : null });
+  }
+
+  /** A datetime-local input showing an RFC 3339 instant in Beijing time; its value goes back as +08:00. */
+  function timeInput(id, value) {
+    let shown = '';
+    if (value && !isNaN(Date.parse(value))) {
+      const p = parts(new Date(value), TZ);
+      shown = `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
+    }
+    return h('input', { id, type: 'datetime-local', value: shown });
+  }
+  const fromLocal = (v) => (v.length === 16 ? v + ':00+08:00' : v);
+
+  function textOf(alert, part) {
+    const tx = alert.texts && alert.texts[lang];
+    return (tx && tx[part]) || alert[part];
+  }
+
+  /** Hash of the findings list for the given API filters. */
+  function findingsListHash(params) {
+    const q = new URLSearchParams();
+    Object.entries(params).forEach(([k, v]) => { if (v) q.set(k, v); });
+    return '#/findings/list' + (q.toString() ? '?' + q : '');
+  }
+
+  /** Findings of an alert: its processor around its occurrences (7 days before the first to 1 hour after the
+   * last), and its flow event when the message names one ("Event <id>: …" of the export alerts). */
+  function alertFindingsHash(alert) {
+    const first = Date.parse(alert.raised_at);
+    const last = Date.parse(alert.last_raised_at || alert.raised_at);
+    const m = /^Event ([^\s:]+)[:\s]/.exec(alert.message || '');
+    return findingsListHash({
+      processor_id: alert.processor_id, event_id: m ? m[1] : '',
+      from: m ? '' : new Date(first - 7 * 86400000).toISOString(), to: m ? '' : new Date(last + 3600000).toISOString()
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Findings list and one finding
+  // ------------------------------------------------------------------------------------------------
+
+  function FindingsListView(query) {
+    return ListView({
+      name: 'findings-list', nav: 'findings', hash: '#/findings/list', path: '/v1/findings',
+      titleKey: 'findingsList.title', introKey: 'findingsList.intro',
+      filters: [
+        { key: 'processor_id', labelKey: 'filter.processor', control: (v) => textInput('x-processor_id', v, 'filter.processorPlaceholder') },
+        { key: 'entity_type', labelKey: 'filter.entityType', control: (v) => textInput('x-entity_type', v, 'filter.entityTypePlaceholder') },
+        { key: 'category', labelKey: 'filter.category', control: (v) => textInput('x-category', v) },
+        { key: 'sensitive', labelKey: 'filter.sensitive', control: (v) => select('x-sensitive', (x) => t('sensitive.' + x), ['true', 'false'], v, true) },
+        { key: 'event_id', labelKey: 'filter.eventId', control: (v) => textInput('x-event_id', v) },
+        { key: 'from', labelKey: 'filter.from', control: (v) => timeInput('x-from', v), toQuery: fromLocal },
+        { key: 'to', labelKey: 'filter.to', control: (v) => timeInput('x-to', v), toQuery: fromLocal },
+        { key: 'q', labelKey: 'filter.q', control: (v) => h('input', { id: 'x-q', type: 'search', value: v, placeholder: t('filter.qPlaceholder') }) }
+      ],
+      rowAttrs: (f) => ({ 'data-finding-id': f.finding_id, 'data-processor': f.processor_id }),
+      columns: [
+        { key: 'occurred_at', labelKey: 'col.occurredAt', cell: (f) => h('span', { class: 'time' }, fmtTime(f.occurred_at)) },
+        { key: 'event', labelKey: 'col.event', cell: (f) => h('a', { href: `#/findings/item/${encodeURIComponent(f.finding_id)}`, 'data-testid': 'finding-link' }, f.event_id) },
+        { key: 'processor', labelKey: 'col.processor', cell: (f) => f.processor_id },
+        { key: 'entities', labelKey: 'col.entityTypes', cell: (f) => (f.entity_types || []).map((e) => h('span', { class: 'badge entity-badge', 'data-value': e }, label('entity', e))) },
+        { key: 'sensitive', labelKey: 'col.sensitive', cell: (f) => (f.sensitive ? h('span', { class: 'badge warn-badge' }, t('sensitive.true')) : t('sensitive.false')) },
+        { key: 'flow', labelKey: 'col.flow', cell: (f) => `${f.source_region || '?'} → ${f.destination_region || '?'}` },
+        { key: 'subjects', labelKey: 'col.subjects', cell: (f) => fmtNum(f.distinct_subjects) }
+      ]
+    }, query);
+  }
+
+  function FindingView(id) {
+    const st = { f: null, error: null };
+    function render() {
+      document.title = `${t('finding.title')} · ${t('app.brand')}`;
+      if (st.error) { mount(h('h1', { id: 'view-title' }, t('finding.title')), errorBox(st.error)); return; }
+      const f = st.f;
+      const entHead = ['col.entityType', 'col.category', 'col.sensitive', 'col.n', 'col.fields', 'col.samples'];
+      mount(
+        h('div', { class: 'view-head' }, h('h1', { id: 'view-title' }, t('finding.title')),
+          h('a', { class: 'btn', href: findingsListHash({ processor_id: f.processor_id }), 'data-testid': 'finding-back' }, t('finding.back'))),
+        h('section', { class: 'panel', 'aria-labelledby': 'event-title' },
+          h('h2', { id: 'event-title' }, t('finding.event')),
+          kv([
+            ['finding.id', h('code', { 'data-testid': 'finding-id' }, f.finding_id)],
+            ['finding.eventId', f.event_id, 'finding-event'],
+            ['finding.processor', f.processor_name ? `${f.processor_name} (${f.processor_id})` : f.processor_id],
+            ['finding.kind', f.kind], ['finding.activity', f.activity || t('common.dash')],
+            ['finding.occurredAt', fmtTime(f.occurred_at)], ['finding.detectedAt', fmtTime(f.detected_at)],
+            ['finding.flow', `${f.source_region || '?'} → ${f.destination_region || '?'}`],
+            ['finding.records', fmtNum(f.record_count)], ['finding.textChars', fmtNum(f.text_chars)],
+            ['finding.subjects', `${fmtNum(f.distinct_subjects)} (${f.subject_count_basis})`],
+            ['finding.categories', h('span', { 'data-testid': 'finding-categories' }, (f.categories || []).map((c) => label('category', c)).join(t('common.listSep')))],
+            ['finding.sensitive', f.sensitive ? t('sensitive.true') : t('sensitive.false')]
+          ])),
+        h('section', { class: 'panel', 'aria-labelledby': 'entities-title' },
+          h('h2', { id: 'entities-title' }, t('finding.entities')),
+          h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'finding-entities' },
+            h('thead', {}, h('tr', {}, entHead.map((k) => h('th', { scope: 'col' }, t(k))))),
+            h('tbody', {}, (f.entities || []).map((e) => h('tr', { 'data-testid': 'entity-row', 'data-type': e.type },
+              h('td', {}, label('entity', e.type), h('span', { class: 'muted small' }, ` ${e.type}`)),
+              h('td', {}, label('category', e.category)),
+              h('td', {}, e.sensitive ? h('span', { class: 'badge warn-badge' }, t('sensitive.true')) : t('sensitive.false')),
+              h('td', { class: 'num' }, fmtNum(e.count)),
+              h('td', {}, (e.fields || []).map((x) => h('code', { class: 'field-name' }, x))),
+              h('td', { 'data-testid': 'masked-samples' }, (e.masked_samples || []).map((x) => h('code', { class: 'sample' }, x))))))))));
+    }
+    async function load() {
+      mount(h('p', { class: 'loading', 'aria-busy': 'true' }, t('common.loading')));
+      try { st.f = await api(`/v1/findings/${encodeURIComponent(id)}`); } catch (err) { if (err.status === 401) throw err; st.error = err; }
+    }
+    return { name: 'findings', load, render };
+  }
+
+  // ------------------------------------------------------------------------------------------------
+  // Audit log, dead letters, notifications
+  // ------------------------------------------------------------------------------------------------
+
+  const AUDIT_TARGETS = ['alert', 'incident', 'processor', 'restrictions', 'api_key', 'dead_letter', 'notification_route'];
+  const DL_REASONS = ['invalid_json', 'schema_violation', 'too_large', 'key_mismatch', 'invalid_alert'];
+
+  function AuditView(query) {
+    return ListView({
+      name: 'audit', hash: '#/audit', path: '/v1/audit', titleKey: 'audit.title', introKey: 'audit.intro', csv: true,
+      filters: [
+        { key: 'target_type', labelKey: 'filter.targetType', control: (v) => select('x-target_type', 'target', AUDIT_TARGETS, v, true) },
+        { key: 'action', labelKey: 'filter.action', control: (v) => textInput('x-action', v, 'filter.actionPlaceholder') },
+        { key: 'actor', labelKey: 'filter.actor', control: (v) => textInput('x-actor', v) },
+        { key: 'processor_id', labelKey: 'filter.processor', control: (v) => textInput('x-processor_id', v, 'filter.processorPlaceholder') },
+        { key: 'from', labelKey: 'filter.from', control: (v) => timeInput('x-from', v), toQuery: fromLocal },
+        { key: 'to', labelKey: 'filter.to', control: (v) => timeInput('x-to', v), toQuery: fromLocal }
+      ],
+      rowAttrs: (a) => ({ 'data-action': a.action, 'data-target-type': a.target_type }),
+      columns: [
+        { key: 'at', labelKey: 'col.at', cell: (a) => h('span', { class: 'time' }, fmtTime(a.at)) },
+        { key: 'actor', labelKey: 'col.actor', cell: (a) => [a.actor.name || a.actor.key_id, ' ', h('span', { class: 'muted small' }, label('role', a.actor.role))] },
+        { key: 'action', labelKey: 'col.action', cell: (a) => h('code', {}, a.action) },
+        { key: 'target', labelKey: 'col.target', cell: (a) => [label('target', a.target_type), ' ', h('code', {}, a.target_id)] },
+        { key: 'processor', labelKey: 'col.processor', cell: (a) => a.processor_id || t('common.dash') },
+        { key: 'reason', labelKey: 'col.reason', cell: (a) => a.reason || t('common.dash') },
+        { key: 'details', labelKey: 'col.details', cell: (a) => (Object.keys(a.details || {}).length ? h('code', { class: 'details' }, JSON.stringify(a.details)) : t('common.dash')) }
+      ]
+    }, query);
+  }
+
+  function DeadLettersView(query) {
+    return ListView({
+      name: 'dead-letters', hash: '#/dead-letters', path: '/v1/dead-letters', titleKey: 'deadLetters.title', introKey: 'deadLetters.intro',
+      filters: [
+        { key: 'reason', labelKey: 'filter.reason', control: (v) => select('x-reason', 'dlReason', DL_REASONS, v, true) },
+        { key: 'processor_id', labelKey: 'filter.processor', control: (v) => textInput('x-processor_id', v, 'filter.processorPlaceholder') },
+        { key: 'event_id', labelKey: 'filter.eventId', control: (v) => textInput('x-event_id', v) },
+        { key: 'q', labelKey: 'filter.q', control: (v) => h('input', { id: 'x-q', type: 'search', value: v, placeholder: t('deadLetters.qPlaceholder') }) }
+      ],
+      rowAttrs: (d) => ({ 'data-reason': d.reason, 'data-dead-letter-id': d.dead_letter_id, 'data-redriven': d.redrive ? d.redrive.state : 'no' }),
+      columns: [
+        { key: 'received_at', labelKey: 'col.receivedAt', cell: (d) => h('span', { class: 'time' }, fmtTime(d.received_at)) },
+        { key: 'reason', labelKey: 'col.reason', cell: (d) => badge('dlReason', d.reason) },
+        { key: 'error', labelKey: 'col.error', cell: (d) => h('span', { class: 'error-text' }, d.error) },
+        { key: 'processor', labelKey: 'col.processor', cell: (d) => d.processor_id || t('common.dash') },
+        { key: 'event', labelKey: 'col.event', cell: (d) => d.event_id || t('common.dash') },
+        { key: 'size', labelKey: 'col.size', cell: (d) => fmtNum(d.size_bytes) },
+        { key: 'original', labelKey: 'col.original', cell: (d) => h('code', { 'data-testid': 'dl-original' }, `${d.original.topic}/${d.original.partition ?? '?'}@${d.original.offset ?? '?'}`) },
+        { key: 'redrive', labelKey: 'col.redrive', cell: (d) => (d.redrive ? t('deadLetters.redriven', { at: fmtTime(d.redrive.done_at || d.redrive.claimed_at), state: label('redriveState', d.redrive.state) }) : h('span', { class: 'muted' }, t('deadLetters.notRedriven'))) }
+      ],
+      extra: () => h('p', { class: 'muted small', 'data-testid': 'redrive-hint' }, t('deadLetters.redriveHint'))
+    }, query);
+  }
+
+  /** The route editor of the notifications view (admin and SOC analyst): create, edit (an empty secret keeps the
+   * stored one), enable/disable, delete. Every write goes through PUT/DELETE /v1/notification-routes (audited). */
+  function routeEditor(route, onSaved) {
+    const r = route || { route_id: '', name: '', enabled: true, language: 'zh+en', match: { severities: [], types: [], processor_ids: [] },
+      channel: { kind: 'webhook', url: '', recipients: [], sender: '' } };
+    const kinds = ['webhook', 'dingtalk', 'wecom', 'feishu', 'lark', 'email'];
+    const idInput = h('input', { id: 'r-route_id', type: 'text', value: r.route_id, required: true, pattern: '[a-z0-9][a-z0-9_.\\-]{0,62}', readonly: route ? true : null });
+    const sev = SEVERITIES.map((v) => h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'r-sev', value: v, checked: r.match.severities.includes(v) }), ' ', label('severity', v)));
+    const form = h('form', { id: 'route-form', class: 'filters route-form', 'data-testid': 'route-form', novalidate: true },
+      field('notify.routeId', idInput),
+      field('col.name', h('input', { id: 'r-name', type: 'text', value: r.name, required: true })),
+      field('col.channel', select('r-kind', 'channel', kinds, r.channel.kind, false)),
+      field('notify.url', h('input', { id: 'r-url', type: 'text', value: r.channel.url, placeholder: 'https://…', required: true })),
+      field('notify.secret', h('input', { id: 'r-secret', type: 'password', autocomplete: 'off', placeholder: route && r.channel.has_secret ? t('notify.secretKeep') : '' })),
+      field('notify.sender', h('input', { id: 'r-sender', type: 'text', value: r.channel.sender || '' })),
+      field('notify.recipients', h('input', { id: 'r-recipients', type: 'text', value: (r.channel.recipients || []).join(', ') })),
+      h('fieldset', { class: 'field' }, h('legend', { class: 'field-label' }, t('col.severity')), sev),
+      field('notify.types', h('input', { id: 'r-types', type: 'text', value: r.match.types.join(', '), placeholder: 'obligation_*, export_*' })),
+      field('notify.processors', h('input', { id: 'r-processors', type: 'text', value: r.match.processor_ids.join(', ') })),
+      field('col.language', select('r-language', 'routeLang', ['zh', 'en', 'zh+en'], r.language, false)),
+      h('label', { class: 'check' }, h('input', { id: 'r-enabled', type: 'checkbox', checked: r.enabled }), ' ', t('col.enabled')),
+      h('div', { class: 'filter-buttons' },
+        h('button', { type: 'submit', id: 'route-save', class: 'btn btn-primary', 'data-testid': 'route-save' }, t('notify.save'))));
+    const list = (v) => v.split(/[,，\s]+/).map((x) => x.trim()).filter(Boolean);
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const e = form.elements;
+      const id = e['r-route_id'].value.trim();
+      if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(id) || !e['r-name'].value.trim()) { toast(t('notify.invalid'), 'error'); return; }
+      // an unchanged masked URL (as served) tells the service to keep the stored one
+      const channel = { kind: e['r-kind'].value, url: e['r-url'].value.trim() };
+      if (!channel.url) { toast(t('notify.urlNeeded'), 'error'); return; }
+      if (e['r-secret'].value) channel.secret = e['r-secret'].value;
+      if (channel.kind === 'email') { channel.sender = e['r-sender'].value.trim(); channel.recipients = list(e['r-recipients'].value); }
+      const body = {
+        name: e['r-name'].value.trim(), enabled: e['r-enabled'].checked, language: e['r-language'].value, channel,
+        match: { severities: [...form.querySelectorAll('input[name=r-sev]:checked')].map((x) => x.value),
+          types: list(e['r-types'].value), processor_ids: list(e['r-processors'].value) }
+      };
+      try {
+        await api(`/v1/notification-routes/${encodeURIComponent(id)}`, { method: 'PUT', body });
+        toast(t('notify.saved', { id }), 'info');
+        onSaved();
+      } catch (err) { reportError(err); }
+    });
+    return form;
+  }
+
+  function NotificationsView(query) {
+    const st = { routes: null, rErr: null, editing: null };
+    async function deleteRoute(r) {
+      if (!window.confirm(t('notify.confirmDelete', { id: r.route_id }))) return;
+      try {
+        await api(`/v1/notification-routes/${encodeURIComponent(r.route_id)}`, { method: 'DELETE', raw: true });
+        toast(t('notify.deleted', { id: r.route_id }), 'info');
+        route();
+      } catch (err) { reportError(err); }
+    }
+    const list = ListView({
+      name: 'notifications', hash: '#/notifications', path: '/v1/notifications', titleKey: 'notify.title', introKey: 'notify.intro',
+      filters: [
+        { key: 'state', labelKey: 'filter.state', control: (v) => select('x-state', 'notifyState', ['delivered', 'dead_lettered', 'sending'], v, true) },
+        { key: 'route_id', labelKey: 'filter.route', control: (v) => textInput('x-route_id', v) },
+        { key: 'processor_id', labelKey: 'filter.processor', control: (v) => textInput('x-processor_id', v, 'filter.processorPlaceholder') }
+      ],
+      rowAttrs: (n) => ({ 'data-state': n.state, 'data-route': n.route_id }),
+      columns: [
+        { key: 'created_at', labelKey: 'col.at', cell: (n) => h('span', { class: 'time' }, fmtTime(n.created_at)) },
+        { key: 'route', labelKey: 'col.route', cell: (n) => [n.route_id, ' ', h('span', { class: 'muted small' }, label('channel', n.channel_kind))] },
+        { key: 'severity', labelKey: 'col.severity', cell: (n) => badge('severity', n.severity) },
+        { key: 'title', labelKey: 'col.title', cell: (n) => (lang === 'zh' && n.title_zh ? n.title_zh : n.title) },
+        { key: 'processor', labelKey: 'col.processor', cell: (n) => n.processor_id },
+        { key: 'state', labelKey: 'col.state', cell: (n) => badge('notifyState', n.state) },
+        { key: 'tries', labelKey: 'col.tries', cell: (n) => fmtNum((n.attempts || []).length) },
+        { key: 'error', labelKey: 'col.error', cell: (n) => n.last_error || t('common.dash') }
+      ],
+      extra: () => (st.rErr ? errorBox(st.rErr) : h('section', { class: 'panel', 'aria-labelledby': 'routes-title' },
+        h('h2', { id: 'routes-title' }, t('notify.routes')),
+        h('div', { class: 'table-wrap' }, h('table', { class: 'table', 'data-testid': 'routes-table' },
+          h('thead', {}, h('tr', {}, ['col.route', 'col.name', 'col.channel', 'col.match', 'col.language', 'col.enabled', 'col.updatedBy', 'col.actions'].map((k) => h('th', { scope: 'col' }, t(k))))),
+          h('tbody', {}, (st.routes || []).length === 0
+            ? h('tr', {}, h('td', { colspan: 8, class: 'empty' }, t('notify.noRoutes')))
+            : st.routes.map((r) => h('tr', { 'data-testid': 'route-row', 'data-route': r.route_id, 'data-enabled': String(r.enabled) },
+              h('td', {}, h('code', {}, r.route_id)), h('td', {}, r.name),
+              h('td', {}, label('channel', r.channel.kind), ' ', h('code', { class: 'small' }, r.channel.url), r.channel.has_secret ? h('span', { class: 'muted small' }, ' ' + t('notify.signed')) : null),
+              h('td', {}, [
+                r.match.severities.length ? r.match.severities.map((x) => label('severity', x)).join(t('common.listSep')) : t('notify.anySeverity'),
+                ' · ', r.match.types.length ? r.match.types.join(', ') : t('notify.anyType'),
+                ' · ', r.match.processor_ids.length ? r.match.processor_ids.join(', ') : t('notify.anyProcessor')]),
+              h('td', {}, label('routeLang', r.language)), h('td', {}, r.enabled ? t('common.yes') : t('common.no')),
+              h('td', {}, r.updated_by, ' ', h('span', { class: 'muted small' }, fmtTime(r.updated_at))),
+              h('td', {}, mayTriage() ? h('div', { class: 'row-actions' },
+                h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'route-edit', onclick: () => { st.editing = r; list.render(); } }, t('notify.edit')),
+                h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'route-delete', onclick: () => deleteRoute(r) }, t('notify.delete')))
+                : h('span', { class: 'muted small' }, t('alerts.readOnly')))))))),
+        h('p', { class: 'muted small' }, t('notify.manageHint')),
+        mayTriage() ? h('section', { class: 'panel', 'aria-labelledby': 'route-editor-title' },
+          h('h3', { id: 'route-editor-title' }, st.editing ? t('notify.editRoute', { id: st.editing.route_id }) : t('notify.newRoute')),
+          routeEditor(st.editing, () => { st.editing = null; route(); }),
+          st.editing ? h('button', { type: 'button', class: 'btn', onclick: () => { st.editing = null; list.render(); } }, t('common.cancel')) : null) : null))
+    }, query);
+    const load = async () => {
+      const [routes] = await Promise.allSettled([api('/v1/notification-routes'), list.load()]);
+      if (routes.status === 'fulfilled') st.routes = routes.value.items;
+      else if (routes.reason && routes.reason.status === 401) throw routes.reason;
+      else st.rErr = routes.reason;
+    };
+    return { name: 'notifications', load, render: list.render };
   }
 
   function NotFoundView() {
@@ -1264,7 +1655,12 @@
     if (name === 'alerts') view = AlertsView(query);
     else if (name === 'incidents') view = segs[1] ? IncidentView(segs[1], query) : IncidentsView(query);
     else if (name === 'exports') view = ExportsView(query);
+    else if (name === 'findings' && segs[1] === 'list') view = FindingsListView(query);
+    else if (name === 'findings' && segs[1] === 'item' && segs[2]) view = FindingView(segs[2]);
     else if (name === 'findings') view = FindingsView(query);
+    else if (name === 'audit') view = AuditView(query);
+    else if (name === 'dead-letters') view = DeadLettersView(query);
+    else if (name === 'notifications') view = NotificationsView(query);
     else view = NotFoundView();
     document.querySelectorAll('#nav a').forEach((a) => {
       if (a.dataset.view === view.name) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');

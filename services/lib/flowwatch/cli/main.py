@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from flowwatch.cli import dead_letters
 from flowwatch.cli.cluster import init_cluster_command
 from flowwatch.cli.scan import scan_command
 from flowwatch.stack import Stack, StackError, StackState, home_dir
@@ -31,6 +32,7 @@ keys_app = typer.Typer(help="Create and revoke API keys (stored as hashes only).
 app.add_typer(keys_app, name="keys")
 app.command("init-cluster")(init_cluster_command)
 app.command("scan")(scan_command)
+app.add_typer(dead_letters.app, name="dead-letters")
 console = Console(stderr=True)
 out = Console()
 
