@@ -18,6 +18,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings
+
 log = logging.getLogger("flowwatch.detector.registry")
 
 
@@ -26,7 +29,7 @@ class RegistryReader:
     object; a null value deletes the key). ``ready`` is set once the reader has caught up with the end
     offsets seen at start, or after ``catch_up_timeout`` seconds (then it says so in the log)."""
 
-    def __init__(self, bootstrap: str, topic: str, catch_up_timeout: float = 15.0) -> None:
+    def __init__(self, bootstrap: str | KafkaSettings, topic: str, catch_up_timeout: float = 15.0) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.catch_up_timeout = catch_up_timeout
@@ -49,8 +52,8 @@ class RegistryReader:
         return self.entries.get(key)
 
     def _run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "flowwatch-registry-reader",
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
+        consumer = Consumer(confluent_config(kafka_settings(self.bootstrap), **{
+            "group.id": "flowwatch-registry-reader", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
         started = time.monotonic()
         try:
             ends = self._assign_all(consumer)

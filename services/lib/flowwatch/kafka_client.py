@@ -1,0 +1,224 @@
+"""Kafka client configuration for every client kind, from one :class:`~flowwatch.settings.KafkaSettings`.
+
+Flowwatch talks to Kafka through two client libraries: confluent-kafka (librdkafka: the indexer's consumer, the
+API's producers, the CLI's producer and admin client, the registry reader) and aiokafka (under Faust: the
+detector's workers). Each one spells the same security settings differently; this module is the only place
+that knows how:
+
+- :func:`confluent_config`: the librdkafka configuration dict (``security.protocol``, ``sasl.*``, ``ssl.*``).
+- :func:`faust_broker` / :func:`faust_credentials`: ``broker=`` and ``broker_credentials=`` of ``faust.App``.
+- :func:`aiokafka_kwargs`: keyword arguments of ``aiokafka.AIOKafkaProducer``/``AIOKafkaConsumer``.
+- :func:`explain_kafka_error` / :func:`check_kafka`: a one-line message naming the setting to fix when the
+  broker refuses the credentials or the TLS handshake fails (never a traceback).
+
+Security protocols (Kafka's ``security.protocol``): PLAINTEXT, SSL (TLS, optionally mutual with a client
+certificate), SASL_PLAINTEXT and SASL_SSL; SASL mechanisms PLAIN (RFC 4616), SCRAM-SHA-256 (RFC 7677) and
+SCRAM-SHA-512 (RFC 5802). docs/deployment.md has the table of settings and what was exercised.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from flowwatch.settings import KafkaSettings
+
+AUTH_HINT = "FLOWWATCH_KAFKA_SASL_USERNAME / FLOWWATCH_KAFKA_SASL_PASSWORD / FLOWWATCH_KAFKA_SASL_MECHANISM"
+MIN_BROKER_VERSION = (2, 3)
+"""Oldest Kafka protocol level Flowwatch needs: static group membership (KIP-345, ``group.instance.id``) came
+with Kafka 2.3; record headers (dead-letter reasons) with 0.11."""
+
+
+class KafkaConfigError(RuntimeError):
+    """Kafka refused the connection (credentials, TLS, protocol) or cannot be reached; the message says which
+    ``FLOWWATCH_KAFKA_*`` setting to fix."""
+
+
+def confluent_config(settings: KafkaSettings, **extra: Any) -> dict[str, Any]:
+    """The confluent-kafka (librdkafka) configuration for ``settings``, plus ``extra`` (dotted librdkafka keys
+    passed as a dict: ``confluent_config(s, **{"group.id": "g"})``).
+
+    Returns ``{"bootstrap.servers": ..., "security.protocol": ..., "sasl.mechanism": ..., "ssl.ca.location":
+    ...}``: only the keys the protocol needs, so a PLAINTEXT configuration is what it was before security
+    settings existed. ``extra`` wins over the security keys.
+    """
+    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap}
+    if settings.kafka_security_protocol != "PLAINTEXT":
+        conf["security.protocol"] = settings.kafka_security_protocol.lower()
+    if settings.kafka_sasl:
+        conf["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        conf["sasl.username"] = settings.kafka_sasl_username
+        conf["sasl.password"] = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+    if settings.kafka_tls:
+        if settings.kafka_ssl_ca_file:
+            conf["ssl.ca.location"] = settings.kafka_ssl_ca_file
+        if settings.kafka_ssl_cert_file:
+            conf["ssl.certificate.location"] = settings.kafka_ssl_cert_file
+            conf["ssl.key.location"] = settings.kafka_ssl_key_file
+        if settings.kafka_ssl_key_password:
+            conf["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+        conf["ssl.endpoint.identification.algorithm"] = "https" if settings.kafka_ssl_check_hostname else "none"
+    conf.update(extra)
+    return conf
+
+
+def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+    """The client TLS context of ``settings`` (CA bundle, client certificate for mutual TLS, host-name check),
+    or None when the protocol does not use TLS. Raises ``OSError``/``ssl.SSLError`` for unreadable files."""
+    if not settings.kafka_tls:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.kafka_ssl_ca_file)
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    if settings.kafka_ssl_cert_file and settings.kafka_ssl_key_file:
+        password = settings.kafka_ssl_key_password.get_secret_value() if settings.kafka_ssl_key_password else None
+        context.load_cert_chain(settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file, password)
+    return context
+
+
+def faust_broker(settings: KafkaSettings) -> list[str]:
+    """``broker=`` of ``faust.App``: one ``kafka://host:port`` URL per bootstrap address."""
+    return [f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",") if hp.strip()]
+
+
+def faust_credentials(settings: KafkaSettings) -> Any:
+    """``broker_credentials=`` of ``faust.App``: ``faust.SASLCredentials`` (SASL_*, with the TLS context for
+    SASL_SSL), ``faust.SSLCredentials`` (SSL) or None (PLAINTEXT)."""
+    import faust
+
+    context = ssl_context(settings)
+    if settings.kafka_sasl:
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+        return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password,
+                                     mechanism=settings.kafka_sasl_mechanism, ssl_context=context)
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+def aiokafka_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+    """Keyword arguments of aiokafka's producer, consumer and admin client for ``settings``:
+    ``bootstrap_servers``, ``security_protocol``, ``sasl_mechanism``, ``sasl_plain_username``,
+    ``sasl_plain_password`` and ``ssl_context`` (as Faust passes them)."""
+    kwargs: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                              "security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_sasl:
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        kwargs["sasl_plain_password"] = (settings.kafka_sasl_password.get_secret_value()
+                                         if settings.kafka_sasl_password else None)
+    context = ssl_context(settings)
+    if context is not None:
+        kwargs["ssl_context"] = context
+    return kwargs
+
+
+def explain_kafka_error(error: object, settings: KafkaSettings) -> str:
+    """A one-line message for a Kafka client error (a confluent ``KafkaError``/``KafkaException``, an aiokafka
+    error or an ``ssl`` error), naming the ``FLOWWATCH_KAFKA_*`` setting to fix. Unrecognised errors give the
+    generic "cannot reach" message with the client's text."""
+    text = str(error)
+    low = text.lower()
+    where = f"Kafka at {settings.kafka_bootstrap}"
+    proto = f"FLOWWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
+    if "sasl" in low and ("mechanism" in low and ("unsupported" in low or "not supported" in low
+                                                   or "not enabled" in low)):
+        return (f"{where} does not offer SASL mechanism {settings.kafka_sasl_mechanism}: "
+                f"fix FLOWWATCH_KAFKA_SASL_MECHANISM ({text})")
+    if "authentication" in low or "sasl" in low or type(error).__name__.startswith("SaslAuthentication"):
+        user = settings.kafka_sasl_username or "(none)"
+        if not settings.kafka_sasl:
+            return f"{where} asks for SASL authentication: set {proto} to SASL_SSL or SASL_PLAINTEXT and {AUTH_HINT}"
+        return (f"{where} refused the SASL credentials of user {user!r} ({settings.kafka_sasl_mechanism}): "
+                f"fix {AUTH_HINT} ({text})")
+    if any(w in low for w in ("certificate verify failed", "unable to get local issuer", "self-signed",
+                              "self signed")):
+        return (f"TLS to {where}: the broker's certificate is not trusted: set FLOWWATCH_KAFKA_SSL_CA_FILE to "
+                f"the CA bundle that signed it ({text})")
+    if "hostname" in low or "ip address mismatch" in low or "doesn't match" in low:
+        return (f"TLS to {where}: the broker's certificate does not name that host: fix FLOWWATCH_KAFKA_BOOTSTRAP "
+                f"or, for a test only, FLOWWATCH_KAFKA_SSL_CHECK_HOSTNAME=false ({text})")
+    if "certificate required" in low or "handshake failure" in low or "bad certificate" in low \
+            or "unknown ca" in low:
+        return (f"TLS to {where}: the broker refused the client certificate (mutual TLS): set "
+                f"FLOWWATCH_KAFKA_SSL_CERT_FILE and FLOWWATCH_KAFKA_SSL_KEY_FILE to a certificate its CA trusts "
+                f"({text})")
+    if "ssl" in low or "tls" in low or "wrong version number" in low:
+        return (f"TLS to {where} failed: check {proto} (SSL/SASL_SSL need a TLS listener, PLAINTEXT/"
+                f"SASL_PLAINTEXT a plain one) and FLOWWATCH_KAFKA_SSL_CA_FILE ({text})")
+    if "disconnected" in low and settings.kafka_security_protocol == "PLAINTEXT":
+        return (f"{where} closed the connection: it may need TLS or SASL: check {proto} and the "
+                f"FLOWWATCH_KAFKA_SASL_* / FLOWWATCH_KAFKA_SSL_* settings ({text})")
+    return f"cannot reach {where}: check FLOWWATCH_KAFKA_BOOTSTRAP and {proto} ({text})"
+
+
+def check_kafka(settings: KafkaSettings, timeout: float = 10.0) -> dict[str, int]:
+    """Connect with the admin client and list the topics; returns ``{topic: partition count}``.
+
+    Raises :class:`KafkaConfigError` with :func:`explain_kafka_error`'s message when the broker refuses the
+    credentials or TLS handshake (librdkafka reports those through ``error_cb``) or does not answer within
+    ``timeout`` seconds.
+    """
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    errors: list[Any] = []
+    admin = AdminClient(confluent_config(settings, error_cb=errors.append,
+                                         **{"socket.connection.setup.timeout.ms": max(1000, int(timeout * 500))}))
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        cause = _most_telling(errors) or (exc.args[0] if exc.args else exc)
+        raise KafkaConfigError(explain_kafka_error(cause, settings)) from None
+    auth = _most_telling(errors)
+    if auth is not None and _is_security_error(auth):
+        raise KafkaConfigError(explain_kafka_error(auth, settings))
+    return {name: len(t.partitions) for name, t in metadata.topics.items()}
+
+
+async def broker_version(settings: KafkaSettings, timeout: float = 20.0) -> tuple[int, ...]:
+    """The Kafka protocol level the brokers support, as aiokafka infers it from their ApiVersions answer
+    (e.g. ``(2, 5, 0)``: "at least 2.5"). Raises :class:`KafkaConfigError` when they cannot be reached."""
+    import asyncio
+
+    from aiokafka.client import AIOKafkaClient
+
+    kwargs = aiokafka_kwargs(settings)
+    client = AIOKafkaClient(**kwargs, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.bootstrap(), timeout)
+        return tuple(await asyncio.wait_for(client.check_version(), timeout))
+    except Exception as exc:
+        raise KafkaConfigError(explain_kafka_error(exc, settings)) from None
+    finally:
+        await client.close()
+
+
+def check_broker_version(version: tuple[int, ...], minimum: tuple[int, ...] = MIN_BROKER_VERSION) -> None:
+    """Raise :class:`KafkaConfigError` when ``version`` is below ``minimum``."""
+    if tuple(version[: len(minimum)]) < minimum:
+        have, need = ".".join(map(str, version)), ".".join(map(str, minimum))
+        raise KafkaConfigError(f"the Kafka brokers speak protocol level {have}; Flowwatch needs at least {need} "
+                               "(static group membership, KIP-345)")
+
+
+def _is_security_error(error: Any) -> bool:
+    low = str(error).lower()
+    return any(w in low for w in ("authentication", "sasl", "ssl", "tls", "certificate", "handshake"))
+
+
+def _most_telling(errors: list[Any]) -> Any:
+    """The first security error among ``errors`` (the others are usually its consequences), else the first."""
+    for error in errors:
+        if _is_security_error(error):
+            return error
+    return errors[0] if errors else None
+
+
+def kafka_settings(kafka: str | KafkaSettings | None = None) -> KafkaSettings:
+    """``kafka`` as settings: given settings as they are; a ``host:port[,...]`` string overrides only the
+    bootstrap address (the security settings still come from the environment); None: all from the
+    environment. Raises ``pydantic.ValidationError`` (wrapping :class:`~flowwatch.settings.SettingsError`)
+    for settings that cannot work."""
+    if isinstance(kafka, KafkaSettings):
+        return kafka
+    return KafkaSettings(kafka_bootstrap=kafka) if kafka else KafkaSettings()
