@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
+from flowwatch.es_client import explain_es_error, make_es
 from flowwatch.observability import KafkaCheck
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import alerts, audit_log, exports, findings, incidents, ingest, registry, ui_routes
@@ -65,12 +66,9 @@ class Readiness(BaseModel):
 
 
 def make_es_client(settings: ApiSettings) -> Elasticsearch:
-    """A sync Elasticsearch 8.x client for ``settings`` (basic auth when a username is set)."""
-    kwargs: dict[str, Any] = {"request_timeout": ES_REQUEST_TIMEOUT}
-    if settings.es_username:
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
-        kwargs["basic_auth"] = (settings.es_username, password)
-    return Elasticsearch(settings.es_url, **kwargs)
+    """A sync Elasticsearch 8.x client for ``settings`` (``flowwatch.es_client.make_es``: API key or basic auth,
+    CA bundle or fingerprint, cloud id)."""
+    return make_es(settings, request_timeout=ES_REQUEST_TIMEOUT)
 
 
 def _unavailable(detail: str) -> JSONResponse:
@@ -89,7 +87,8 @@ async def _on_transport_error(request: Request, exc: Exception) -> JSONResponse:
 async def _on_api_error(request: Request, exc: Exception) -> JSONResponse:
     code = int(getattr(getattr(exc, "meta", None), "status", 0) or 0)
     ES_ERRORS.labels(kind="error").inc()
-    log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path, exc)
+    log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path,
+                explain_es_error(exc, request.app.state.settings) if code in (401, 403) else exc)
     if code == 429 or code >= 500:
         return _unavailable("search backend unavailable")
     return JSONResponse(status_code=status.HTTP_502_BAD_GATEWAY, content={"detail": "search backend error"})
@@ -133,10 +132,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.agg_cache = PartitionAggCache()
     app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
-    app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
-    app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
-    app.state.events_producer = UpdateProducer(settings.kafka_bootstrap, topics().flow_events)
-    app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
+    app.state.producer = UpdateProducer(settings, topics().incident_updates)
+    app.state.registry_producer = UpdateProducer(settings, topics().registry)
+    app.state.events_producer = UpdateProducer(settings, topics().flow_events)
+    app.state.kafka_check = KafkaCheck(settings, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -25,6 +25,8 @@ from wsgiref.simple_server import make_server
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
 
+from flowwatch.settings import KafkaSettings
+
 LOG_FORMAT_ENV = "FLOWWATCH_LOG_FORMAT"
 METRICS_PORT_ENV = "FLOWWATCH_METRICS_PORT"
 
@@ -196,7 +198,7 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0", readiness: Readiness 
 class KafkaCheck:
     """Is a broker reachable? A metadata request (``list_topics``) with a short timeout, cached ``ttl`` seconds."""
 
-    def __init__(self, bootstrap: str, timeout: float = 1.5, ttl: float = 5.0,
+    def __init__(self, bootstrap: str | KafkaSettings, timeout: float = 1.5, ttl: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
@@ -209,8 +211,10 @@ class KafkaCheck:
         from confluent_kafka import KafkaException
         from confluent_kafka.admin import AdminClient
 
-        client = AdminClient({"bootstrap.servers": self.bootstrap, "socket.connection.setup.timeout.ms": 1000,
-                              "log_level": 0})
+        from flowwatch.kafka_client import confluent_config, kafka_settings
+
+        client = AdminClient(confluent_config(kafka_settings(self.bootstrap),
+                                              **{"socket.connection.setup.timeout.ms": 1000, "log_level": 0}))
         try:
             metadata = client.list_topics(timeout=self.timeout)
         except KafkaException as exc:

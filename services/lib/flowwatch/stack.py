@@ -29,7 +29,8 @@ from flowwatch.engines import (
     start_tansu,
     stop_process_group,
 )
-from flowwatch.settings import Topics
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings, Topics
 
 DEFAULT_HOME = Path(".flowwatch")
 STATE_FILE = "state.json"
@@ -286,12 +287,14 @@ class Stack:
         return path.read_text().strip()
 
 
-def create_topics(bootstrap: str, wanted: dict[str, int], timeout: float = 30.0) -> None:
+def create_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], timeout: float = 30.0) -> None:
     """Create every topic of ``wanted`` (name → partitions); existing topics are left as they are.
 
     Raises StackError when the broker does not answer or a topic exists with fewer partitions.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    settings = kafka_settings(bootstrap)
+    admin = AdminClient(confluent_config(settings))
+    bootstrap = settings.kafka_bootstrap
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -141,14 +141,18 @@ def compacted_topics(topics: Topics) -> frozenset[str]:
     return frozenset({*DETECTOR_CHANGELOGS, topics.registry})
 
 
-def ensure_topics(bootstrap: str, wanted: dict[str, int], replication_factor: int = 1,
+def ensure_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], replication_factor: int = 1,
                   timeout: float = 120.0, compacted: frozenset[str] = frozenset()) -> list[str]:
     """Create the missing topics of ``wanted`` (name -> partitions), ``compacted`` ones with
-    ``cleanup.policy=compact``; returns the names created."""
+    ``cleanup.policy=compact``; returns the names created. ``bootstrap``: settings, or an address that takes
+    its security settings from the environment (``flowwatch.kafka_client.kafka_settings``)."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = _retry(lambda: admin.list_topics(timeout=5).topics, timeout, f"Kafka at {bootstrap}")
+    from flowwatch.kafka_client import confluent_config, kafka_settings
+
+    settings = kafka_settings(bootstrap)
+    admin = AdminClient(confluent_config(settings))
+    existing = _retry(lambda: admin.list_topics(timeout=5).topics, timeout, f"Kafka at {settings.kafka_bootstrap}")
     short = {t: len(existing[t].partitions) for t in wanted if t in existing
              and len(existing[t].partitions) < wanted[t]}
     if short:
@@ -215,20 +219,77 @@ def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topic
     if topics:
         topic_settings = Topics()
         wanted = topic_settings.all_with_partitions()
-        bootstrap = KafkaSettings().kafka_bootstrap
-        summary["topics_created"] = ensure_topics(bootstrap, wanted, replication_factor, timeout,
+        kafka = _settings(KafkaSettings)
+        summary["kafka_protocol"] = ".".join(map(str, check_kafka_cluster(kafka, timeout)))
+        summary["topics_created"] = ensure_topics(kafka, wanted, replication_factor, timeout,
                                                   compacted_topics(topic_settings))
         summary["topics"] = wanted
     if elasticsearch:
-        from elasticsearch import Elasticsearch
-
-        s = ElasticsearchSettings()
-        auth = (s.es_username, s.es_password.get_secret_value()) if s.es_username and s.es_password else None
-        es = Elasticsearch(s.es_url, basic_auth=auth, request_timeout=30)
-        _retry(lambda: es.info(), timeout, f"Elasticsearch at {s.es_url}")
+        s = _settings(ElasticsearchSettings)
+        es, info = check_es_cluster(s, timeout)
+        summary["elasticsearch_version"] = info["version"]["number"]
         summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
         summary["policies"] = {f"{s.es_index_prefix}-{c}": delete_age_days(p) for c, p in policies.items()}
     return summary
+
+
+def check_kafka_cluster(settings: KafkaSettings, timeout: float = 120.0) -> tuple[int, ...]:
+    """Wait until Kafka answers with these credentials, then check its protocol level (at least
+    ``flowwatch.kafka_client.MIN_BROKER_VERSION``); returns it, e.g. ``(2, 5, 0)``.
+
+    Raises :class:`ClusterError` at once when the broker refuses the credentials or TLS handshake (retrying
+    cannot help), after ``timeout`` seconds when it does not answer, and when its protocol level is too old.
+    """
+    import asyncio
+
+    from flowwatch.kafka_client import KafkaConfigError, broker_version, check_broker_version, check_kafka
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_kafka(settings, timeout=min(10.0, timeout))
+            version = asyncio.run(broker_version(settings, timeout=min(20.0, timeout)))
+            check_broker_version(version)
+            return version
+        except KafkaConfigError as exc:
+            if _is_config_problem(str(exc)) or time.monotonic() > deadline:
+                raise ClusterError(str(exc)) from None
+            time.sleep(1.0)
+
+
+def check_es_cluster(settings: ElasticsearchSettings, timeout: float = 120.0) -> tuple[Any, dict[str, Any]]:
+    """The Elasticsearch client of ``settings`` once the cluster answers as 8.x: ``(client, GET / answer)``.
+
+    Raises :class:`ClusterError` at once on 401/403/TLS errors or another major version, after ``timeout``
+    seconds when it does not answer.
+    """
+    from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
+
+    es = make_es(settings, request_timeout=30)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return es, check_es(es, settings)
+        except ElasticsearchConfigError as exc:
+            if not str(exc).startswith("cannot reach") or time.monotonic() > deadline:
+                raise ClusterError(str(exc)) from None
+            time.sleep(1.0)
+
+
+def _is_config_problem(message: str) -> bool:
+    """True for errors that waiting cannot cure (credentials, TLS, mechanism, protocol level)."""
+    return not message.startswith("cannot reach")
+
+
+def _settings(cls: Any) -> Any:
+    """``cls()`` from the environment; a combination that cannot work is a ClusterError naming the variables."""
+    from pydantic import ValidationError
+
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise ClusterError("; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in exc.errors())) \
+            from None
 
 
 def _retry(call: Any, timeout: float, what: str) -> Any:

@@ -43,6 +43,25 @@ def _fail(msg: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _es(es_url: str) -> Elasticsearch:
+    """The CLI's Elasticsearch client (``flowwatch.es_client``: the credentials and TLS settings of the
+    environment, ``es_url`` as the address), checked once: a 401/403/TLS error ends the command with a message
+    naming the setting to fix, not a traceback."""
+    from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
+    from flowwatch.settings import ElasticsearchSettings
+
+    try:
+        settings = ElasticsearchSettings(es_url=es_url)
+    except ValueError as exc:
+        _fail(str(exc))
+    es = make_es(settings, request_timeout=30)
+    try:
+        check_es(es, settings)
+    except ElasticsearchConfigError as exc:
+        _fail(str(exc))
+    return es
+
+
 def _endpoints() -> tuple[str, str, str]:
     """(kafka bootstrap, ES URL, index prefix) from the environment, else from the running stack."""
     state = StackState.load(home_dir())
@@ -112,7 +131,7 @@ def _replay_file(path: Path, wait: bool, timeout: float) -> dict[str, Any]:
     from flowwatch.settings import Topics
 
     kafka, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     state = StackState.load(home_dir())
     topic = Topics(partitions=state.partitions).flow_events
     with Progress(TextColumn("[bold]accounting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -153,7 +172,7 @@ def _print_compliance(state: Any) -> None:
     from flowwatch.compliance_summary import alert_counts, collect, obligation_counts
 
     console.print("• waiting for the incident and egress agents to settle")
-    found = collect(Elasticsearch(state.es_url, request_timeout=30), state.index_prefix)
+    found = collect(_es(state.es_url), state.index_prefix)
     out.print(f"incidents: {len(found['incidents'])}; obligations: "
               + ", ".join(f"{k}={v}" for k, v in sorted(obligation_counts(found["incidents"]).items())))
     alerts = Table(title=f"Alerts ({len(found['alerts'])})")
@@ -303,7 +322,7 @@ def _create_key(role: str, processor: str | None, name: str | None) -> str:
     from flowwatch.apikeys import create_key
 
     _, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     try:
         key, record = create_key(es, prefix, role, processor, name)
     except ValueError as exc:
@@ -345,7 +364,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part
     from flowwatch.apikeys import revoke_key
 
     _, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     if not revoke_key(es, prefix, key_id):
         _fail(f"no such key: {key_id}")
     _audit_cli(es, prefix, "api_key.revoke", key_id, None, {})
