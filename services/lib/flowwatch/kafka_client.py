@@ -24,9 +24,6 @@ from typing import Any
 from flowwatch.settings import KafkaSettings
 
 AUTH_HINT = "FLOWWATCH_KAFKA_SASL_USERNAME / FLOWWATCH_KAFKA_SASL_PASSWORD / FLOWWATCH_KAFKA_SASL_MECHANISM"
-MIN_BROKER_VERSION = (2, 3)
-"""Oldest Kafka protocol level Flowwatch needs: static group membership (KIP-345, ``group.instance.id``) came
-with Kafka 2.3; record headers (dead-letter reasons) with 0.11."""
 
 
 class KafkaConfigError(RuntimeError):
@@ -162,43 +159,64 @@ def check_kafka(settings: KafkaSettings, timeout: float = 10.0) -> dict[str, int
     from confluent_kafka.admin import AdminClient
 
     errors: list[Any] = []
-    admin = AdminClient(confluent_config(settings, error_cb=errors.append,
-                                         **{"socket.connection.setup.timeout.ms": max(1000, int(timeout * 500))}))
+    admin = AdminClient(confluent_config(settings, error_cb=errors.append, **{
+        "socket.connection.setup.timeout.ms": max(1000, int(timeout * 500)), "log_level": 0}))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
+        admin.poll(0.5)  # serves error_cb: the authentication or TLS error behind the timeout
         cause = _most_telling(errors) or (exc.args[0] if exc.args else exc)
         raise KafkaConfigError(explain_kafka_error(cause, settings)) from None
+    admin.poll(0)
     auth = _most_telling(errors)
     if auth is not None and _is_security_error(auth):
         raise KafkaConfigError(explain_kafka_error(auth, settings))
     return {name: len(t.partitions) for name, t in metadata.topics.items()}
 
 
-async def broker_version(settings: KafkaSettings, timeout: float = 20.0) -> tuple[int, ...]:
-    """The Kafka protocol level the brokers support, as aiokafka infers it from their ApiVersions answer
-    (e.g. ``(2, 5, 0)``: "at least 2.5"). Raises :class:`KafkaConfigError` when they cannot be reached."""
+REQUIRED_APIS: dict[int, tuple[str, int, str]] = {
+    0: ("Produce", 3, "record headers (dead-letter reasons), Kafka 0.11"),
+    1: ("Fetch", 4, "record headers, Kafka 0.11"),
+    11: ("JoinGroup", 5, "static group membership (KIP-345), Kafka 2.3"),
+    8: ("OffsetCommit", 2, "explicit offset commits, Kafka 0.9"),
+}
+"""Kafka API key -> (name, lowest max version Flowwatch needs, why): the protocol check of ``init-cluster`` and
+``flowwatch up --external``, from the broker's ApiVersions answer (what the broker speaks, not its release)."""
+
+
+async def broker_api_versions(settings: KafkaSettings, timeout: float = 20.0) -> dict[int, tuple[int, int]]:
+    """``{api key: (min version, max version)}`` from the ApiVersions answer of the first bootstrap broker,
+    over the configured security protocol (an aiokafka connection, as the Faust workers make it). Raises
+    :class:`KafkaConfigError` with a clear message when the connection, TLS handshake or SASL fails."""
     import asyncio
 
-    from aiokafka.client import AIOKafkaClient
+    from aiokafka.conn import create_conn
 
+    host, _, port = settings.kafka_bootstrap.split(",")[0].strip().rpartition(":")
     kwargs = aiokafka_kwargs(settings)
-    client = AIOKafkaClient(**kwargs, request_timeout_ms=int(timeout * 1000))
+    kwargs.pop("bootstrap_servers")
     try:
-        await asyncio.wait_for(client.bootstrap(), timeout)
-        return tuple(await asyncio.wait_for(client.check_version(), timeout))
+        conn = await asyncio.wait_for(create_conn(host, int(port), request_timeout_ms=int(timeout * 1000),
+                                                  **kwargs), timeout)
     except Exception as exc:
         raise KafkaConfigError(explain_kafka_error(exc, settings)) from None
+    try:
+        return dict(conn._versions)  # filled by the connection's own ApiVersions request at connect
     finally:
-        await client.close()
+        conn.close()
 
 
-def check_broker_version(version: tuple[int, ...], minimum: tuple[int, ...] = MIN_BROKER_VERSION) -> None:
-    """Raise :class:`KafkaConfigError` when ``version`` is below ``minimum``."""
-    if tuple(version[: len(minimum)]) < minimum:
-        have, need = ".".join(map(str, version)), ".".join(map(str, minimum))
-        raise KafkaConfigError(f"the Kafka brokers speak protocol level {have}; Flowwatch needs at least {need} "
-                               "(static group membership, KIP-345)")
+def check_api_versions(versions: dict[int, tuple[int, int]],
+                       required: dict[int, tuple[str, int, str]] | None = None) -> None:
+    """Raise :class:`KafkaConfigError` naming every API of ``required`` (default :data:`REQUIRED_APIS`) that the
+    broker does not speak at the needed version."""
+    missing = []
+    for key, (name, need, why) in (required or REQUIRED_APIS).items():
+        have = versions.get(key)
+        if have is None or have[1] < need:
+            missing.append(f"{name} v{need} ({why}; broker: {'none' if have is None else f'v{have[1]}'})")
+    if missing:
+        raise KafkaConfigError("the Kafka brokers are too old for Flowwatch: they lack " + ", ".join(missing))
 
 
 def _is_security_error(error: Any) -> bool:

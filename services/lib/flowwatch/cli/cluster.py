@@ -220,7 +220,7 @@ def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topic
         topic_settings = Topics()
         wanted = topic_settings.all_with_partitions()
         kafka = _settings(KafkaSettings)
-        summary["kafka_protocol"] = ".".join(map(str, check_kafka_cluster(kafka, timeout)))
+        summary["kafka_api_versions"] = check_kafka_cluster(kafka, timeout)
         summary["topics_created"] = ensure_topics(kafka, wanted, replication_factor, timeout,
                                                   compacted_topics(topic_settings))
         summary["topics"] = wanted
@@ -233,24 +233,30 @@ def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topic
     return summary
 
 
-def check_kafka_cluster(settings: KafkaSettings, timeout: float = 120.0) -> tuple[int, ...]:
-    """Wait until Kafka answers with these credentials, then check its protocol level (at least
-    ``flowwatch.kafka_client.MIN_BROKER_VERSION``); returns it, e.g. ``(2, 5, 0)``.
+def check_kafka_cluster(settings: KafkaSettings, timeout: float = 120.0) -> dict[str, int]:
+    """Wait until Kafka answers with these credentials, then check that it speaks the protocol versions
+    Flowwatch needs (``flowwatch.kafka_client.REQUIRED_APIS``); returns ``{API name: max version}`` of those.
 
     Raises :class:`ClusterError` at once when the broker refuses the credentials or TLS handshake (retrying
     cannot help), after ``timeout`` seconds when it does not answer, and when its protocol level is too old.
     """
     import asyncio
 
-    from flowwatch.kafka_client import KafkaConfigError, broker_version, check_broker_version, check_kafka
+    from flowwatch.kafka_client import (
+        REQUIRED_APIS,
+        KafkaConfigError,
+        broker_api_versions,
+        check_api_versions,
+        check_kafka,
+    )
 
     deadline = time.monotonic() + timeout
     while True:
         try:
             check_kafka(settings, timeout=min(10.0, timeout))
-            version = asyncio.run(broker_version(settings, timeout=min(20.0, timeout)))
-            check_broker_version(version)
-            return version
+            versions = asyncio.run(broker_api_versions(settings, timeout=min(20.0, timeout)))
+            check_api_versions(versions)
+            return {name: versions[key][1] for key, (name, _, _) in REQUIRED_APIS.items()}
         except KafkaConfigError as exc:
             if _is_config_problem(str(exc)) or time.monotonic() > deadline:
                 raise ClusterError(str(exc)) from None
