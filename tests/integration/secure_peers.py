@@ -377,3 +377,49 @@ def running(*peers: Any) -> Iterator[None]:
     finally:
         for p in reversed(started):
             p.stop()
+
+
+@dataclass
+class Pki:
+    """A throw-away CA (``trustme``) with a server certificate for 127.0.0.1/localhost and a client certificate,
+    written as PEM files under ``folder``: ``ca``, ``client_cert``, ``client_key`` paths; ``other_ca``: a CA
+    that signed nothing here (for "not trusted" cases)."""
+
+    folder: Any
+    ca: str = ""
+    other_ca: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+    server_fingerprint: str = ""
+    _ca: Any = field(default=None, repr=False)
+    _server: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        import hashlib
+
+        import trustme
+        from cryptography import x509
+
+        self._ca = trustme.CA()
+        self._server = self._ca.issue_cert("127.0.0.1", "localhost")
+        client = self._ca.issue_cert("flowwatch-client@example.com")
+        self.ca = str(self.folder / "ca.pem")
+        self._ca.cert_pem.write_to_path(self.ca)
+        self.other_ca = str(self.folder / "other-ca.pem")
+        trustme.CA().cert_pem.write_to_path(self.other_ca)
+        self.client_cert = str(self.folder / "client.pem")
+        self.client_key = str(self.folder / "client.key")
+        client.cert_chain_pems[0].write_to_path(self.client_cert)
+        client.private_key_pem.write_to_path(self.client_key)
+        der = x509.load_pem_x509_certificate(self._server.cert_chain_pems[0].bytes()).public_bytes(
+            __import__("cryptography.hazmat.primitives.serialization", fromlist=["Encoding"]).Encoding.DER)
+        self.server_fingerprint = ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+
+    def server_context(self, require_client_cert: bool = False) -> ssl.SSLContext:
+        """TLS server context with the server certificate; ``require_client_cert``: mutual TLS."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._server.configure_cert(context)
+        if require_client_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+            self._ca.configure_trust(context)
+        return context

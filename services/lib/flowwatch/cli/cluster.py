@@ -190,10 +190,18 @@ def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any
     """Index templates, ILM policies and lifecycle templates; returns ``{index template: policy name}``."""
     from flowwatch.es_indices import ensure_templates, templates
 
+    from elasticsearch import BadRequestError
+
     check_policies(policies, bindings)
     ensure_templates(es, prefix)
     for cls, body in policies.items():
-        es.ilm.put_lifecycle(name=f"{prefix}-{cls}", **body)
+        try:
+            es.ilm.put_lifecycle(name=f"{prefix}-{cls}", **body)
+        except BadRequestError as exc:
+            if "no handler found" in str(exc):
+                raise ClusterError("this Elasticsearch has no ILM API (_ilm/policy); the embedded engine has none: "
+                                   "use --no-ilm there") from None
+            raise
     bound: dict[str, str] = {}
     plain = templates(prefix)
     for suffix, cls in bindings.items():
@@ -211,24 +219,40 @@ def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any
 
 
 def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topics: bool = True,
-                 elasticsearch: bool = True, timeout: float = 120.0) -> dict[str, Any]:
-    """Prepare Kafka and Elasticsearch from the environment's settings; returns a summary (idempotent)."""
+                 elasticsearch: bool = True, timeout: float = 120.0, kafka: KafkaSettings | None = None,
+                 es: ElasticsearchSettings | None = None, topic_settings: Topics | None = None,
+                 ilm: bool = True) -> dict[str, Any]:
+    """Prepare Kafka and Elasticsearch (``kafka``/``es``/``topic_settings``, default: from the environment);
+    returns a summary (idempotent): ``kafka_api_versions``, ``topics_created``, ``topics``,
+    ``elasticsearch_version``, ``lifecycle_templates``, ``policies``.
+
+    Checks first, and raises :class:`ClusterError` naming the setting to fix: refused credentials or TLS, a
+    broker without the Kafka protocol versions of ``flowwatch.kafka_client.REQUIRED_APIS``, an Elasticsearch
+    that is not 8.x, ILM policies below the legal minimum, an Elasticsearch without the ILM API (``ilm=False``
+    puts the index templates only: the embedded engine has no ILM).
+    """
     policies, bindings = load_policies(ilm_dir) if ilm_dir else (default_policies(), dict(DEFAULT_BINDINGS))
     check_policies(policies, bindings)  # before anything is written
     summary: dict[str, Any] = {}
     if topics:
-        topic_settings = Topics()
+        topic_settings = topic_settings or Topics()
         wanted = topic_settings.all_with_partitions()
-        kafka = _settings(KafkaSettings)
+        kafka = kafka or _settings(KafkaSettings)
         summary["kafka_api_versions"] = check_kafka_cluster(kafka, timeout)
         summary["topics_created"] = ensure_topics(kafka, wanted, replication_factor, timeout,
                                                   compacted_topics(topic_settings))
         summary["topics"] = wanted
     if elasticsearch:
-        s = _settings(ElasticsearchSettings)
+        s = es or _settings(ElasticsearchSettings)
         es, info = check_es_cluster(s, timeout)
         summary["elasticsearch_version"] = info["version"]["number"]
-        summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
+        if ilm:
+            summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
+        else:
+            from flowwatch.es_indices import ensure_templates
+
+            ensure_templates(es, s.es_index_prefix)
+            summary["lifecycle_templates"] = {}
         summary["policies"] = {f"{s.es_index_prefix}-{c}": delete_age_days(p) for c, p in policies.items()}
     return summary
 
@@ -318,11 +342,13 @@ def init_cluster_command(
     replication_factor: Annotated[int, typer.Option(min=1, help="Replication factor of new topics.")] = 1,
     topics: Annotated[bool, typer.Option(help="Create the Kafka topics.")] = True,
     elasticsearch: Annotated[bool, typer.Option(help="Put index templates and ILM policies.")] = True,
+    ilm: Annotated[bool, typer.Option(help="Put the ILM policies and lifecycle templates (off: templates only, "
+                                           "for an engine without ILM such as the embedded one).")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Kafka and Elasticsearch.")] = 120.0,
 ) -> None:
     """Create the Kafka topics and put the Elasticsearch index templates and ILM policies (idempotent)."""
     try:
-        summary = init_cluster(ilm_dir, replication_factor, topics, elasticsearch, timeout)
+        summary = init_cluster(ilm_dir, replication_factor, topics, elasticsearch, timeout, ilm=ilm)
     except ClusterError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(1) from exc

@@ -19,6 +19,7 @@ from elasticsearch import Elasticsearch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from flowwatch.cli.cluster import init_cluster_command
 from flowwatch.stack import Stack, StackError, StackState, home_dir
@@ -39,7 +40,8 @@ DEFAULT_SEED = 20261121
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {msg}")
+    # one line (greppable), and brackets in the message are not taken for markup
+    console.print(Text.assemble(("error: ", "bold red"), msg), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -78,10 +80,19 @@ def _endpoints() -> tuple[str, str, str]:
 def up(
     workers: Annotated[int, typer.Option(help="Detector worker processes.")] = 2,
     broker: Annotated[str, typer.Option(help="Kafka engine: noida (default) or tansu.")] = "noida",
+    external: Annotated[bool, typer.Option(
+        "--external", help="Attach mode: start no engine; use the Kafka and Elasticsearch of FLOWWATCH_KAFKA_* / "
+        "FLOWWATCH_ES_* (checked, then topics and index templates created as init-cluster does).")] = False,
+    replication_factor: Annotated[int, typer.Option(min=1, help="Replication factor of topics --external "
+                                                                "creates.")] = 1,
+    ilm: Annotated[bool, typer.Option(help="With --external: put ILM policies (off for an engine without ILM).")
+                   ] = True,
 ) -> None:
     """Start the embedded engines and every service (idempotent: starts only what is not running)."""
     try:
-        state = Stack(workers=workers, broker=broker).up(progress=lambda m: console.print(f"• {m}"))
+        stack = Stack(workers=workers, broker="external" if external else broker,
+                      replication_factor=replication_factor, ilm=ilm)
+        state = stack.up(progress=lambda m: console.print(f"• {m}"))
     except StackError as exc:
         _fail(str(exc))
     console.print(f"[green]up[/] — API at {state.api_url}   (stop with `flowwatch down`)")
