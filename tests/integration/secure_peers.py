@@ -180,7 +180,7 @@ class KafkaSecurePeer:
                     table = self.users[mechanism]
                     scram = scramp.ScramMechanism(mechanism)
                     infos = {u: scram.make_auth_info(p, iteration_count=4096) for u, p in table.items()}
-                    scram_server = scram.make_server(lambda name: infos[name])
+                    scram_server = scram.make_server(infos.__getitem__)
                 continue
             if api_key == SASL_AUTHENTICATE and mechanism is not None:
                 flexible = version >= 2
@@ -331,7 +331,7 @@ class EsAuthPeer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True

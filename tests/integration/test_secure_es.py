@@ -143,7 +143,8 @@ def test_cli_uses_the_credentials_and_fails_cleanly(peer: EsAuthPeer, pki: Pki, 
     init = _cli(["init-cluster", "--no-topics", "--no-ilm", "--timeout", "20"], env, tmp_path)
     assert init.returncode == 0, init.stderr
     assert json.loads(init.stdout)["elasticsearch_version"].startswith("8.")
-    for args in (["keys", "create", "--role", "soc_analyst"], ["init-cluster", "--no-topics", "--no-ilm", "--timeout", "5"]):
+    for args in (["keys", "create", "--role", "soc_analyst"],
+                 ["init-cluster", "--no-topics", "--no-ilm", "--timeout", "5"]):
         bad = _cli(args, {**env, "FLOWWATCH_ES_API_KEY": base64.b64encode(b"fw-indexer:bad").decode()}, tmp_path)
         assert bad.returncode == 1
         assert "refused the API key (401 Unauthorized): fix FLOWWATCH_ES_API_KEY" in bad.stdout + bad.stderr

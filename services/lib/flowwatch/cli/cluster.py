@@ -188,9 +188,9 @@ def ensure_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], replic
 def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any]],
                          bindings: dict[str, str]) -> dict[str, str]:
     """Index templates, ILM policies and lifecycle templates; returns ``{index template: policy name}``."""
-    from flowwatch.es_indices import ensure_templates, templates
-
     from elasticsearch import BadRequestError
+
+    from flowwatch.es_indices import ensure_templates, templates
 
     check_policies(policies, bindings)
     ensure_templates(es, prefix)
