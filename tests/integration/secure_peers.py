@@ -423,3 +423,22 @@ class Pki:
             context.verify_mode = ssl.CERT_REQUIRED
             self._ca.configure_trust(context)
         return context
+
+
+def start_tansu_behind(work_dir: Any, advertised_port: int) -> Any:
+    """Start Tansu (memory storage) on a free port, advertising ``127.0.0.1:advertised_port`` (the peer in front
+    of it) in Metadata and FindCoordinator answers. Returns the ``flowwatch.engines.Engine``."""
+    from flowwatch.engines import Engine, EngineError, _spawn, free_port, tansu_binary, wait_ready
+
+    port = free_port()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(tansu_binary()), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+           "--advertised-listener-url", f"tcp://127.0.0.1:{advertised_port}", "--storage-engine", "memory://tansu/"]
+    popen = _spawn(cmd, work_dir / "tansu.log", cwd=work_dir)
+    engine = Engine("tansu", popen.pid, work_dir / "tansu.log", port, None, popen)
+    try:
+        wait_ready(engine, 30)
+    except EngineError:
+        engine.stop(grace=5)
+        raise
+    return engine

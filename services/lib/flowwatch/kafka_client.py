@@ -18,6 +18,7 @@ SCRAM-SHA-512 (RFC 5802). docs/deployment.md has the table of settings and what 
 
 from __future__ import annotations
 
+import re
 import ssl
 from typing import Any
 
@@ -114,19 +115,13 @@ def explain_kafka_error(error: object, settings: KafkaSettings) -> str:
     error or an ``ssl`` error), naming the ``FLOWWATCH_KAFKA_*`` setting to fix. Unrecognised errors give the
     generic "cannot reach" message with the client's text."""
     text = str(error)
-    low = text.lower()
+    low = re.sub(r"\b(sasl_ssl|sasl_plaintext|ssl|plaintext)://", "", text.lower())  # not the broker URLs
     where = f"Kafka at {settings.kafka_bootstrap}"
     proto = f"FLOWWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
     if "sasl" in low and ("mechanism" in low and ("unsupported" in low or "not supported" in low
                                                    or "not enabled" in low)):
         return (f"{where} does not offer SASL mechanism {settings.kafka_sasl_mechanism}: "
                 f"fix FLOWWATCH_KAFKA_SASL_MECHANISM ({text})")
-    if "authentication" in low or "sasl" in low or type(error).__name__.startswith("SaslAuthentication"):
-        user = settings.kafka_sasl_username or "(none)"
-        if not settings.kafka_sasl:
-            return f"{where} asks for SASL authentication: set {proto} to SASL_SSL or SASL_PLAINTEXT and {AUTH_HINT}"
-        return (f"{where} refused the SASL credentials of user {user!r} ({settings.kafka_sasl_mechanism}): "
-                f"fix {AUTH_HINT} ({text})")
     if any(w in low for w in ("certificate verify failed", "unable to get local issuer", "self-signed",
                               "self signed")):
         return (f"TLS to {where}: the broker's certificate is not trusted: set FLOWWATCH_KAFKA_SSL_CA_FILE to "
@@ -139,6 +134,12 @@ def explain_kafka_error(error: object, settings: KafkaSettings) -> str:
         return (f"TLS to {where}: the broker refused the client certificate (mutual TLS): set "
                 f"FLOWWATCH_KAFKA_SSL_CERT_FILE and FLOWWATCH_KAFKA_SSL_KEY_FILE to a certificate its CA trusts "
                 f"({text})")
+    if "authentication" in low or "saslauthentication" in low or "sasl_authentication" in low:
+        user = settings.kafka_sasl_username or "(none)"
+        if not settings.kafka_sasl:
+            return f"{where} asks for SASL authentication: set {proto} to SASL_SSL or SASL_PLAINTEXT and {AUTH_HINT}"
+        return (f"{where} refused the SASL credentials of user {user!r} ({settings.kafka_sasl_mechanism}): "
+                f"fix {AUTH_HINT} ({text})")
     if "ssl" in low or "tls" in low or "wrong version number" in low:
         return (f"TLS to {where} failed: check {proto} (SSL/SASL_SSL need a TLS listener, PLAINTEXT/"
                 f"SASL_PLAINTEXT a plain one) and FLOWWATCH_KAFKA_SSL_CA_FILE ({text})")
