@@ -18,6 +18,7 @@ SCRAM-SHA-512 (RFC 5802). docs/deployment.md has the table of settings and what 
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 from typing import Any
@@ -140,6 +141,14 @@ def explain_kafka_error(error: object, settings: KafkaSettings) -> str:
             return f"{where} asks for SASL authentication: set {proto} to SASL_SSL or SASL_PLAINTEXT and {AUTH_HINT}"
         return (f"{where} refused the SASL credentials of user {user!r} ({settings.kafka_sasl_mechanism}): "
                 f"fix {AUTH_HINT} ({text})")
+    if "ssl connection closed by peer" in low and settings.kafka_tls:
+        # TLS 1.3: a broker that wants a client certificate closes the connection after the handshake
+        if not settings.kafka_ssl_cert_file:
+            return (f"TLS to {where}: the broker closed the connection after the handshake: it may require a "
+                    f"client certificate (mutual TLS): set FLOWWATCH_KAFKA_SSL_CERT_FILE and "
+                    f"FLOWWATCH_KAFKA_SSL_KEY_FILE ({text})")
+        return (f"TLS to {where}: the broker closed the connection after the handshake: it may not trust the "
+                f"client certificate: fix FLOWWATCH_KAFKA_SSL_CERT_FILE / FLOWWATCH_KAFKA_SSL_KEY_FILE ({text})")
     if "ssl" in low or "tls" in low or "wrong version number" in low:
         return (f"TLS to {where} failed: check {proto} (SSL/SASL_SSL need a TLS listener, PLAINTEXT/"
                 f"SASL_PLAINTEXT a plain one) and FLOWWATCH_KAFKA_SSL_CA_FILE ({text})")
@@ -160,15 +169,22 @@ def check_kafka(settings: KafkaSettings, timeout: float = 10.0) -> dict[str, int
     from confluent_kafka.admin import AdminClient
 
     errors: list[Any] = []
-    admin = AdminClient(confluent_config(settings, error_cb=errors.append, **{
-        "socket.connection.setup.timeout.ms": max(1000, int(timeout * 500)), "log_level": 0}))
+    lines = _LogLines()
+    logger = logging.getLogger(f"flowwatch.kafka_check.{id(lines)}")  # one per check: its own handler
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(lines)
+    admin = AdminClient(confluent_config(settings, error_cb=errors.append, logger=logger, **{
+        "socket.connection.setup.timeout.ms": max(1000, int(timeout * 500))}))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:
-        admin.poll(0.5)  # serves error_cb: the authentication or TLS error behind the timeout
-        cause = _most_telling(errors) or (exc.args[0] if exc.args else exc)
+        admin.poll(0.5)  # serves error_cb and the log: the authentication or TLS error behind the timeout
+        cause = _most_telling([*errors, *lines.failures]) or (exc.args[0] if exc.args else exc)
+        logging.Logger.manager.loggerDict.pop(logger.name, None)
         raise KafkaConfigError(explain_kafka_error(cause, settings)) from None
     admin.poll(0)
+    logging.Logger.manager.loggerDict.pop(logger.name, None)
     auth = _most_telling(errors)
     if auth is not None and _is_security_error(auth):
         raise KafkaConfigError(explain_kafka_error(auth, settings))
@@ -220,8 +236,22 @@ def check_api_versions(versions: dict[int, tuple[int, int]],
         raise KafkaConfigError("the Kafka brokers are too old for Flowwatch: they lack " + ", ".join(missing))
 
 
+class _LogLines(logging.Handler):
+    """Keeps librdkafka's connection-failure log lines (``FAIL``): some TLS refusals reach no error callback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.failures: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "FAIL" in message or "SSL" in message or "SASL" in message:
+            self.failures.append(message)
+
+
 def _is_security_error(error: Any) -> bool:
     low = str(error).lower()
+    low = re.sub(r"\b(sasl_ssl|sasl_plaintext|ssl|plaintext)://", "", low)
     return any(w in low for w in ("authentication", "sasl", "ssl", "tls", "certificate", "handshake"))
 
 
