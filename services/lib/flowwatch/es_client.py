@@ -90,7 +90,7 @@ def explain_es_error(exc: BaseException, settings: ElasticsearchSettings) -> str
                 f"manage_index_templates) or use other credentials in {CREDENTIALS_HINT}" + (f" ({reason})"
                                                                                               if reason else ""))
     if isinstance(exc, TlsError):
-        text = str(exc)
+        text = _text(exc)
         if "fingerprint" in text.lower():
             return (f"TLS to {where}: the certificate's fingerprint is not FLOWWATCH_ES_SSL_FINGERPRINT: fix it "
                     f"({text})")
@@ -102,7 +102,7 @@ def explain_es_error(exc: BaseException, settings: ElasticsearchSettings) -> str
     if isinstance(exc, UnsupportedProductError):
         return f"{where} is not Elasticsearch (no X-Elastic-Product header): fix FLOWWATCH_ES_URL"
     if isinstance(exc, ConnectionTimeout | TransportConnectionError):
-        text = str(exc)
+        text = _text(exc)
         if settings.es_url.startswith("http://") and ("reset" in text.lower() or "aborted" in text.lower()
                                                       or "disconnected" in text.lower()):
             return f"{where} closed the connection: it may need TLS: use https:// in FLOWWATCH_ES_URL ({text})"
@@ -129,6 +129,12 @@ def check_es(es: Elasticsearch, settings: ElasticsearchSettings,
         raise ElasticsearchConfigError(f"Elasticsearch at {settings.es_url} is version {number}; Flowwatch needs "
                                        f"{major}.x (its mappings, index templates and ILM policies)")
     return info
+
+
+def _text(exc: BaseException) -> str:
+    """The transport error's message and its causes (``str()`` of a ``TlsError`` is only "TLS error")."""
+    parts = [str(getattr(exc, "message", "") or exc), *(str(e) for e in getattr(exc, "errors", ()) or ())]
+    return "; ".join(dict.fromkeys(p for p in parts if p))
 
 
 def _reason(exc: Any) -> str:

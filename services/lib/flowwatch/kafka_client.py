@@ -119,8 +119,8 @@ def explain_kafka_error(error: object, settings: KafkaSettings) -> str:
     low = re.sub(r"\b(sasl_ssl|sasl_plaintext|ssl|plaintext)://", "", text.lower())  # not the broker URLs
     where = f"Kafka at {settings.kafka_bootstrap}"
     proto = f"FLOWWATCH_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol}"
-    if "sasl" in low and ("mechanism" in low and ("unsupported" in low or "not supported" in low
-                                                   or "not enabled" in low)):
+    if "sasl" in low and "mechanism" in low and any(w in low for w in ("unsupported", "not supported",
+                                                                        "does not support", "not enabled")):
         return (f"{where} does not offer SASL mechanism {settings.kafka_sasl_mechanism}: "
                 f"fix FLOWWATCH_KAFKA_SASL_MECHANISM ({text})")
     if any(w in low for w in ("certificate verify failed", "unable to get local issuer", "self-signed",
