@@ -80,8 +80,25 @@ KEDA_SCALED_OBJECT_SCHEMA: dict[str, Any] = {
     },
 }
 """Strict subset of KEDA's ScaledObject CRD (keda.sh/v1alpha1): trigger metadata values are strings."""
+KEDA_TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": KEDA_SCALED_OBJECT_SCHEMA["properties"]["metadata"],
+        "spec": {
+            "type": "object", "required": ["secretTargetRef"], "additionalProperties": False,
+            "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["parameter", "name", "key"], "additionalProperties": False,
+                "properties": {"parameter": {"enum": ["username", "password", "ca", "cert", "key", "keyPassword",
+                                                      "sasl", "tls"]},
+                               "name": {"type": "string"}, "key": {"type": "string"}}}}},
+        },
+    },
+}
+"""Strict subset of KEDA's TriggerAuthentication CRD; parameters are those of KEDA v2.20's kafka scaler."""
 KAFKA_TRIGGER_KEYS = {"bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold",
-                      "offsetResetPolicy", "allowIdleConsumers"}
+                      "offsetResetPolicy", "allowIdleConsumers", "sasl", "tls"}
 """Metadata keys of KEDA's kafka scaler that the chart sets (all known to KEDA v2.20's kafka scaler)."""
 
 
@@ -156,7 +173,9 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(profile: str, d
     assert len(docs) >= 12
     for doc in docs:
         if doc["apiVersion"].startswith("keda.sh/"):
-            jsonschema.Draft202012Validator(KEDA_SCALED_OBJECT_SCHEMA).validate(doc)
+            schema = KEDA_TRIGGER_AUTHENTICATION_SCHEMA if doc["kind"] == "TriggerAuthentication" \
+                else KEDA_SCALED_OBJECT_SCHEMA
+            jsonschema.Draft202012Validator(schema).validate(doc)
             continue
         # raises ValidationError (bad manifest) or SchemaNotFoundError (unknown kind): both fail the test
         assert kubernetes_validate.validate(doc, K8S_VERSION, strict=True) == "1.33", doc["metadata"]["name"]
@@ -186,7 +205,7 @@ def test_what_each_profile_renders(default_docs: Docs, production_docs: Docs) ->
                                                        "Service", "Service", "ServiceAccount", "StatefulSet"]
     assert kinds(default_docs) == sorted([*common, "Secret"])
     assert kinds(production_docs) == sorted([*common, "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
-                                             "ScaledObject"])
+                                             "ScaledObject", "TriggerAuthentication"])
 
 
 # ---------------------------------------------------------------------------------------------------- detector
@@ -249,6 +268,68 @@ def test_keda_scales_the_detector_on_consumer_lag_within_the_partitions(producti
     assert meta["bootstrapServers"] == config_data(production_docs)["FLOWWATCH_KAFKA_BOOTSTRAP"]
     assert int(meta["lagThreshold"]) > 0
     assert meta["allowIdleConsumers"] == "false"
+    # KEDA's trigger authenticates like the workers: SASL/SCRAM over TLS with the same Secret and CA
+    assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
+    auth = one(production_docs, "TriggerAuthentication", "-kafka")
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    assert {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]} == {
+        "username": ("flowwatch-secrets", "FLOWWATCH_KAFKA_SASL_USERNAME"),
+        "password": ("flowwatch-secrets", "FLOWWATCH_KAFKA_SASL_PASSWORD"),
+        "ca": ("kafka-cluster-ca-cert", "ca.crt")}
+
+
+def _pod_env(docs: Docs, workload: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """The environment a container of ``workload`` starts with: its ConfigMaps, its inline values and the
+    ``secrets`` (key -> value) its secretKeyRefs name."""
+    maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    c = container(workload)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]])
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None and "value" in e:
+            env[e["name"]] = e["value"]
+        elif ref is not None and ref["key"] in secrets:
+            env[e["name"]] = secrets[ref["key"]]
+    return env
+
+
+def test_mutual_tls_and_sasl_reach_every_kafka_client_of_the_chart() -> None:
+    """The rendered environment, read by the services' own settings, gives each client SASL_SSL with the
+    mounted CA and client certificate; the volumes hold the Secret the values name."""
+    from flowwatch.kafka_client import confluent_config
+    from flowwatch.stack import settings_from
+
+    values = _merge(DEV_VALUES, {
+        "kafka": {"security": {"protocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-256", "tls": {
+            "existingSecret": "fw-kafka-user", "caKey": "ca.crt", "certKey": "user.crt", "keyKey": "user.key"}}},
+        "elasticsearch": {"tls": {"existingSecret": "es-ca"}},
+        "secrets": {"kafkaSaslUsername": "fw", "kafkaSaslPassword": "pw", "esApiKey": "id:key"}})
+    docs = render(values)
+    secret = {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", "-secrets")["data"].items()}
+    workloads = [one(docs, "StatefulSet", "-detector"), one(docs, "Deployment", "-indexer"),
+                 one(docs, "Deployment", "-api"), one(docs, "Job", "-init")]
+    for workload in workloads:
+        env = _pod_env(docs, workload, secret)
+        settings = settings_from(DetectorSettings if workload["kind"] == "StatefulSet" else IndexerSettings, env)
+        conf = confluent_config(settings)
+        assert (conf["security.protocol"], conf["sasl.mechanism"], conf["sasl.username"], conf["sasl.password"]) \
+            == ("sasl_ssl", "SCRAM-SHA-256", "fw", "pw"), workload["metadata"]["name"]
+        assert conf["ssl.ca.location"] == "/etc/flowwatch/kafka-tls/ca.crt"
+        assert conf["ssl.certificate.location"] == "/etc/flowwatch/kafka-tls/user.crt"
+        pod = workload["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-tls"]["secret"]["secretName"] == "fw-kafka-user"
+        assert volumes["es-tls"]["secret"]["secretName"] == "es-ca"
+        mounts = {m["name"]: m["mountPath"] for m in container(workload)["volumeMounts"]}
+        assert mounts["kafka-tls"] == "/etc/flowwatch/kafka-tls"
+        if workload["kind"] != "StatefulSet":
+            es = settings_from(IndexerSettings, env)
+            assert (es.es_ca_file, es.es_api_key.get_secret_value()) == ("/etc/flowwatch/es-tls/ca.crt", "id:key")
+    # the init hook cannot read the release's Secret: its credentials come from the hook Secret
+    hook = {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", "-init")["data"].items()}
+    assert hook["FLOWWATCH_KAFKA_SASL_PASSWORD"] == "pw" and hook["FLOWWATCH_ES_API_KEY"] == "id:key"
 
 
 def test_detector_probes_read_the_loop_monitor(default_docs: Docs) -> None:
@@ -321,7 +402,10 @@ def _env_names(settings: type) -> set[str]:
     return {f"{prefix}{name}".upper() for name in settings.model_fields}  # type: ignore[attr-defined]
 
 
-SECRET_ENV = {"FLOWWATCH_HASH_KEY", "FLOWWATCH_ES_USERNAME", "FLOWWATCH_ES_PASSWORD"}
+SECRET_ENV = {"FLOWWATCH_HASH_KEY", "FLOWWATCH_ES_USERNAME", "FLOWWATCH_ES_PASSWORD", "FLOWWATCH_ES_API_KEY",
+              "FLOWWATCH_KAFKA_SASL_USERNAME", "FLOWWATCH_KAFKA_SASL_PASSWORD", "FLOWWATCH_KAFKA_SSL_KEY_PASSWORD"}
+NOT_SECRET = {"FLOWWATCH_INSTANCE_ID", "FLOWWATCH_KAFKA_SSL_KEY_FILE"}
+"""Names that look like secrets but are not: the pod name, the path of the mounted client key."""
 POD_ENV = {"FLOWWATCH_INSTANCE_ID"}  # from the pod name
 OPTIONAL_ENV = {"FLOWWATCH_RULE_PACKS_DIR", "FLOWWATCH_EXPORT_PACKS_DIR", "FLOWWATCH_OIDC_JWKS_FILE"}
 """Folders of extra rule packs and an offline JWKS file: unset by default, set through ``extraEnv`` with a volume."""
@@ -353,7 +437,7 @@ def _secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
         if ref:
             refs[e["name"]] = (ref["name"], ref["key"], ref.get("optional", False))
         else:
-            assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", e["name"]) or e["name"] == "FLOWWATCH_INSTANCE_ID"
+            assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", e["name"]) or e["name"] in NOT_SECRET
     return refs
 
 
@@ -361,20 +445,23 @@ def test_secrets_come_from_a_secret_only(default_docs: Docs, production_docs: Do
     secret = one(default_docs, "Secret", "-secrets")
     assert base64.b64decode(secret["data"]["FLOWWATCH_HASH_KEY"]).decode() == "unit-test-hash-key"
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    kafka = {name: ("fw-flowwatch-secrets", name, True) for name in (
+        "FLOWWATCH_KAFKA_SASL_USERNAME", "FLOWWATCH_KAFKA_SASL_PASSWORD", "FLOWWATCH_KAFKA_SSL_KEY_PASSWORD")}
     detector = _secret_refs(one(default_docs, "StatefulSet", "-detector"))
-    assert detector == {"FLOWWATCH_HASH_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_HASH_KEY", False)}
+    assert detector == {"FLOWWATCH_HASH_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_HASH_KEY", False), **kafka}
     for name in ("-api", "-indexer"):
         assert _secret_refs(one(default_docs, "Deployment", name)) == {
             "FLOWWATCH_ES_USERNAME": ("fw-flowwatch-secrets", "FLOWWATCH_ES_USERNAME", True),
             "FLOWWATCH_ES_PASSWORD": ("fw-flowwatch-secrets", "FLOWWATCH_ES_PASSWORD", True),
+            "FLOWWATCH_ES_API_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_ES_API_KEY", True), **kafka,
         }
     # production: the Secret is managed outside the chart
     assert [d for d in production_docs if d["kind"] == "Secret"] == []
     assert _secret_refs(one(production_docs, "StatefulSet", "-detector"))["FLOWWATCH_HASH_KEY"][0] == \
         "flowwatch-secrets"
     job = one(production_docs, "Job", "-init")
-    assert {n: r[0] for n, r in _secret_refs(job).items()} == {"FLOWWATCH_ES_USERNAME": "flowwatch-secrets",
-                                                               "FLOWWATCH_ES_PASSWORD": "flowwatch-secrets"}
+    assert {n: r[0] for n, r in _secret_refs(job).items()} == dict.fromkeys(
+        SECRET_ENV - {"FLOWWATCH_HASH_KEY"}, "flowwatch-secrets")
     # the key never appears outside the Secret
     for doc in default_docs:
         if doc["kind"] != "Secret":
@@ -520,7 +607,16 @@ IMPOSSIBLE = [
     ({"ilm": {"bindings": {"incidents": "incidents"}}}, False, r"only time-based indices"),
     ({"ilm": {"bindings": {"findings": "forever"}}}, False, r"unknown record class"),
     ({"secrets": {"hashKey": ""}}, False, r"secrets\.hashKey is empty and secrets\.existingSecret is not set"),
-    ({"secrets": {"hashKey": "k"}}, True, r"leave secrets\.hashKey and secrets\.esPassword empty"),
+    ({"secrets": {"hashKey": "k"}}, True, r"leave secrets\.hashKey, esPassword, esApiKey"),
+    ({"kafka": {"security": {"protocol": "TLS"}}}, False, r"kafka\.security\.protocol must be PLAINTEXT, SSL"),
+    ({"kafka": {"security": {"saslMechanism": "GSSAPI"}}}, False, r"saslMechanism must be PLAIN, SCRAM-SHA-256"),
+    ({"kafka": {"security": {"tls": {"existingSecret": "ca"}}}}, False, r"PLAINTEXT does not use TLS"),
+    ({"kafka": {"security": {"protocol": "SSL", "tls": {"existingSecret": "ca", "certKey": "tls.crt"}}}}, False,
+     r"mutual TLS needs both certKey and keyKey"),
+    ({"kafka": {"security": {"protocol": "SASL_SSL"}}}, False,
+     r"SASL_SSL needs secrets\.kafkaSaslUsername and secrets\.kafkaSaslPassword"),
+    ({"elasticsearch": {"sslFingerprint": "ab", "tls": {"existingSecret": "es-ca"}}}, False,
+     r"tls\.existingSecret \(a CA bundle\) or sslFingerprint, not both"),
     ({"detector": {"faustStore": "redis://"}}, False, r"faustStore must be rocksdb:// or memory://"),
     ({"detector": {"loopProbeInterval": 0}}, False, r"loopProbeInterval must be > 0"),
     ({"global": {"imageTag": "latest"}}, False, r"the tag \"latest\" is not a pinned image"),

@@ -66,7 +66,7 @@ def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
     or None when the protocol does not use TLS. Raises ``OSError``/``ssl.SSLError`` for unreadable files."""
     if not settings.kafka_tls:
         return None
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.kafka_ssl_ca_file)
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=settings.kafka_ssl_ca_file or None)
     context.check_hostname = settings.kafka_ssl_check_hostname
     if settings.kafka_ssl_cert_file and settings.kafka_ssl_key_file:
         password = settings.kafka_ssl_key_password.get_secret_value() if settings.kafka_ssl_key_password else None
