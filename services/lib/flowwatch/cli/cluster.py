@@ -244,14 +244,14 @@ def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topic
         summary["topics"] = wanted
     if elasticsearch:
         s = es or _settings(ElasticsearchSettings)
-        es, info = check_es_cluster(s, timeout)
+        client, info = check_es_cluster(s, timeout)
         summary["elasticsearch_version"] = info["version"]["number"]
         if ilm:
-            summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
+            summary["lifecycle_templates"] = ensure_elasticsearch(client, s.es_index_prefix, policies, bindings)
         else:
             from flowwatch.es_indices import ensure_templates
 
-            ensure_templates(es, s.es_index_prefix)
+            ensure_templates(client, s.es_index_prefix)
             summary["lifecycle_templates"] = {}
         summary["policies"] = {f"{s.es_index_prefix}-{c}": delete_age_days(p) for c, p in policies.items()}
     return summary
