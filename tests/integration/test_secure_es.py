@@ -153,3 +153,49 @@ def test_cli_uses_the_credentials_and_fails_cleanly(peer: EsAuthPeer, pki: Pki, 
                      {**env, "FLOWWATCH_ES_CA_FILE": pki.other_ca}, tmp_path)
     assert untrusted.returncode == 1 and "FLOWWATCH_ES_CA_FILE" in untrusted.stderr
     assert "Traceback" not in untrusted.stderr
+
+
+def test_compliance_gauges_count_in_elasticsearch_with_a_read_only_user(peer: EsAuthPeer, pki: Pki) -> None:
+    """``flowwatch_open_alerts`` and ``flowwatch_overdue_obligations`` from real searches (nested aggregation)
+    through the enforcing peer, with the read-only principal a monitoring deployment would use."""
+    from datetime import UTC, datetime, timedelta
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from flowwatch.es_indices import alerts_index, incidents_index
+    from flowwatch.observability import ComplianceGauges
+
+    writer = settings(peer, es_ca_file=pki.ca, es_api_key=ENCODED_KEY)
+    es = make_es(writer)
+    ensure_templates(es, "sec")
+    now = datetime.now(UTC)
+    for i, (severity, status) in enumerate([("critical", "open"), ("critical", "open"), ("high", "open"),
+                                            ("high", "acknowledged"), ("low", "resolved")]):
+        es.index(index=alerts_index("sec", now), id=f"a{i}", document={
+            "alert_id": f"a{i}", "severity": severity, "status": status, "raised_at": now.isoformat()})
+    past, future = (now - timedelta(hours=2)).isoformat(), (now + timedelta(days=2)).isoformat()
+    es.index(index=incidents_index("sec"), id="i1", document={"id": "i1", "incident_id": "i1", "obligations": [
+        {"id": "regulator_report", "status": "pending", "due_at": past},
+        {"id": "subject_notice", "status": "pending", "due_at": future},
+        {"id": "followup_report", "status": "overdue", "due_at": past}]})
+    es.index(index=incidents_index("sec"), id="i2", document={"id": "i2", "incident_id": "i2", "obligations": [
+        {"id": "regulator_report", "status": "pending", "due_at": past},
+        {"id": "subject_notice", "status": "done", "due_at": past}]})
+    es.indices.refresh(index="sec-*")
+
+    reader = settings(peer, es_ca_file=pki.ca, es_username="auditor", es_password="pw-reader")
+    gauges = ComplianceGauges(ttl=0)
+    registry = CollectorRegistry()
+    registry.register(gauges)
+    gauges.attach(make_es(reader), "sec")
+    text = generate_latest(registry).decode()
+    assert 'flowwatch_open_alerts{severity="critical"} 2.0' in text
+    assert 'flowwatch_open_alerts{severity="high"} 1.0' in text
+    assert 'flowwatch_overdue_obligations{obligation="regulator_report"} 2.0' in text
+    assert 'flowwatch_overdue_obligations{obligation="followup_report"} 1.0' in text
+    assert "subject_notice" not in text
+    assert "flowwatch_compliance_gauges_up 1.0" in text
+    refused_before = peer.refused
+    gauges.attach(make_es(settings(peer, es_ca_file=pki.ca, es_username="auditor", es_password="wrong")), "sec")
+    text = generate_latest(registry).decode()
+    assert "flowwatch_compliance_gauges_up 0.0" in text and peer.refused > refused_before

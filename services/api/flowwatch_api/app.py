@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
 from flowwatch.es_client import explain_es_error, make_es
-from flowwatch.observability import KafkaCheck
+from flowwatch.observability import COMPLIANCE_GAUGES, KafkaCheck, set_build_info
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import alerts, audit_log, exports, findings, incidents, ingest, registry, ui_routes
 from flowwatch_api.oidc import OidcVerifier
@@ -129,6 +129,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.es = make_es_client(settings)
+    COMPLIANCE_GAUGES.attach(app.state.es, settings.es_index_prefix)  # open alerts, overdue obligations on /metrics
+    set_build_info("api")
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.agg_cache = PartitionAggCache()
     app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
