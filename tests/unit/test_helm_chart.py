@@ -97,6 +97,43 @@ KEDA_TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
     },
 }
 """Strict subset of KEDA's TriggerAuthentication CRD; parameters are those of KEDA v2.20's kafka scaler."""
+_LABELS = {"type": "object", "required": ["name"], "additionalProperties": False,
+           "properties": {"name": {"type": "string"}, "labels": _STR_MAP, "annotations": _STR_MAP}}
+POD_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PodMonitor"}, "metadata": _LABELS,
+        "spec": {"type": "object", "required": ["selector", "podMetricsEndpoints"], "additionalProperties": False,
+                 "properties": {
+                     "selector": {"type": "object", "additionalProperties": False, "properties": {
+                         "matchLabels": _STR_MAP, "matchExpressions": {"type": "array", "items": {
+                             "type": "object", "required": ["key", "operator"], "additionalProperties": False,
+                             "properties": {"key": {"type": "string"}, "operator": {"enum": ["In", "NotIn", "Exists"]},
+                                            "values": {"type": "array", "items": {"type": "string"}}}}}}},
+                     "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
+                         "type": "object", "required": ["port"], "additionalProperties": False,
+                         "properties": {"port": {"type": "string"}, "path": {"type": "string"},
+                                        "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}}}}}},
+    },
+}
+"""Strict subset of the Prometheus Operator's PodMonitor CRD (monitoring.coreos.com/v1)."""
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
+        "metadata": _LABELS,
+        "spec": {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {
+            "groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["name", "rules"], "additionalProperties": False, "properties": {
+                    "name": {"type": "string"}, "rules": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["alert", "expr"], "additionalProperties": False,
+                        "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                                       "expr": {"type": "string"},
+                                       "for": {"type": "string", "pattern": "^[0-9]+(s|m|h)$"},
+                                       "labels": _STR_MAP, "annotations": _STR_MAP}}}}}}}},
+    },
+}
+"""Strict subset of the Prometheus Operator's PrometheusRule CRD."""
 KAFKA_TRIGGER_KEYS = {"bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold",
                       "offsetResetPolicy", "allowIdleConsumers", "sasl", "tls"}
 """Metadata keys of KEDA's kafka scaler that the chart sets (all known to KEDA v2.20's kafka scaler)."""
@@ -172,6 +209,10 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(profile: str, d
     docs = default_docs if profile == "default" else production_docs
     assert len(docs) >= 12
     for doc in docs:
+        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+            schema = POD_MONITOR_SCHEMA if doc["kind"] == "PodMonitor" else PROMETHEUS_RULE_SCHEMA
+            jsonschema.Draft202012Validator(schema).validate(doc)
+            continue
         if doc["apiVersion"].startswith("keda.sh/"):
             schema = KEDA_TRIGGER_AUTHENTICATION_SCHEMA if doc["kind"] == "TriggerAuthentication" \
                 else KEDA_SCALED_OBJECT_SCHEMA
@@ -205,7 +246,8 @@ def test_what_each_profile_renders(default_docs: Docs, production_docs: Docs) ->
                                                        "Service", "Service", "ServiceAccount", "StatefulSet"]
     assert kinds(default_docs) == sorted([*common, "Secret"])
     assert kinds(production_docs) == sorted([*common, "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
-                                             "ScaledObject", "TriggerAuthentication"])
+                                             "ScaledObject", "TriggerAuthentication", "ConfigMap", "PodMonitor",
+                                             "PrometheusRule"])
 
 
 # ---------------------------------------------------------------------------------------------------- detector
@@ -632,3 +674,70 @@ def test_impossible_values_fail_rendering_with_the_reason(values: dict[str, Any]
     base = {} if production else DEV_VALUES
     with pytest.raises(helm_python.HelmRenderError, match=message):
         render(_merge(base, values), production=production)
+
+
+# ---------------------------------------------------------------------------------------------------- monitoring
+
+
+def _exposed_metric_names() -> set[str]:
+    """Every metric name the services expose, as Prometheus sees it (counters with _total, histograms with
+    _bucket/_sum/_count, info with _info), read from the registries of the real modules."""
+    from prometheus_client import REGISTRY
+
+    import flowwatch_api.app  # noqa: F401
+    import flowwatch_detector.metrics  # noqa: F401
+    import flowwatch_indexer.metrics  # noqa: F401
+
+    names: set[str] = set()
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "info": ["_info"],
+                "gauge": [""], "summary": ["", "_sum", "_count"]}
+    for family in REGISTRY.collect():
+        names |= {family.name + s for s in suffixes.get(family.type, [""])}
+    return names
+
+
+def test_pod_monitor_scrapes_every_metrics_port(production_docs: Docs) -> None:
+    monitor = one(production_docs, "PodMonitor", "-flowwatch")
+    ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    for workload in (one(production_docs, "StatefulSet", "-detector"), one(production_docs, "Deployment", "-indexer"),
+                     one(production_docs, "Deployment", "-api")):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert labels["app.kubernetes.io/component"] in monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+        assert {p["name"] for p in container(workload)["ports"]} & ports, workload["metadata"]["name"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_alert_rules_cover_the_issue_and_use_metrics_that_exist(production_docs: Docs) -> None:
+    rules = {r["alert"]: r for g in one(production_docs, "PrometheusRule", "-flowwatch")["spec"]["groups"]
+             for r in g["rules"]}
+    wanted = {"FlowwatchConsumerLagHigh": "flowwatch_consumer_lag", "FlowwatchDeadLetterRateHigh":
+              "flowwatch_dead_letters_total", "FlowwatchObligationOverdue": "flowwatch_overdue_obligations",
+              "FlowwatchIndexerErrors": "flowwatch_indexer_bulk_failures_total"}
+    for alert, metric in wanted.items():
+        assert metric in rules[alert]["expr"], alert
+    exposed = _exposed_metric_names()
+    for rule in rules.values():
+        for name in re.findall(r"flowwatch_[a-z_]+", rule["expr"]):
+            assert name in exposed, f"{rule['alert']}: {name} is not a metric of the services"
+        assert rule["expr"].count("(") == rule["expr"].count(")") and 'namespace="flowwatch"' in rule["expr"]
+
+
+def test_grafana_dashboard_is_json_on_metrics_that_exist(production_docs: Docs) -> None:
+    cm = one(production_docs, "ConfigMap", "-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(cm["data"]["flowwatch.json"])
+    assert dashboard["uid"] == "flowwatch" and dashboard["panels"]
+    exposed = _exposed_metric_names()
+    titles = set()
+    for panel in dashboard["panels"]:
+        titles.add(panel["title"])
+        for target in panel["targets"]:
+            for name in re.findall(r"flowwatch_[a-z_]+", target["expr"]):
+                assert name in exposed, f"{panel['title']}: {name}"
+    assert {"Overdue obligations", "Open alerts", "Consumer lag", "Dead letters by reason"} <= titles
+
+
+def test_monitoring_objects_are_off_by_default(default_docs: Docs) -> None:
+    assert not [d for d in default_docs if d["kind"] in ("PodMonitor", "PrometheusRule")]
+    assert not [d for d in default_docs if d["metadata"]["name"].endswith("-dashboard")]
