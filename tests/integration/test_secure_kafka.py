@@ -231,3 +231,26 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(secured: Secured, noi
         assert "refused the SASL credentials of user 'flowwatch'" in bad.stderr and "Traceback" not in bad.stderr
     finally:
         es_peer.stop()
+
+
+@pytest.mark.parametrize("service", ["flowwatch_detector", "flowwatch_indexer"])
+def test_services_refuse_to_start_on_refused_credentials_with_one_line(secured: Secured, service: str,
+                                                                      tmp_path: Path) -> None:
+    """The Faust worker and the indexer check their Kafka settings against the broker first: refused SASL
+    credentials end them with exit code 2 and the message naming the setting, not a traceback or a retry loop."""
+    if secured.case.name not in ("sasl-ssl-scram-sha-512", "ssl-mutual-tls"):
+        pytest.skip("one SASL case and the mutual-TLS case")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **secured.env(),
+           "FLOWWATCH_LOG_FORMAT": "text", "FLOWWATCH_DETECTOR_DATADIR": str(tmp_path / "d")}
+    if secured.case.mechanism:
+        env["FLOWWATCH_KAFKA_SASL_PASSWORD"] = "wrong"
+        expected = "FLOWWATCH_KAFKA_SASL_PASSWORD"
+    else:
+        for name in ("FLOWWATCH_KAFKA_SSL_CERT_FILE", "FLOWWATCH_KAFKA_SSL_KEY_FILE"):
+            env.pop(name)
+        expected = "FLOWWATCH_KAFKA_SSL_CERT_FILE"
+    done = subprocess.run([sys.executable, "-m", service], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-2000:]
+    assert expected in output and "Traceback" not in output

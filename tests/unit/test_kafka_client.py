@@ -162,3 +162,17 @@ def test_api_versions_check_names_what_is_missing() -> None:
         check_api_versions(old)
     with pytest.raises(KafkaConfigError, match=r"Produce v3 .*broker: none"):
         check_api_versions({k: v for k, v in enough.items() if k != 0})
+
+
+def test_detector_refuses_impossible_settings_with_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")},
+           "FLOWWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "FLOWWATCH_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    done = subprocess.run([sys.executable, "-m", "flowwatch_detector"], env=env, capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("error: FLOWWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs "
+                                   "FLOWWATCH_KAFKA_SASL_USERNAME and FLOWWATCH_KAFKA_SASL_PASSWORD")

@@ -31,7 +31,7 @@ from elasticsearch import exceptions as es_exc
 
 from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
 from flowwatch.es_indices import ensure_templates
-from flowwatch.kafka_client import confluent_config
+from flowwatch.kafka_client import confluent_config, security_problem, settings_problem
 from flowwatch.observability import Readiness, metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch_indexer import metrics
@@ -264,7 +264,12 @@ def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
 def main() -> None:
     """Run one indexer until SIGTERM/SIGINT."""
     setup_logging("indexer")  # FLOWWATCH_LOG_FORMAT: json (default) or text
-    indexer = Indexer()
+    settings, problem = settings_problem(IndexerSettings)
+    problem = problem or (security_problem(settings) if settings is not None else None)
+    if problem:  # settings that cannot work, or refused credentials/TLS: one line, exit 2 (no traceback)
+        log.error("%s", problem)
+        raise SystemExit(2)
+    indexer = Indexer(settings)
     port = metrics_port()
     if port is not None:
         start_metrics_server(port, readiness=indexer.readiness)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import re
 import ssl
-from typing import Any
+from typing import Any, TypeVar
 
 from flowwatch.settings import KafkaSettings
 
+S = TypeVar("S", bound=KafkaSettings)
 AUTH_HINT = "FLOWWATCH_KAFKA_SASL_USERNAME / FLOWWATCH_KAFKA_SASL_PASSWORD / FLOWWATCH_KAFKA_SASL_MECHANISM"
 
 
@@ -271,3 +272,25 @@ def kafka_settings(kafka: str | KafkaSettings | None = None) -> KafkaSettings:
     if isinstance(kafka, KafkaSettings):
         return kafka
     return KafkaSettings(kafka_bootstrap=kafka) if kafka else KafkaSettings()
+
+
+def security_problem(settings: KafkaSettings, timeout: float = 15.0) -> str | None:
+    """The start-up check of the services: the message of :func:`check_kafka` when the brokers refuse the
+    credentials or the TLS handshake (restarting cannot help: the settings must change), else None; an
+    unreachable broker is None too (the services wait and retry)."""
+    try:
+        check_kafka(settings, timeout=timeout)
+    except KafkaConfigError as exc:
+        return None if str(exc).startswith("cannot reach") else str(exc)
+    return None
+
+
+def settings_problem(cls: type[S]) -> tuple[S | None, str | None]:
+    """``(cls(), None)``, or ``(None, message)`` naming the variables when the environment's settings cannot
+    work (the services print it instead of a traceback)."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(), None
+    except ValidationError as exc:
+        return None, "; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in exc.errors())

@@ -225,7 +225,9 @@ class KafkaCheck:
         try:
             metadata = client.list_topics(timeout=self.timeout)
         except KafkaException as exc:
-            return False, str(exc.args[0] if exc.args else exc)
+            from flowwatch.kafka_client import explain_kafka_error
+
+            return False, explain_kafka_error(exc.args[0] if exc.args else exc, kafka_settings(self.bootstrap))
         return bool(metadata.brokers), "ok" if metadata.brokers else "no broker in the metadata"
 
     def check(self) -> tuple[bool, str]:
