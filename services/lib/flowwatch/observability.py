@@ -215,20 +215,15 @@ class KafkaCheck:
         self._cached: tuple[float, bool, str] | None = None
 
     def _probe(self) -> tuple[bool, str]:
-        from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient
+        """A metadata request with the security settings; the detail of a failure names the setting to fix
+        (``flowwatch.kafka_client.check_kafka``: refused credentials and TLS are told apart from no answer)."""
+        from flowwatch.kafka_client import KafkaConfigError, check_kafka, kafka_settings
 
-        from flowwatch.kafka_client import confluent_config, kafka_settings
-
-        client = AdminClient(confluent_config(kafka_settings(self.bootstrap),
-                                              **{"socket.connection.setup.timeout.ms": 1000, "log_level": 0}))
         try:
-            metadata = client.list_topics(timeout=self.timeout)
-        except KafkaException as exc:
-            from flowwatch.kafka_client import explain_kafka_error
-
-            return False, explain_kafka_error(exc.args[0] if exc.args else exc, kafka_settings(self.bootstrap))
-        return bool(metadata.brokers), "ok" if metadata.brokers else "no broker in the metadata"
+            check_kafka(kafka_settings(self.bootstrap), timeout=self.timeout)
+        except KafkaConfigError as exc:
+            return False, str(exc)
+        return True, "ok"
 
     def check(self) -> tuple[bool, str]:
         """(reachable, detail); answered from the cache for ``ttl`` seconds after a probe."""

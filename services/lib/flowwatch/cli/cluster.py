@@ -15,8 +15,13 @@ record class is refused before anything is written. Policies come from ``--ilm-d
 per policy, the body of ``PUT _ilm/policy/<prefix>-<class>``, and ``bindings.json``: ``{template suffix:
 class}``; the Helm chart renders them into a ConfigMap) or, without it, from :func:`default_policies`.
 
-Settings come from the environment like every service (``FLOWWATCH_KAFKA_BOOTSTRAP``, ``FLOWWATCH_ES_URL``,
-``FLOWWATCH_ES_USERNAME`` / ``FLOWWATCH_ES_PASSWORD``, ``FLOWWATCH_ES_INDEX_PREFIX``, ``FLOWWATCH_TOPIC_*``).
+Before anything is written, it checks that Kafka accepts the credentials and speaks the protocol versions
+Flowwatch needs (``flowwatch.kafka_client.REQUIRED_APIS``), and that Elasticsearch accepts its credentials and is
+8.x. A refusal is a one-line error naming the setting to fix (docs/deployment.md).
+
+Settings come from the environment like every service (``FLOWWATCH_KAFKA_*`` including the SASL/TLS settings,
+``FLOWWATCH_ES_*`` including API key, CA bundle, fingerprint and cloud id, ``FLOWWATCH_TOPIC_*``), and its
+clients come from ``flowwatch.kafka_client`` and ``flowwatch.es_client``.
 Run it as ``python -m flowwatch.cli.cluster`` or register :func:`init_cluster_command` on the CLI.
 """
 
