@@ -229,6 +229,14 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(secured: Secured, noi
             capture_output=True, text=True, timeout=120)
         assert bad.returncode == 1
         assert "refused the SASL credentials of user 'flowwatch'" in bad.stderr and "Traceback" not in bad.stderr
+        attach = subprocess.run(  # `flowwatch up --external` checks before it starts anything
+            [sys.executable, "-m", "flowwatch.cli.main", "up", "--external", "--no-ilm"],
+            env={**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **env,
+                 "FLOWWATCH_KAFKA_SASL_PASSWORD": "wrong", "FLOWWATCH_HOME": str(tmp_path / "attach-bad")},
+            capture_output=True, text=True, timeout=180)
+        assert attach.returncode == 1, attach.stderr[-2000:]
+        assert "refused the SASL credentials" in attach.stderr and "Traceback" not in attach.stderr
+        assert not (tmp_path / "attach-bad" / "logs").exists()  # no service was started
     finally:
         es_peer.stop()
 
