@@ -176,3 +176,36 @@ def test_detector_refuses_impossible_settings_with_one_line(tmp_path: Path) -> N
     assert done.returncode == 2
     assert done.stderr.strip() == ("error: FLOWWATCH_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs "
                                    "FLOWWATCH_KAFKA_SASL_USERNAME and FLOWWATCH_KAFKA_SASL_PASSWORD")
+
+
+def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart's ConfigMap renders unset options as "" (and the local stack blanks them): they must not count."""
+    from flowwatch.es_client import es_client_kwargs
+    from flowwatch.settings import ElasticsearchSettings
+
+    for name in ("FLOWWATCH_KAFKA_SSL_CA_FILE", "FLOWWATCH_KAFKA_SSL_CERT_FILE", "FLOWWATCH_KAFKA_SSL_KEY_FILE",
+                 "FLOWWATCH_ES_CLOUD_ID", "FLOWWATCH_ES_API_KEY", "FLOWWATCH_ES_CA_FILE",
+                 "FLOWWATCH_ES_SSL_FINGERPRINT", "FLOWWATCH_ES_USERNAME"):
+        monkeypatch.setenv(name, "")
+    assert confluent_config(KafkaSettings(kafka_bootstrap="k:9092")) == {"bootstrap.servers": "k:9092"}
+    assert es_client_kwargs(ElasticsearchSettings(es_url="http://es:9200")) == {"hosts": ["http://es:9200"]}
+    monkeypatch.setenv("FLOWWATCH_KAFKA_SECURITY_PROTOCOL", "SSL")
+    assert ssl_context(KafkaSettings()) is not None  # "" CA file: the system's CAs
+
+
+def test_the_local_stack_keeps_attach_mode_security_off_the_embedded_engines(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from flowwatch.stack import EMBEDDED_SECURITY, Stack, settings_from
+
+    monkeypatch.setenv("FLOWWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("FLOWWATCH_KAFKA_SASL_USERNAME", "u")
+    monkeypatch.setenv("FLOWWATCH_KAFKA_SASL_PASSWORD", "p")
+    monkeypatch.setenv("FLOWWATCH_ES_API_KEY", "id:key")
+    monkeypatch.setenv("FLOWWATCH_HASH_KEY", "k")
+    embedded = Stack(home=tmp_path / "a").service_env()
+    assert embedded.items() >= EMBEDDED_SECURITY.items()
+    services = settings_from(KafkaSettings, {**embedded})
+    assert services.kafka_security_protocol == "PLAINTEXT"
+    external = Stack(home=tmp_path / "b", broker="external").service_env()
+    assert "FLOWWATCH_KAFKA_SECURITY_PROTOCOL" not in external  # the services keep the environment's settings
+    assert external["FLOWWATCH_FINDINGS_PARTITION"] == "day"

@@ -38,7 +38,7 @@ def es_client_kwargs(settings: ElasticsearchSettings) -> dict[str, Any]:
         kwargs["cloud_id"] = settings.es_cloud_id
     else:
         kwargs["hosts"] = [u.strip() for u in settings.es_url.split(",") if u.strip()]
-    if settings.es_api_key is not None:
+    if settings.es_api_key is not None and settings.es_api_key.get_secret_value():
         key = settings.es_api_key.get_secret_value()
         key_id, sep, secret = key.partition(":")
         kwargs["api_key"] = (key_id, secret) if sep else key
@@ -79,11 +79,12 @@ def explain_es_error(exc: BaseException, settings: ElasticsearchSettings) -> str
 
     where = f"Elasticsearch at {f'cloud id {settings.es_cloud_id}' if settings.es_cloud_id else settings.es_url}"
     if isinstance(exc, AuthenticationException):
-        used = ("the API key" if settings.es_api_key is not None
+        used = ("the API key" if settings.es_api_key and settings.es_api_key.get_secret_value()
                 else f"user {settings.es_username!r}" if settings.es_username else "no credentials")
         return f"{where} refused {used} (401 Unauthorized): fix {CREDENTIALS_HINT}"
     if isinstance(exc, AuthorizationException):
-        who = "the API key" if settings.es_api_key is not None else f"user {settings.es_username!r}"
+        who = "the API key" if settings.es_api_key and settings.es_api_key.get_secret_value() \
+            else f"user {settings.es_username!r}"
         reason = _reason(exc)
         return (f"{where} authenticated {who} but refused the request (403 Forbidden): give it a role with the "
                 f"index privileges on {settings.es_index_prefix}-* (create_index, write, read, manage_ilm, "

@@ -32,6 +32,14 @@ from flowwatch.engines import (
 from flowwatch.kafka_client import confluent_config, kafka_settings
 from flowwatch.settings import KafkaSettings, Topics
 
+EMBEDDED_SECURITY: dict[str, str] = {
+    "FLOWWATCH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "FLOWWATCH_KAFKA_SSL_CA_FILE": "",
+    "FLOWWATCH_KAFKA_SSL_CERT_FILE": "", "FLOWWATCH_KAFKA_SSL_KEY_FILE": "", "FLOWWATCH_ES_CLOUD_ID": "",
+    "FLOWWATCH_ES_API_KEY": "", "FLOWWATCH_ES_USERNAME": "", "FLOWWATCH_ES_CA_FILE": "",
+    "FLOWWATCH_ES_SSL_FINGERPRINT": "",
+}
+"""The embedded engines speak plaintext without authentication: services started on them get these values, so
+security settings exported for an external cluster (attach mode) do not leak onto the local stack."""
 DEFAULT_HOME = Path(".flowwatch")
 STATE_FILE = "state.json"
 
@@ -142,7 +150,9 @@ class Stack:
         else:
             self._ensure_engines(say)
             say(f"creating topics ({self.state.partitions} partitions)")
-            create_topics(self.state.kafka_bootstrap, self.topics().all_with_partitions())
+            local = settings_from(KafkaSettings, {**os.environ, **EMBEDDED_SECURITY,
+                                                  "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap})
+            create_topics(local, self.topics().all_with_partitions())
         env = self.service_env()
         for i in range(1, self.workers + 1):
             member = {"FLOWWATCH_INSTANCE_ID": f"detector-{i}"} if self.static_membership else {}
@@ -216,7 +226,7 @@ class Stack:
     def service_env(self) -> dict[str, str]:
         """Environment every service gets: engine addresses, prefix, partitions, HMAC key."""
         attach = {"FLOWWATCH_FINDINGS_PARTITION": os.environ.get("FLOWWATCH_FINDINGS_PARTITION", "day")} \
-            if self.broker == "external" else {}  # daily findings indices on a real cluster (es_indices)
+            if self.broker == "external" else EMBEDDED_SECURITY  # daily findings indices on a real cluster
         return {
             **attach,
             "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap,
