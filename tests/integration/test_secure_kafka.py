@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -88,9 +89,9 @@ class Secured:
                 for k, v in s.model_dump().items() if v is not None}
 
 
-@pytest.fixture(scope="module", params=CASES, ids=[c.name for c in CASES])
-def secured(request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    case: Case = request.param
+@contextlib.contextmanager
+def _secured(case: Case, pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """Tansu behind a KafkaSecurePeer configured for ``case``; both stopped at the end."""
     port = free_port()
     tansu = start_tansu_behind(tmp_path_factory.mktemp(case.name), port)
     context = pki.server_context(require_client_cert=case.mutual_tls) if case.protocol.endswith("SSL") else None
@@ -98,9 +99,25 @@ def secured(request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.T
     if case.mechanism and case.mechanism != "PLAIN":
         users["PLAIN"] = USERS["PLAIN"]  # two mechanisms offered, as brokers usually do
     peer = KafkaSecurePeer(("127.0.0.1", tansu.kafka_port), users=users, server_context=context, port=port).start()
-    yield Secured(case, peer, pki)
-    peer.stop()
-    tansu.stop()
+    try:
+        yield Secured(case, peer, pki)
+    finally:
+        peer.stop()
+        tansu.stop()
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c.name for c in CASES])
+def secured(request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """Every case of CASES in turn."""
+    with _secured(request.param, pki, tmp_path_factory) as s:
+        yield s
+
+
+@pytest.fixture
+def chosen(request: pytest.FixtureRequest, pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
+    """One case of CASES, by name (``indirect`` parametrisation)."""
+    with _secured(next(c for c in CASES if c.name == request.param), pki, tmp_path_factory) as s:
+        yield s
 
 
 def test_confluent_and_aiokafka_clients_round_trip(secured: Secured) -> None:
@@ -189,13 +206,13 @@ def noida(tmp_path: Path) -> Iterator[Engine]:
     engine.stop()
 
 
-def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(secured: Secured, noida: Engine, make_stack: Any,
+@pytest.mark.parametrize("chosen", ["sasl-ssl-scram-sha-512"], indirect=True)
+def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(chosen: Secured, noida: Engine, make_stack: Any,
                                                            tmp_path: Path) -> None:
     """Faust detector, indexer and API started by ``Stack(broker="external")`` against the secured Kafka and an
     Elasticsearch that demands an API key over TLS; sample flows produced through the same settings become
     findings; the CLI's init-cluster with a wrong password fails with the clear message."""
-    if secured.case.name != "sasl-ssl-scram-sha-512":
-        pytest.skip("the whole pipeline runs once, on the production-like case")
+    secured = chosen
     from flowwatch.es_client import make_es
     from flowwatch.replay import replay
     from flowwatch.samples.generator import generate
@@ -241,13 +258,13 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(secured: Secured, noi
         es_peer.stop()
 
 
+@pytest.mark.parametrize("chosen", ["sasl-ssl-scram-sha-512", "ssl-mutual-tls"], indirect=True)
 @pytest.mark.parametrize("service", ["flowwatch_detector", "flowwatch_indexer"])
-def test_services_refuse_to_start_on_refused_credentials_with_one_line(secured: Secured, service: str,
+def test_services_refuse_to_start_on_refused_credentials_with_one_line(chosen: Secured, service: str,
                                                                       tmp_path: Path) -> None:
     """The Faust worker and the indexer check their Kafka settings against the broker first: refused SASL
     credentials end them with exit code 2 and the message naming the setting, not a traceback or a retry loop."""
-    if secured.case.name not in ("sasl-ssl-scram-sha-512", "ssl-mutual-tls"):
-        pytest.skip("one SASL case and the mutual-TLS case")
+    secured = chosen
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **secured.env(),
            "FLOWWATCH_LOG_FORMAT": "text", "FLOWWATCH_DETECTOR_DATADIR": str(tmp_path / "d")}
     if secured.case.mechanism:
