@@ -691,7 +691,9 @@ def _exposed_metric_names() -> set[str]:
     names: set[str] = set()
     suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "info": ["_info"],
                 "gauge": [""], "summary": ["", "_sum", "_count"]}
-    for family in REGISTRY.collect():
+    from flowwatch.observability import COMPLIANCE_GAUGES  # registered by the API's create_app
+
+    for family in [*REGISTRY.collect(), *COMPLIANCE_GAUGES.describe()]:
         names |= {family.name + s for s in suffixes.get(family.type, [""])}
     return names
 

@@ -323,3 +323,17 @@ def test_compliance_gauges_are_cached_and_keep_their_values_while_es_is_down() -
     es.fail = True
     text = generate_latest(registry).decode()
     assert "flowwatch_compliance_gauges_up 0.0" in text and 'severity="critical"} 3.0' in text
+
+
+def test_the_api_exposes_build_info_and_the_compliance_gauges() -> None:
+    from fastapi.testclient import TestClient
+
+    from flowwatch.engines import free_port
+    from flowwatch.settings import ApiSettings
+    from flowwatch_api.app import create_app
+
+    settings = ApiSettings(es_url=f"http://127.0.0.1:{free_port()}", kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    assert 'service="api"' in text and "flowwatch_build_info" in text
+    assert "flowwatch_compliance_gauges_up 0.0" in text  # Elasticsearch is not there: counted as down

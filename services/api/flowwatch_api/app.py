@@ -129,7 +129,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.es = make_es_client(settings)
-    COMPLIANCE_GAUGES.attach(app.state.es, settings.es_index_prefix)  # open alerts, overdue obligations on /metrics
+    COMPLIANCE_GAUGES.attach(app.state.es, settings.es_index_prefix, REGISTRY)  # open alerts, overdue obligations
     set_build_info("api")
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.agg_cache = PartitionAggCache()

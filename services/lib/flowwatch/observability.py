@@ -279,11 +279,16 @@ class ComplianceGauges(Collector):
         self._alerts: dict[str, int] = {}
         self._overdue: dict[str, int] = {}
         self._up = 0
+        self._registered = False
 
-    def attach(self, es: Any, prefix: str) -> None:
-        """Count in ``es`` under index prefix ``prefix`` from now on."""
+    def attach(self, es: Any, prefix: str, registry: CollectorRegistry | None = None) -> None:
+        """Count in ``es`` under index prefix ``prefix`` from now on; the first call with a ``registry``
+        registers the collector there (the API passes the default one: only the API exposes these gauges)."""
         with self._lock:
             self._es, self._prefix, self._at = es, prefix, float("-inf")
+        if registry is not None and not self._registered:
+            registry.register(self)
+            self._registered = True
 
     def describe(self) -> list[Any]:
         """Metric families without samples (registration does not query Elasticsearch)."""
@@ -316,8 +321,10 @@ class ComplianceGauges(Collector):
         from flowwatch.es_indices import alerts_pattern, incidents_index
 
         self._at = self._clock()
+        # a scrape must not hang on a slow cluster: short timeout, no retries (the next scrape tries again)
+        es = self._es.options(request_timeout=5, max_retries=0) if hasattr(self._es, "options") else self._es
         try:
-            answer = self._es.search(index=alerts_pattern(self._prefix), size=0, ignore_unavailable=True,
+            answer = es.search(index=alerts_pattern(self._prefix), size=0, ignore_unavailable=True,
                                      allow_no_indices=True, query={"term": {"status": "open"}},
                                      aggs={"by": {"terms": {"field": "severity", "size": 20}}})
             alerts = {b["key"]: int(b["doc_count"]) for b in answer["aggregations"]["by"]["buckets"]} \
@@ -327,7 +334,7 @@ class ComplianceGauges(Collector):
                 {"bool": {"filter": [{"term": {"obligations.status": "pending"}},
                                      {"range": {"obligations.due_at": {"lte": "now"}}}]}}],
                 "minimum_should_match": 1}}
-            answer = self._es.search(index=incidents_index(self._prefix), size=0, ignore_unavailable=True,
+            answer = es.search(index=incidents_index(self._prefix), size=0, ignore_unavailable=True,
                                      allow_no_indices=True, aggs={"ob": {"nested": {"path": "obligations"}, "aggs": {
                                          "due": {"filter": past_due, "aggs": {
                                              "by": {"terms": {"field": "obligations.id", "size": 100}}}}}}})
@@ -344,5 +351,4 @@ class ComplianceGauges(Collector):
 
 
 COMPLIANCE_GAUGES = ComplianceGauges()
-"""The process's collector (registered once on the default registry; the API attaches its client)."""
-REGISTRY.register(COMPLIANCE_GAUGES)
+"""The API's collector: ``create_app`` attaches its client and registers it on the default registry."""
