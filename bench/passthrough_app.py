@@ -12,14 +12,18 @@ import os
 import faust
 
 from flowwatch_detector import fetch_backoff
+from flowwatch.kafka_client import faust_broker, faust_credentials
+from flowwatch.settings import KafkaSettings
 
 BOOTSTRAP = os.environ["FLOWWATCH_KAFKA_BOOTSTRAP"]
+KAFKA = KafkaSettings(kafka_bootstrap=BOOTSTRAP)
 PARTITIONS = int(os.environ.get("FLOWWATCH_TOPIC_PARTITIONS", "4"))
 fetch_backoff.install(float(os.environ.get("FLOWWATCH_EMPTY_FETCH_BACKOFF", "0.05")))
 
 app = faust.App(
     "flowwatch-bench-passthrough",
-    broker=[f"kafka://{hp}" for hp in BOOTSTRAP.split(",")],
+    broker=faust_broker(KAFKA),
+    broker_credentials=faust_credentials(KAFKA),  # the detector's client configuration, for a fair baseline
     store="memory://",
     topic_partitions=PARTITIONS,
     topic_allow_declare=False,

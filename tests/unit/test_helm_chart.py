@@ -80,8 +80,62 @@ KEDA_SCALED_OBJECT_SCHEMA: dict[str, Any] = {
     },
 }
 """Strict subset of KEDA's ScaledObject CRD (keda.sh/v1alpha1): trigger metadata values are strings."""
+KEDA_TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": KEDA_SCALED_OBJECT_SCHEMA["properties"]["metadata"],
+        "spec": {
+            "type": "object", "required": ["secretTargetRef"], "additionalProperties": False,
+            "properties": {"secretTargetRef": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["parameter", "name", "key"], "additionalProperties": False,
+                "properties": {"parameter": {"enum": ["username", "password", "ca", "cert", "key", "keyPassword",
+                                                      "sasl", "tls"]},
+                               "name": {"type": "string"}, "key": {"type": "string"}}}}},
+        },
+    },
+}
+"""Strict subset of KEDA's TriggerAuthentication CRD; parameters are those of KEDA v2.20's kafka scaler."""
+_LABELS = {"type": "object", "required": ["name"], "additionalProperties": False,
+           "properties": {"name": {"type": "string"}, "labels": _STR_MAP, "annotations": _STR_MAP}}
+POD_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PodMonitor"}, "metadata": _LABELS,
+        "spec": {"type": "object", "required": ["selector", "podMetricsEndpoints"], "additionalProperties": False,
+                 "properties": {
+                     "selector": {"type": "object", "additionalProperties": False, "properties": {
+                         "matchLabels": _STR_MAP, "matchExpressions": {"type": "array", "items": {
+                             "type": "object", "required": ["key", "operator"], "additionalProperties": False,
+                             "properties": {"key": {"type": "string"}, "operator": {"enum": ["In", "NotIn", "Exists"]},
+                                            "values": {"type": "array", "items": {"type": "string"}}}}}}},
+                     "podMetricsEndpoints": {"type": "array", "minItems": 1, "items": {
+                         "type": "object", "required": ["port"], "additionalProperties": False,
+                         "properties": {"port": {"type": "string"}, "path": {"type": "string"},
+                                        "interval": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}}}}}},
+    },
+}
+"""Strict subset of the Prometheus Operator's PodMonitor CRD (monitoring.coreos.com/v1)."""
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"], "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"}, "kind": {"const": "PrometheusRule"},
+        "metadata": _LABELS,
+        "spec": {"type": "object", "required": ["groups"], "additionalProperties": False, "properties": {
+            "groups": {"type": "array", "minItems": 1, "items": {
+                "type": "object", "required": ["name", "rules"], "additionalProperties": False, "properties": {
+                    "name": {"type": "string"}, "rules": {"type": "array", "minItems": 1, "items": {
+                        "type": "object", "required": ["alert", "expr"], "additionalProperties": False,
+                        "properties": {"alert": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                                       "expr": {"type": "string"},
+                                       "for": {"type": "string", "pattern": "^[0-9]+(s|m|h)$"},
+                                       "labels": _STR_MAP, "annotations": _STR_MAP}}}}}}}},
+    },
+}
+"""Strict subset of the Prometheus Operator's PrometheusRule CRD."""
 KAFKA_TRIGGER_KEYS = {"bootstrapServers", "consumerGroup", "topic", "lagThreshold", "activationLagThreshold",
-                      "offsetResetPolicy", "allowIdleConsumers"}
+                      "offsetResetPolicy", "allowIdleConsumers", "sasl", "tls"}
 """Metadata keys of KEDA's kafka scaler that the chart sets (all known to KEDA v2.20's kafka scaler)."""
 
 
@@ -155,8 +209,14 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(profile: str, d
     docs = default_docs if profile == "default" else production_docs
     assert len(docs) >= 12
     for doc in docs:
+        if doc["apiVersion"] == "monitoring.coreos.com/v1":
+            schema = POD_MONITOR_SCHEMA if doc["kind"] == "PodMonitor" else PROMETHEUS_RULE_SCHEMA
+            jsonschema.Draft202012Validator(schema).validate(doc)
+            continue
         if doc["apiVersion"].startswith("keda.sh/"):
-            jsonschema.Draft202012Validator(KEDA_SCALED_OBJECT_SCHEMA).validate(doc)
+            schema = KEDA_TRIGGER_AUTHENTICATION_SCHEMA if doc["kind"] == "TriggerAuthentication" \
+                else KEDA_SCALED_OBJECT_SCHEMA
+            jsonschema.Draft202012Validator(schema).validate(doc)
             continue
         # raises ValidationError (bad manifest) or SchemaNotFoundError (unknown kind): both fail the test
         assert kubernetes_validate.validate(doc, K8S_VERSION, strict=True) == "1.33", doc["metadata"]["name"]
@@ -186,7 +246,8 @@ def test_what_each_profile_renders(default_docs: Docs, production_docs: Docs) ->
                                                        "Service", "Service", "ServiceAccount", "StatefulSet"]
     assert kinds(default_docs) == sorted([*common, "Secret"])
     assert kinds(production_docs) == sorted([*common, "HorizontalPodAutoscaler", "HorizontalPodAutoscaler",
-                                             "ScaledObject"])
+                                             "ScaledObject", "TriggerAuthentication", "ConfigMap", "PodMonitor",
+                                             "PrometheusRule"])
 
 
 # ---------------------------------------------------------------------------------------------------- detector
@@ -249,6 +310,68 @@ def test_keda_scales_the_detector_on_consumer_lag_within_the_partitions(producti
     assert meta["bootstrapServers"] == config_data(production_docs)["FLOWWATCH_KAFKA_BOOTSTRAP"]
     assert int(meta["lagThreshold"]) > 0
     assert meta["allowIdleConsumers"] == "false"
+    # KEDA's trigger authenticates like the workers: SASL/SCRAM over TLS with the same Secret and CA
+    assert (meta["sasl"], meta["tls"]) == ("scram_sha512", "enable")
+    auth = one(production_docs, "TriggerAuthentication", "-kafka")
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    assert {r["parameter"]: (r["name"], r["key"]) for r in auth["spec"]["secretTargetRef"]} == {
+        "username": ("flowwatch-secrets", "FLOWWATCH_KAFKA_SASL_USERNAME"),
+        "password": ("flowwatch-secrets", "FLOWWATCH_KAFKA_SASL_PASSWORD"),
+        "ca": ("kafka-cluster-ca-cert", "ca.crt")}
+
+
+def _pod_env(docs: Docs, workload: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """The environment a container of ``workload`` starts with: its ConfigMaps, its inline values and the
+    ``secrets`` (key -> value) its secretKeyRefs name."""
+    maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    c = container(workload)
+    env: dict[str, str] = {}
+    for source in c.get("envFrom", []):
+        env.update(maps[source["configMapRef"]["name"]])
+    for e in c.get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref is None and "value" in e:
+            env[e["name"]] = e["value"]
+        elif ref is not None and ref["key"] in secrets:
+            env[e["name"]] = secrets[ref["key"]]
+    return env
+
+
+def test_mutual_tls_and_sasl_reach_every_kafka_client_of_the_chart() -> None:
+    """The rendered environment, read by the services' own settings, gives each client SASL_SSL with the
+    mounted CA and client certificate; the volumes hold the Secret the values name."""
+    from flowwatch.kafka_client import confluent_config
+    from flowwatch.stack import settings_from
+
+    values = _merge(DEV_VALUES, {
+        "kafka": {"security": {"protocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-256", "tls": {
+            "existingSecret": "fw-kafka-user", "caKey": "ca.crt", "certKey": "user.crt", "keyKey": "user.key"}}},
+        "elasticsearch": {"tls": {"existingSecret": "es-ca"}},
+        "secrets": {"kafkaSaslUsername": "fw", "kafkaSaslPassword": "pw", "esApiKey": "id:key"}})
+    docs = render(values)
+    secret = {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", "-secrets")["data"].items()}
+    workloads = [one(docs, "StatefulSet", "-detector"), one(docs, "Deployment", "-indexer"),
+                 one(docs, "Deployment", "-api"), one(docs, "Job", "-init")]
+    for workload in workloads:
+        env = _pod_env(docs, workload, secret)
+        settings = settings_from(DetectorSettings if workload["kind"] == "StatefulSet" else IndexerSettings, env)
+        conf = confluent_config(settings)
+        assert (conf["security.protocol"], conf["sasl.mechanism"], conf["sasl.username"], conf["sasl.password"]) \
+            == ("sasl_ssl", "SCRAM-SHA-256", "fw", "pw"), workload["metadata"]["name"]
+        assert conf["ssl.ca.location"] == "/etc/flowwatch/kafka-tls/ca.crt"
+        assert conf["ssl.certificate.location"] == "/etc/flowwatch/kafka-tls/user.crt"
+        pod = workload["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["kafka-tls"]["secret"]["secretName"] == "fw-kafka-user"
+        assert volumes["es-tls"]["secret"]["secretName"] == "es-ca"
+        mounts = {m["name"]: m["mountPath"] for m in container(workload)["volumeMounts"]}
+        assert mounts["kafka-tls"] == "/etc/flowwatch/kafka-tls"
+        if workload["kind"] != "StatefulSet":
+            es = settings_from(IndexerSettings, env)
+            assert (es.es_ca_file, es.es_api_key.get_secret_value()) == ("/etc/flowwatch/es-tls/ca.crt", "id:key")
+    # the init hook cannot read the release's Secret: its credentials come from the hook Secret
+    hook = {k: base64.b64decode(v).decode() for k, v in one(docs, "Secret", "-init")["data"].items()}
+    assert hook["FLOWWATCH_KAFKA_SASL_PASSWORD"] == "pw" and hook["FLOWWATCH_ES_API_KEY"] == "id:key"
 
 
 def test_detector_probes_read_the_loop_monitor(default_docs: Docs) -> None:
@@ -321,7 +444,10 @@ def _env_names(settings: type) -> set[str]:
     return {f"{prefix}{name}".upper() for name in settings.model_fields}  # type: ignore[attr-defined]
 
 
-SECRET_ENV = {"FLOWWATCH_HASH_KEY", "FLOWWATCH_ES_USERNAME", "FLOWWATCH_ES_PASSWORD"}
+SECRET_ENV = {"FLOWWATCH_HASH_KEY", "FLOWWATCH_ES_USERNAME", "FLOWWATCH_ES_PASSWORD", "FLOWWATCH_ES_API_KEY",
+              "FLOWWATCH_KAFKA_SASL_USERNAME", "FLOWWATCH_KAFKA_SASL_PASSWORD", "FLOWWATCH_KAFKA_SSL_KEY_PASSWORD"}
+NOT_SECRET = {"FLOWWATCH_INSTANCE_ID", "FLOWWATCH_KAFKA_SSL_KEY_FILE"}
+"""Names that look like secrets but are not: the pod name, the path of the mounted client key."""
 POD_ENV = {"FLOWWATCH_INSTANCE_ID"}  # from the pod name
 OPTIONAL_ENV = {"FLOWWATCH_RULE_PACKS_DIR", "FLOWWATCH_EXPORT_PACKS_DIR", "FLOWWATCH_OIDC_JWKS_FILE"}
 """Folders of extra rule packs and an offline JWKS file: unset by default, set through ``extraEnv`` with a volume."""
@@ -353,7 +479,7 @@ def _secret_refs(workload: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
         if ref:
             refs[e["name"]] = (ref["name"], ref["key"], ref.get("optional", False))
         else:
-            assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", e["name"]) or e["name"] == "FLOWWATCH_INSTANCE_ID"
+            assert not re.search(r"KEY|PASSWORD|SECRET|TOKEN", e["name"]) or e["name"] in NOT_SECRET
     return refs
 
 
@@ -361,20 +487,23 @@ def test_secrets_come_from_a_secret_only(default_docs: Docs, production_docs: Do
     secret = one(default_docs, "Secret", "-secrets")
     assert base64.b64decode(secret["data"]["FLOWWATCH_HASH_KEY"]).decode() == "unit-test-hash-key"
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    kafka = {name: ("fw-flowwatch-secrets", name, True) for name in (
+        "FLOWWATCH_KAFKA_SASL_USERNAME", "FLOWWATCH_KAFKA_SASL_PASSWORD", "FLOWWATCH_KAFKA_SSL_KEY_PASSWORD")}
     detector = _secret_refs(one(default_docs, "StatefulSet", "-detector"))
-    assert detector == {"FLOWWATCH_HASH_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_HASH_KEY", False)}
+    assert detector == {"FLOWWATCH_HASH_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_HASH_KEY", False), **kafka}
     for name in ("-api", "-indexer"):
         assert _secret_refs(one(default_docs, "Deployment", name)) == {
             "FLOWWATCH_ES_USERNAME": ("fw-flowwatch-secrets", "FLOWWATCH_ES_USERNAME", True),
             "FLOWWATCH_ES_PASSWORD": ("fw-flowwatch-secrets", "FLOWWATCH_ES_PASSWORD", True),
+            "FLOWWATCH_ES_API_KEY": ("fw-flowwatch-secrets", "FLOWWATCH_ES_API_KEY", True), **kafka,
         }
     # production: the Secret is managed outside the chart
     assert [d for d in production_docs if d["kind"] == "Secret"] == []
     assert _secret_refs(one(production_docs, "StatefulSet", "-detector"))["FLOWWATCH_HASH_KEY"][0] == \
         "flowwatch-secrets"
     job = one(production_docs, "Job", "-init")
-    assert {n: r[0] for n, r in _secret_refs(job).items()} == {"FLOWWATCH_ES_USERNAME": "flowwatch-secrets",
-                                                               "FLOWWATCH_ES_PASSWORD": "flowwatch-secrets"}
+    assert {n: r[0] for n, r in _secret_refs(job).items()} == dict.fromkeys(
+        SECRET_ENV - {"FLOWWATCH_HASH_KEY"}, "flowwatch-secrets")
     # the key never appears outside the Secret
     for doc in default_docs:
         if doc["kind"] != "Secret":
@@ -520,7 +649,16 @@ IMPOSSIBLE = [
     ({"ilm": {"bindings": {"incidents": "incidents"}}}, False, r"only time-based indices"),
     ({"ilm": {"bindings": {"findings": "forever"}}}, False, r"unknown record class"),
     ({"secrets": {"hashKey": ""}}, False, r"secrets\.hashKey is empty and secrets\.existingSecret is not set"),
-    ({"secrets": {"hashKey": "k"}}, True, r"leave secrets\.hashKey and secrets\.esPassword empty"),
+    ({"secrets": {"hashKey": "k"}}, True, r"leave secrets\.hashKey, esPassword, esApiKey"),
+    ({"kafka": {"security": {"protocol": "TLS"}}}, False, r"kafka\.security\.protocol must be PLAINTEXT, SSL"),
+    ({"kafka": {"security": {"saslMechanism": "GSSAPI"}}}, False, r"saslMechanism must be PLAIN, SCRAM-SHA-256"),
+    ({"kafka": {"security": {"tls": {"existingSecret": "ca"}}}}, False, r"PLAINTEXT does not use TLS"),
+    ({"kafka": {"security": {"protocol": "SSL", "tls": {"existingSecret": "ca", "certKey": "tls.crt"}}}}, False,
+     r"mutual TLS needs both certKey and keyKey"),
+    ({"kafka": {"security": {"protocol": "SASL_SSL"}}}, False,
+     r"SASL_SSL needs secrets\.kafkaSaslUsername and secrets\.kafkaSaslPassword"),
+    ({"elasticsearch": {"sslFingerprint": "ab", "tls": {"existingSecret": "es-ca"}}}, False,
+     r"tls\.existingSecret \(a CA bundle\) or sslFingerprint, not both"),
     ({"detector": {"faustStore": "redis://"}}, False, r"faustStore must be rocksdb:// or memory://"),
     ({"detector": {"loopProbeInterval": 0}}, False, r"loopProbeInterval must be > 0"),
     ({"global": {"imageTag": "latest"}}, False, r"the tag \"latest\" is not a pinned image"),
@@ -536,3 +674,72 @@ def test_impossible_values_fail_rendering_with_the_reason(values: dict[str, Any]
     base = {} if production else DEV_VALUES
     with pytest.raises(helm_python.HelmRenderError, match=message):
         render(_merge(base, values), production=production)
+
+
+# ---------------------------------------------------------------------------------------------------- monitoring
+
+
+def _exposed_metric_names() -> set[str]:
+    """Every metric name the services expose, as Prometheus sees it (counters with _total, histograms with
+    _bucket/_sum/_count, info with _info), read from the registries of the real modules."""
+    from prometheus_client import REGISTRY
+
+    import flowwatch_api.app  # noqa: F401
+    import flowwatch_detector.metrics  # noqa: F401
+    import flowwatch_indexer.metrics  # noqa: F401
+
+    names: set[str] = set()
+    suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_sum", "_count"], "info": ["_info"],
+                "gauge": [""], "summary": ["", "_sum", "_count"]}
+    from flowwatch.observability import COMPLIANCE_GAUGES  # registered by the API's create_app
+
+    for family in [*REGISTRY.collect(), *COMPLIANCE_GAUGES.describe()]:
+        names |= {family.name + s for s in suffixes.get(family.type, [""])}
+    return names
+
+
+def test_pod_monitor_scrapes_every_metrics_port(production_docs: Docs) -> None:
+    monitor = one(production_docs, "PodMonitor", "-flowwatch")
+    ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    for workload in (one(production_docs, "StatefulSet", "-detector"), one(production_docs, "Deployment", "-indexer"),
+                     one(production_docs, "Deployment", "-api")):
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
+        assert labels["app.kubernetes.io/component"] in monitor["spec"]["selector"]["matchExpressions"][0]["values"]
+        assert {p["name"] for p in container(workload)["ports"]} & ports, workload["metadata"]["name"]
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+
+
+def test_alert_rules_cover_the_issue_and_use_metrics_that_exist(production_docs: Docs) -> None:
+    rules = {r["alert"]: r for g in one(production_docs, "PrometheusRule", "-flowwatch")["spec"]["groups"]
+             for r in g["rules"]}
+    wanted = {"FlowwatchConsumerLagHigh": "flowwatch_consumer_lag", "FlowwatchDeadLetterRateHigh":
+              "flowwatch_dead_letters_total", "FlowwatchObligationOverdue": "flowwatch_overdue_obligations",
+              "FlowwatchIndexerErrors": "flowwatch_indexer_bulk_failures_total"}
+    for alert, metric in wanted.items():
+        assert metric in rules[alert]["expr"], alert
+    exposed = _exposed_metric_names()
+    for rule in rules.values():
+        for name in re.findall(r"flowwatch_[a-z_]+", rule["expr"]):
+            assert name in exposed, f"{rule['alert']}: {name} is not a metric of the services"
+        assert rule["expr"].count("(") == rule["expr"].count(")") and 'namespace="flowwatch"' in rule["expr"]
+
+
+def test_grafana_dashboard_is_json_on_metrics_that_exist(production_docs: Docs) -> None:
+    cm = one(production_docs, "ConfigMap", "-dashboard")
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(cm["data"]["flowwatch.json"])
+    assert dashboard["uid"] == "flowwatch" and dashboard["panels"]
+    exposed = _exposed_metric_names()
+    titles = set()
+    for panel in dashboard["panels"]:
+        titles.add(panel["title"])
+        for target in panel["targets"]:
+            for name in re.findall(r"flowwatch_[a-z_]+", target["expr"]):
+                assert name in exposed, f"{panel['title']}: {name}"
+    assert {"Overdue obligations", "Open alerts", "Consumer lag", "Dead letters by reason"} <= titles
+
+
+def test_monitoring_objects_are_off_by_default(default_docs: Docs) -> None:
+    assert not [d for d in default_docs if d["kind"] in ("PodMonitor", "PrometheusRule")]
+    assert not [d for d in default_docs if d["metadata"]["name"].endswith("-dashboard")]

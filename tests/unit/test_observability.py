@@ -265,3 +265,75 @@ def test_kafka_check_is_cached() -> None:
     now[0] = 6.0
     check.check()
     assert len(calls) == 2
+
+
+# ---------------------------------------------------------------------------------------------------- build, compliance
+
+
+def test_build_info_names_version_service_and_python() -> None:
+    import platform
+
+    from prometheus_client import REGISTRY, generate_latest
+
+    from flowwatch import __version__
+    from flowwatch.observability import service_name, set_build_info
+
+    assert service_name() == "flowwatch"  # pytest is not `python -m flowwatch_<service>`
+    set_build_info("indexer")
+    text = generate_latest(REGISTRY).decode()
+    assert (f'flowwatch_build_info{{python="{platform.python_version()}",service="indexer",version="{__version__}"}} '
+            "1.0") in text
+
+
+class CountingEs:
+    """Answers the two searches of ComplianceGauges; counts the calls (the real searches: test_secure_es.py)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail = False
+
+    def search(self, index: str, **kw: object) -> dict:
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("down")
+        if "alerts" in index:
+            assert kw["query"] == {"term": {"status": "open"}}
+            return {"aggregations": {"by": {"buckets": [{"key": "critical", "doc_count": 3}]}}}
+        return {"aggregations": {"ob": {"due": {"by": {"buckets": [{"key": "regulator_report", "doc_count": 2}]}}}}}
+
+
+def test_compliance_gauges_are_cached_and_keep_their_values_while_es_is_down() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from flowwatch.observability import ComplianceGauges
+
+    now = [100.0]
+    gauges = ComplianceGauges(ttl=30, clock=lambda: now[0])
+    registry = CollectorRegistry()
+    registry.register(gauges)
+    assert "flowwatch_compliance_gauges_up 0.0" in generate_latest(registry).decode()  # nothing attached yet
+    es = CountingEs()
+    gauges.attach(es, "fw")
+    text = generate_latest(registry).decode()
+    assert 'flowwatch_open_alerts{severity="critical"} 3.0' in text and es.calls == 2
+    assert 'flowwatch_overdue_obligations{obligation="regulator_report"} 2.0' in text
+    generate_latest(registry)
+    assert es.calls == 2  # within the ttl: answered from the cache
+    now[0] += 31
+    es.fail = True
+    text = generate_latest(registry).decode()
+    assert "flowwatch_compliance_gauges_up 0.0" in text and 'severity="critical"} 3.0' in text
+
+
+def test_the_api_exposes_build_info_and_the_compliance_gauges() -> None:
+    from fastapi.testclient import TestClient
+
+    from flowwatch.engines import free_port
+    from flowwatch.settings import ApiSettings
+    from flowwatch_api.app import create_app
+
+    settings = ApiSettings(es_url=f"http://127.0.0.1:{free_port()}", kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    assert 'service="api"' in text and "flowwatch_build_info" in text
+    assert "flowwatch_compliance_gauges_up 0.0" in text  # Elasticsearch is not there: counted as down

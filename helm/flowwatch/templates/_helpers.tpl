@@ -74,7 +74,23 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ $name }}
       key: {{ $s.keys.hashKey }}
 {{- end }}
+{{- if .kafka }}
+{{- range $var, $key := dict "FLOWWATCH_KAFKA_SASL_USERNAME" $s.keys.kafkaSaslUsername "FLOWWATCH_KAFKA_SASL_PASSWORD" $s.keys.kafkaSaslPassword "FLOWWATCH_KAFKA_SSL_KEY_PASSWORD" $s.keys.kafkaSslKeyPassword }}
+- name: {{ $var }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $name }}
+      key: {{ $key }}
+      optional: true
+{{- end }}
+{{- end }}
 {{- if .es }}
+- name: FLOWWATCH_ES_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $name }}
+      key: {{ $s.keys.esApiKey }}
+      optional: true
 - name: FLOWWATCH_ES_USERNAME
   valueFrom:
     secretKeyRef:
@@ -88,6 +104,59 @@ app.kubernetes.io/component: {{ .component }}
       key: {{ $s.keys.esPassword }}
       optional: true
 {{- end }}
+{{- end -}}
+
+{{/* Non-secret Kafka and Elasticsearch security settings (the common ConfigMap and the init Job) */}}
+{{- define "flowwatch.securityEnv" -}}
+{{- $k := .Values.kafka.security -}}
+{{- $e := .Values.elasticsearch -}}
+FLOWWATCH_KAFKA_SECURITY_PROTOCOL: {{ $k.protocol | quote }}
+FLOWWATCH_KAFKA_SASL_MECHANISM: {{ $k.saslMechanism | quote }}
+FLOWWATCH_KAFKA_SSL_CHECK_HOSTNAME: {{ $k.checkHostname | toString | quote }}
+FLOWWATCH_KAFKA_SSL_CA_FILE: {{ ternary (printf "/etc/flowwatch/kafka-tls/%s" $k.tls.caKey) "" (and (not (empty $k.tls.existingSecret)) (not (empty $k.tls.caKey))) | quote }}
+FLOWWATCH_KAFKA_SSL_CERT_FILE: {{ ternary (printf "/etc/flowwatch/kafka-tls/%s" $k.tls.certKey) "" (and (not (empty $k.tls.existingSecret)) (not (empty $k.tls.certKey))) | quote }}
+FLOWWATCH_KAFKA_SSL_KEY_FILE: {{ ternary (printf "/etc/flowwatch/kafka-tls/%s" $k.tls.keyKey) "" (and (not (empty $k.tls.existingSecret)) (not (empty $k.tls.keyKey))) | quote }}
+FLOWWATCH_ES_CLOUD_ID: {{ $e.cloudId | quote }}
+FLOWWATCH_ES_VERIFY_CERTS: {{ $e.verifyCerts | toString | quote }}
+FLOWWATCH_ES_SSL_FINGERPRINT: {{ $e.sslFingerprint | quote }}
+FLOWWATCH_ES_CA_FILE: {{ ternary (printf "/etc/flowwatch/es-tls/%s" $e.tls.caKey) "" (not (empty $e.tls.existingSecret)) | quote }}
+{{- end -}}
+
+{{/* volumes and mounts of the TLS Secrets: (dict "ctx" $ "mounts" true) for volumeMounts, else volumes */}}
+{{- define "flowwatch.tlsVolumes" -}}
+{{- $k := .ctx.Values.kafka.security.tls -}}
+{{- $e := .ctx.Values.elasticsearch.tls -}}
+{{- if .mounts }}
+{{- if $k.existingSecret }}
+- name: kafka-tls
+  mountPath: /etc/flowwatch/kafka-tls
+  readOnly: true
+{{- end }}
+{{- if $e.existingSecret }}
+- name: es-tls
+  mountPath: /etc/flowwatch/es-tls
+  readOnly: true
+{{- end }}
+{{- else }}
+{{- if $k.existingSecret }}
+- name: kafka-tls
+  secret:
+    secretName: {{ $k.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if $e.existingSecret }}
+- name: es-tls
+  secret:
+    secretName: {{ $e.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* KEDA's kafka scaler spelling of the SASL mechanism */}}
+{{- define "flowwatch.kedaSasl" -}}
+{{- $m := .Values.kafka.security.saslMechanism -}}
+{{- if eq $m "PLAIN" }}plaintext{{ else if eq $m "SCRAM-SHA-256" }}scram_sha256{{ else }}scram_sha512{{ end -}}
 {{- end -}}
 
 {{/* FLOWWATCH_TOPIC_* of the values (the ConfigMap and the init Job) */}}
@@ -213,12 +282,32 @@ incidents: 1827
 {{- if or (lt (int $v.api.port) 1024) (gt (int $v.api.port) 65535) -}}
 {{- fail (printf "api.port must be 1024-65535 for a non-root container (got %v)" $v.api.port) -}}
 {{- end -}}
+{{- /* Kafka and Elasticsearch security */ -}}
+{{- $ks := $v.kafka.security -}}
+{{- if not (has (toString $ks.protocol) (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
+{{- fail (printf "kafka.security.protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (got %q)" (toString $ks.protocol)) -}}
+{{- end -}}
+{{- if not (has (toString $ks.saslMechanism) (list "PLAIN" "SCRAM-SHA-256" "SCRAM-SHA-512")) -}}
+{{- fail (printf "kafka.security.saslMechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (got %q)" (toString $ks.saslMechanism)) -}}
+{{- end -}}
+{{- if and $ks.tls.existingSecret (not (has (toString $ks.protocol) (list "SSL" "SASL_SSL"))) -}}
+{{- fail (printf "kafka.security.tls.existingSecret is set but kafka.security.protocol %s does not use TLS: use SSL or SASL_SSL" (toString $ks.protocol)) -}}
+{{- end -}}
+{{- if ne (empty $ks.tls.certKey) (empty $ks.tls.keyKey) -}}
+{{- fail "kafka.security.tls: mutual TLS needs both certKey and keyKey" -}}
+{{- end -}}
+{{- if and (hasPrefix "SASL_" (toString $ks.protocol)) (not $v.secrets.existingSecret) (not (and $v.secrets.kafkaSaslUsername $v.secrets.kafkaSaslPassword)) -}}
+{{- fail (printf "kafka.security.protocol %s needs secrets.kafkaSaslUsername and secrets.kafkaSaslPassword (or secrets.existingSecret holding %s and %s)" (toString $ks.protocol) $v.secrets.keys.kafkaSaslUsername $v.secrets.keys.kafkaSaslPassword) -}}
+{{- end -}}
+{{- if and $v.elasticsearch.tls.existingSecret $v.elasticsearch.sslFingerprint -}}
+{{- fail "elasticsearch: set tls.existingSecret (a CA bundle) or sslFingerprint, not both" -}}
+{{- end -}}
 {{- /* secrets: from a Kubernetes Secret only */ -}}
 {{- if and (not $v.secrets.existingSecret) (not $v.secrets.hashKey) -}}
 {{- fail "secrets.hashKey is empty and secrets.existingSecret is not set: the detector needs FLOWWATCH_HASH_KEY (HMAC key of subject hashes). Set secrets.existingSecret to a Secret you manage, or pass secrets.hashKey (e.g. --set secrets.hashKey=$(openssl rand -hex 32))" -}}
 {{- end -}}
-{{- if and $v.secrets.existingSecret (or $v.secrets.hashKey $v.secrets.esPassword) -}}
-{{- fail "secrets.existingSecret is set: leave secrets.hashKey and secrets.esPassword empty (they would be ignored)" -}}
+{{- if and $v.secrets.existingSecret (or $v.secrets.hashKey $v.secrets.esPassword $v.secrets.esApiKey $v.secrets.kafkaSaslPassword $v.secrets.kafkaSslKeyPassword) -}}
+{{- fail "secrets.existingSecret is set: leave secrets.hashKey, esPassword, esApiKey, kafkaSaslPassword and kafkaSslKeyPassword empty (they would be ignored)" -}}
 {{- end -}}
 {{- /* images: pinned */ -}}
 {{- range $name := list "detector" "indexer" "api" -}}

@@ -29,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
-from flowwatch.observability import KafkaCheck
+from flowwatch.es_client import explain_es_error, make_es
+from flowwatch.observability import COMPLIANCE_GAUGES, KafkaCheck, set_build_info
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import (
     alerts,
@@ -81,12 +82,9 @@ class Readiness(BaseModel):
 
 
 def make_es_client(settings: ApiSettings) -> Elasticsearch:
-    """A sync Elasticsearch 8.x client for ``settings`` (basic auth when a username is set)."""
-    kwargs: dict[str, Any] = {"request_timeout": ES_REQUEST_TIMEOUT}
-    if settings.es_username:
-        password = settings.es_password.get_secret_value() if settings.es_password else ""
-        kwargs["basic_auth"] = (settings.es_username, password)
-    return Elasticsearch(settings.es_url, **kwargs)
+    """A sync Elasticsearch 8.x client for ``settings`` (``flowwatch.es_client.make_es``: API key or basic auth,
+    CA bundle or fingerprint, cloud id)."""
+    return make_es(settings, request_timeout=ES_REQUEST_TIMEOUT)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -119,13 +117,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.es = make_es_client(settings)
+    COMPLIANCE_GAUGES.attach(app.state.es, settings.es_index_prefix, REGISTRY)  # open alerts, overdue obligations
+    set_build_info("api")
     app.state.key_cache = KeyCache(settings.key_cache_seconds)
     app.state.agg_cache = PartitionAggCache()
     app.state.oidc = OidcVerifier(settings) if settings.oidc_issuer else None
-    app.state.producer = UpdateProducer(settings.kafka_bootstrap, topics().incident_updates)
-    app.state.registry_producer = UpdateProducer(settings.kafka_bootstrap, topics().registry)
-    app.state.events_producer = UpdateProducer(settings.kafka_bootstrap, topics().flow_events)
-    app.state.kafka_check = KafkaCheck(settings.kafka_bootstrap, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
+    app.state.producer = UpdateProducer(settings, topics().incident_updates)
+    app.state.registry_producer = UpdateProducer(settings, topics().registry)
+    app.state.events_producer = UpdateProducer(settings, topics().flow_events)
+    app.state.kafka_check = KafkaCheck(settings, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

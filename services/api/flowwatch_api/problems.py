@@ -25,6 +25,8 @@ from typing import Any
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError
+
+from flowwatch.es_client import explain_es_error
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -122,7 +124,8 @@ def install(app: FastAPI, es_errors: Any) -> None:
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
         code = int(getattr(getattr(exc, "meta", None), "status", 0) or 0)
         es_errors.labels(kind="error").inc()
-        log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path, exc)
+        log.warning("elasticsearch error %s on %s %s: %s", code, request.method, request.url.path,
+                    explain_es_error(exc, request.app.state.settings) if code in (401, 403) else exc)
         if code == 429 or code >= 500:
             return _unavailable(request)
         return problem_response(request, status.HTTP_502_BAD_GATEWAY, "search backend error")

@@ -14,6 +14,9 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings
+
 log = logging.getLogger(__name__)
 
 PRODUCE_TIMEOUT = 5.0
@@ -27,7 +30,7 @@ class BrokerUnavailable(RuntimeError):
 class UpdateProducer:
     """Thread-safe producer of one topic, connected on first use (the API starts without Kafka)."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout: float = PRODUCE_TIMEOUT) -> None:
+    def __init__(self, bootstrap: str | KafkaSettings, topic: str, timeout: float = PRODUCE_TIMEOUT) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.timeout = timeout
@@ -37,12 +40,11 @@ class UpdateProducer:
     def _client(self) -> Producer:
         with self._lock:
             if self._producer is None:
-                self._producer = Producer({
-                    "bootstrap.servers": self.bootstrap,
+                self._producer = Producer(confluent_config(kafka_settings(self.bootstrap), **{
                     "acks": "all",
                     "message.timeout.ms": max(1, int(self.timeout * 1000)),
                     "linger.ms": 0,
-                })
+                }))
             return self._producer
 
     def send_many(self, records: list[tuple[str, bytes]]) -> None:

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import faust
 
+from flowwatch.kafka_client import faust_broker, faust_credentials
 from flowwatch.observability import logging_config, metrics_port, start_metrics_server
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
 from flowwatch_detector import egress, fetch_backoff, incidents, metrics
@@ -36,7 +37,8 @@ HEADER_DEAD_LETTER = "fw-dead-letter"
 
 app = faust.App(
     DETECTOR_APP_ID,
-    broker=[f"kafka://{hp}" for hp in settings.kafka_bootstrap.split(",")],
+    broker=faust_broker(settings),
+    broker_credentials=faust_credentials(settings),  # SASL / TLS from FLOWWATCH_KAFKA_* (flowwatch.kafka_client)
     store=settings.faust_store,
     topic_partitions=TOPICS.partitions,
     topic_allow_declare=False,  # topics are created with their partition counts before workers start

@@ -19,6 +19,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from flowwatch.kafka_idle import IdleFetchGuard
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings
 
 log = logging.getLogger("flowwatch.detector.registry")
 
@@ -31,7 +33,8 @@ class RegistryReader:
     ``idle_probe``: seconds between high-watermark probes once caught up, while the reader's partitions are
     paused (``flowwatch.kafka_idle``; a registry change is seen within about that long); 0 keeps fetching."""
 
-    def __init__(self, bootstrap: str, topic: str, catch_up_timeout: float = 15.0, idle_probe: float = 0.2) -> None:
+    def __init__(self, bootstrap: str | KafkaSettings, topic: str, catch_up_timeout: float = 15.0,
+                 idle_probe: float = 0.2) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.catch_up_timeout = catch_up_timeout
@@ -55,8 +58,8 @@ class RegistryReader:
         return self.entries.get(key)
 
     def _run(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "flowwatch-registry-reader",
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
+        consumer = Consumer(confluent_config(kafka_settings(self.bootstrap), **{
+            "group.id": "flowwatch-registry-reader", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
         started = time.monotonic()
         try:
             ends = self._assign_all(consumer)

@@ -27,11 +27,12 @@ from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
-from elasticsearch import Elasticsearch
 from elasticsearch import exceptions as es_exc
 
+from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
 from flowwatch.es_indices import ensure_templates
 from flowwatch.kafka_idle import IdleFetchGuard
+from flowwatch.kafka_client import confluent_config, security_problem, settings_problem
 from flowwatch.observability import Readiness, metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch_indexer import metrics
@@ -62,15 +63,13 @@ class Indexer:
         self.settings = settings or IndexerSettings()
         self.topics = topics()
         s = self.settings
-        auth = (s.es_username, s.es_password.get_secret_value()) if s.es_username and s.es_password else None
-        self.es = Elasticsearch(s.es_url, basic_auth=auth, request_timeout=30)
-        self.consumer = Consumer({
-            "bootstrap.servers": s.kafka_bootstrap,
+        self.es = make_es(s, request_timeout=30)
+        self.consumer = Consumer(confluent_config(s, **{
             "group.id": s.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
-        })
+        }))
         # a caught-up consumer is paused and probed instead of fetching empty batches (flowwatch.kafka_idle)
         self.fetch = IdleFetchGuard(self.consumer, probe_interval=s.kafka_idle_probe or 1.0,
                                     enabled=s.kafka_idle_probe > 0)
@@ -227,7 +226,12 @@ class Indexer:
             self._mark_es(ok)
             if ok:
                 return
-            log.warning("waiting for Elasticsearch at %s", self.settings.es_url)
+            try:  # says what to fix on 401/403/TLS errors
+                check_es(self.es, self.settings)
+                problem = "not ready"
+            except ElasticsearchConfigError as exc:
+                problem = str(exc)
+            log.warning("waiting for Elasticsearch at %s: %s", self.settings.es_url, problem)
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
 
@@ -264,7 +268,12 @@ def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
 def main() -> None:
     """Run one indexer until SIGTERM/SIGINT."""
     setup_logging("indexer")  # FLOWWATCH_LOG_FORMAT: json (default) or text
-    indexer = Indexer()
+    settings, problem = settings_problem(IndexerSettings)
+    problem = problem or (security_problem(settings) if settings is not None else None)
+    if problem:  # settings that cannot work, or refused credentials/TLS: one line, exit 2 (no traceback)
+        log.error("%s", problem)
+        raise SystemExit(2)
+    indexer = Indexer(settings)
     port = metrics_port()
     if port is not None:
         start_metrics_server(port, readiness=indexer.readiness)

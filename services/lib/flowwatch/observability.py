@@ -8,6 +8,8 @@
   ``start_metrics_server`` serves ``/metrics`` and, with a ``Readiness``, ``/readyz`` on that port.
 * ``Readiness``: the times of the last successful dependency checks; ready while every one is recent.
 * ``KafkaCheck``: a cached broker metadata call (readiness of the API).
+* ``flowwatch_build_info`` (``set_build_info``; every service) and ``ComplianceGauges``: open alerts and overdue
+  obligations counted in Elasticsearch at scrape time (the API's ``/metrics``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,8 +26,12 @@ from datetime import UTC, datetime
 from typing import Any
 from wsgiref.simple_server import make_server
 
-from prometheus_client import REGISTRY, CollectorRegistry, Gauge, make_wsgi_app
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge, Info, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
+from prometheus_client.registry import Collector
+
+from flowwatch.settings import KafkaSettings
 
 LOG_FORMAT_ENV = "FLOWWATCH_LOG_FORMAT"
 METRICS_PORT_ENV = "FLOWWATCH_METRICS_PORT"
@@ -186,6 +194,7 @@ def metrics_app(readiness: Readiness | None = None, registry: CollectorRegistry 
 def start_metrics_server(port: int, addr: str = "0.0.0.0", readiness: Readiness | None = None,
                          registry: CollectorRegistry = REGISTRY) -> tuple[Any, threading.Thread]:
     """Serve ``metrics_app`` on ``addr:port`` in a daemon thread; returns (server, thread). Port 0 = any free."""
+    set_build_info(service_name())
     server = make_server(addr, port, metrics_app(readiness, registry), ThreadingWSGIServer,
                          handler_class=_SilentHandler)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
@@ -196,7 +205,7 @@ def start_metrics_server(port: int, addr: str = "0.0.0.0", readiness: Readiness 
 class KafkaCheck:
     """Is a broker reachable? A metadata request (``list_topics``) with a short timeout, cached ``ttl`` seconds."""
 
-    def __init__(self, bootstrap: str, timeout: float = 1.5, ttl: float = 5.0,
+    def __init__(self, bootstrap: str | KafkaSettings, timeout: float = 1.5, ttl: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.bootstrap = bootstrap
         self.timeout = timeout
@@ -206,16 +215,15 @@ class KafkaCheck:
         self._cached: tuple[float, bool, str] | None = None
 
     def _probe(self) -> tuple[bool, str]:
-        from confluent_kafka import KafkaException
-        from confluent_kafka.admin import AdminClient
+        """A metadata request with the security settings; the detail of a failure names the setting to fix
+        (``flowwatch.kafka_client.check_kafka``: refused credentials and TLS are told apart from no answer)."""
+        from flowwatch.kafka_client import KafkaConfigError, check_kafka, kafka_settings
 
-        client = AdminClient({"bootstrap.servers": self.bootstrap, "socket.connection.setup.timeout.ms": 1000,
-                              "log_level": 0})
         try:
-            metadata = client.list_topics(timeout=self.timeout)
-        except KafkaException as exc:
-            return False, str(exc.args[0] if exc.args else exc)
-        return bool(metadata.brokers), "ok" if metadata.brokers else "no broker in the metadata"
+            check_kafka(kafka_settings(self.bootstrap), timeout=self.timeout)
+        except KafkaConfigError as exc:
+            return False, str(exc)
+        return True, "ok"
 
     def check(self) -> tuple[bool, str]:
         """(reachable, detail); answered from the cache for ``ttl`` seconds after a probe."""
@@ -226,3 +234,121 @@ class KafkaCheck:
             ok, detail = self._probe()
             self._cached = (self._clock(), ok, detail)
             return ok, detail
+
+
+# ------------------------------------------------------------------------------------------------ build, compliance
+
+BUILD_INFO = Info("flowwatch_build", "Flowwatch build: version, service and Python version (value always 1).")
+
+
+def service_name() -> str:
+    """``detector``, ``indexer``, ``api`` … from the package run as ``python -m flowwatch_<service>``; else
+    ``flowwatch``."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    package = (getattr(spec, "name", "") or "").split(".")[0]
+    return package.removeprefix("flowwatch_") if package.startswith("flowwatch_") else "flowwatch"
+
+
+def set_build_info(service: str) -> None:
+    """Set ``flowwatch_build_info{version, service, python}`` of this process."""
+    from flowwatch import __version__
+
+    BUILD_INFO.info({"version": __version__, "service": service, "python": platform.python_version()})
+
+
+class ComplianceGauges(Collector):
+    """Gauges counted in Elasticsearch when Prometheus scrapes (the API registers it; cached ``ttl`` seconds):
+
+    - ``flowwatch_open_alerts{severity}``: alerts whose ``status`` is ``open``;
+    - ``flowwatch_overdue_obligations{obligation}``: incident obligations past due and not done or waived
+      (``pending`` with ``due_at`` <= now, or ``overdue``), by obligation id (a bounded set: the rule packs');
+    - ``flowwatch_compliance_gauges_up``: 1 when the last count succeeded (the other two keep their last values
+      while Elasticsearch is down, so an alert on them does not flap).
+
+    Legal deadlines behind the obligations: PIPL Art. 57, CSL Art. 25, the draft Network Data Security Regulations
+    Art. 11 (docs/detection.md). Until :meth:`attach` gives it a client, it yields nothing but ``up`` 0.
+    """
+
+    def __init__(self, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._es: Any = None
+        self._prefix = "flowwatch"
+        self._lock = threading.Lock()
+        self._at = float("-inf")
+        self._alerts: dict[str, int] = {}
+        self._overdue: dict[str, int] = {}
+        self._up = 0
+        self._registered = False
+
+    def attach(self, es: Any, prefix: str, registry: CollectorRegistry | None = None) -> None:
+        """Count in ``es`` under index prefix ``prefix`` from now on; the first call with a ``registry``
+        registers the collector there (the API passes the default one: only the API exposes these gauges)."""
+        with self._lock:
+            self._es, self._prefix, self._at = es, prefix, float("-inf")
+        if registry is not None and not self._registered:
+            registry.register(self)
+            self._registered = True
+
+    def describe(self) -> list[Any]:
+        """Metric families without samples (registration does not query Elasticsearch)."""
+        return self._families()
+
+    def collect(self) -> Iterable[Any]:
+        """Count (at most every ``ttl`` seconds) and yield the three gauges."""
+        with self._lock:
+            if self._es is not None and self._clock() - self._at >= self.ttl:
+                self._refresh()
+            alerts, overdue, up = self._families()
+            for severity, n in sorted(self._alerts.items()):
+                alerts.add_metric([severity], n)
+            for obligation, n in sorted(self._overdue.items()):
+                overdue.add_metric([obligation], n)
+            up.add_metric([], self._up)
+        return [alerts, overdue, up]
+
+    @staticmethod
+    def _families() -> list[Any]:
+        return [GaugeMetricFamily("flowwatch_open_alerts", "Alerts with status open, by severity.",
+                                  labels=["severity"]),
+                GaugeMetricFamily("flowwatch_overdue_obligations",
+                                  "Incident obligations past their legal deadline and not done, by obligation.",
+                                  labels=["obligation"]),
+                GaugeMetricFamily("flowwatch_compliance_gauges_up",
+                                  "1 when the last count of open alerts and overdue obligations succeeded.")]
+
+    def _refresh(self) -> None:
+        from flowwatch.es_indices import alerts_pattern, incidents_index
+
+        self._at = self._clock()
+        # a scrape must not hang on a slow cluster: short timeout, no retries (the next scrape tries again)
+        es = self._es.options(request_timeout=5, max_retries=0) if hasattr(self._es, "options") else self._es
+        try:
+            answer = es.search(index=alerts_pattern(self._prefix), size=0, ignore_unavailable=True,
+                                     allow_no_indices=True, query={"term": {"status": "open"}},
+                                     aggs={"by": {"terms": {"field": "severity", "size": 20}}})
+            alerts = {b["key"]: int(b["doc_count"]) for b in answer["aggregations"]["by"]["buckets"]} \
+                if "aggregations" in answer else {}
+            past_due = {"bool": {"should": [
+                {"term": {"obligations.status": "overdue"}},
+                {"bool": {"filter": [{"term": {"obligations.status": "pending"}},
+                                     {"range": {"obligations.due_at": {"lte": "now"}}}]}}],
+                "minimum_should_match": 1}}
+            answer = es.search(index=incidents_index(self._prefix), size=0, ignore_unavailable=True,
+                                     allow_no_indices=True, aggs={"ob": {"nested": {"path": "obligations"}, "aggs": {
+                                         "due": {"filter": past_due, "aggs": {
+                                             "by": {"terms": {"field": "obligations.id", "size": 100}}}}}}})
+            overdue = {b["key"]: int(b["doc_count"]) for b in answer["aggregations"]["ob"]["due"]["by"]["buckets"]} \
+                if "aggregations" in answer else {}
+        except Exception as exc:  # Elasticsearch down or refusing: keep the last counts, report up 0
+            logging.getLogger("flowwatch.observability").warning("compliance gauges not counted: %s", exc)
+            self._up = 0
+            return
+        self._alerts = alerts
+        self._overdue = {**dict.fromkeys(self._overdue, 0), **overdue}  # a count that fell to 0 is reported as 0
+        self._alerts = {**dict.fromkeys(self._alerts, 0), **alerts}
+        self._up = 1
+
+
+COMPLIANCE_GAUGES = ComplianceGauges()
+"""The API's collector: ``create_app`` attaches its client and registers it on the default registry."""

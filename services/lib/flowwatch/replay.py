@@ -21,6 +21,8 @@ from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import FINDINGS_PARTITION_FORMAT, dead_letters_index, findings_index, findings_pattern
 from flowwatch.ids import dead_letter_id, finding_id
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings
 from flowwatch.stored_form import FINDING, unpack
 
 CHUNK = 1000
@@ -103,15 +105,15 @@ class ReplayReport:
         }
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[bytes]) -> list[Expected]:
+def produce(bootstrap: str | KafkaSettings, topic: str, messages: Iterable[bytes]) -> list[Expected]:
     """Produce every message (key = processor.id when readable) and wait for the broker's acks.
 
     Raises RuntimeError when any message could not be delivered.
     """
-    producer = Producer({
-        "bootstrap.servers": bootstrap, "linger.ms": 10, "acks": "all", "compression.type": "none",
+    producer = Producer(confluent_config(kafka_settings(bootstrap), **{
+        "linger.ms": 10, "acks": "all", "compression.type": "none",
         "message.max.bytes": 1_048_576, "queue.buffering.max.messages": 200_000,
-    })
+    }))
     errors: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:
@@ -236,7 +238,7 @@ def _existing_ids(es: Elasticsearch, index: str, ids: list[str]) -> set[str]:
 
 
 def replay(
-    bootstrap: str,
+    bootstrap: str | KafkaSettings,
     topic: str,
     es: Elasticsearch,
     prefix: str,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DETECTOR_APP_ID = "flowwatch-detector"
@@ -48,8 +48,22 @@ class Topics(BaseSettings):
         return dict.fromkeys(names, self.partitions)
 
 
+class SettingsError(ValueError):
+    """A combination of settings that cannot work; the message names the environment variables to fix."""
+
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(BaseSettings):
-    """Where the Kafka-protocol broker is."""
+    """Where the Kafka-protocol broker is and how every Flowwatch client authenticates to it.
+
+    One set of settings for every client kind (Faust workers, confluent-kafka producers/consumers/admin, the
+    API's producers, the CLI); ``flowwatch.kafka_client`` turns them into each client's configuration
+    (docs/deployment.md has the table). Raises :class:`SettingsError` (a ``ValueError``; pydantic wraps it in a
+    ``ValidationError``) at construction when the combination cannot work, naming the variables to fix.
+    """
 
     model_config = SettingsConfigDict(env_prefix="FLOWWATCH_", extra="ignore")
 
@@ -60,22 +74,85 @@ class KafkaSettings(BaseSettings):
         "partitions are paused (flowwatch.kafka_idle: no busy fetching on brokers that answer empty fetches "
         "at once, like the embedded noida-db); 0 = never pause.",
     )
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS).")
+    kafka_sasl_mechanism: SaslMechanism = Field(
+        default="SCRAM-SHA-512", description="SASL mechanism of the SASL_* protocols: PLAIN (RFC 4616), "
+        "SCRAM-SHA-256 (RFC 7677) or SCRAM-SHA-512 (RFC 5802 with SHA-512).")
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name (SASL_* protocols).")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password (SASL_* protocols).")
+    kafka_ssl_ca_file: str | None = Field(
+        default=None, description="PEM CA bundle that signed the brokers' certificates; unset: the system's CAs.")
+    kafka_ssl_cert_file: str | None = Field(
+        default=None, description="PEM client certificate for mutual TLS (with FLOWWATCH_KAFKA_SSL_KEY_FILE).")
+    kafka_ssl_key_file: str | None = Field(default=None, description="PEM private key of the client certificate.")
+    kafka_ssl_key_password: SecretStr | None = Field(default=None, description="Password of an encrypted key.")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="Check that a broker's certificate names the host connected to.")
+
+    @property
+    def kafka_tls(self) -> bool:
+        """True when the connections to the brokers use TLS (SSL or SASL_SSL)."""
+        return self.kafka_security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def kafka_sasl(self) -> bool:
+        """True when the clients authenticate with SASL (SASL_PLAINTEXT or SASL_SSL)."""
+        return self.kafka_security_protocol.startswith("SASL_")
+
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> KafkaSettings:
+        if self.kafka_sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise SettingsError(
+                f"FLOWWATCH_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "FLOWWATCH_KAFKA_SASL_USERNAME and FLOWWATCH_KAFKA_SASL_PASSWORD")
+        if bool(self.kafka_ssl_cert_file) != bool(self.kafka_ssl_key_file):
+            raise SettingsError("mutual TLS needs both FLOWWATCH_KAFKA_SSL_CERT_FILE and FLOWWATCH_KAFKA_SSL_KEY_FILE")
+        tls_files = {"FLOWWATCH_KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
+                     "FLOWWATCH_KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file}
+        if not self.kafka_tls and any(tls_files.values()):
+            named = ", ".join(k for k, v in tls_files.items() if v)
+            raise SettingsError(f"{named} set but FLOWWATCH_KAFKA_SECURITY_PROTOCOL="
+                                f"{self.kafka_security_protocol} does not use TLS: use SSL or SASL_SSL")
+        return self
 
 
 class ElasticsearchSettings(BaseSettings):
-    """Where Elasticsearch is and the prefix of Flowwatch's indices."""
+    """Where Elasticsearch is, how Flowwatch authenticates to it, and the prefix of Flowwatch's indices.
+
+    ``flowwatch.es_client.make_es`` is the one client factory built from these settings (docs/deployment.md has
+    the table). Raises :class:`SettingsError` at construction for combinations that cannot work.
+    """
 
     model_config = SettingsConfigDict(env_prefix="FLOWWATCH_", extra="ignore")
 
-    es_url: str = "http://127.0.0.1:9200"
-    es_username: str | None = None
+    es_url: str = Field(default="http://127.0.0.1:9200", description="URL(s) of Elasticsearch, comma-separated; "
+                        "not used when FLOWWATCH_ES_CLOUD_ID is set.")
+    es_cloud_id: str | None = Field(default=None, description="Elastic Cloud deployment id (instead of the URL).")
+    es_username: str | None = Field(default=None, description="Basic-auth user (with FLOWWATCH_ES_PASSWORD).")
     es_password: SecretStr | None = None
+    es_api_key: SecretStr | None = Field(
+        default=None, description="API key: the base64 `encoded` value, or `id:api_key`; wins over basic auth.")
+    es_ca_file: str | None = Field(default=None, description="PEM CA bundle that signed Elasticsearch's certificate.")
+    es_ssl_fingerprint: str | None = Field(
+        default=None, description="SHA-256 fingerprint (hex, colons allowed) of Elasticsearch's certificate, "
+        "as printed by Elasticsearch 8 at first start; an alternative to the CA bundle.")
+    es_verify_certs: bool = Field(
+        default=True, description="Verify Elasticsearch's TLS certificate. Turn off only for a throw-away test.")
     es_index_prefix: str = "flowwatch"
     findings_partition: Literal["hour", "day"] = Field(
         default="hour",
         description="Time span of one findings index: hour (the embedded engine scans whole indices) or day "
         "(a real Elasticsearch cluster; the Helm chart sets it). The API reads both.",
     )
+
+    @model_validator(mode="after")
+    def _check_es_security(self) -> ElasticsearchSettings:
+        if self.es_username and self.es_password is None:
+            raise SettingsError("FLOWWATCH_ES_USERNAME is set without FLOWWATCH_ES_PASSWORD")
+        if self.es_ca_file and self.es_ssl_fingerprint:
+            raise SettingsError("set FLOWWATCH_ES_CA_FILE or FLOWWATCH_ES_SSL_FINGERPRINT, not both")
+        return self
 
 
 class DetectorSettings(KafkaSettings):
@@ -131,7 +208,7 @@ class IndexerSettings(KafkaSettings, ElasticsearchSettings):
     group_id: str = "flowwatch-indexer"
 
 
-class ApiSettings(ElasticsearchSettings):
+class ApiSettings(ElasticsearchSettings, KafkaSettings):
     """Query service (FastAPI)."""
 
     api_host: str = "127.0.0.1"

@@ -29,8 +29,17 @@ from flowwatch.engines import (
     start_tansu,
     stop_process_group,
 )
-from flowwatch.settings import Topics
+from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.settings import KafkaSettings, Topics
 
+EMBEDDED_SECURITY: dict[str, str] = {
+    "FLOWWATCH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "FLOWWATCH_KAFKA_SSL_CA_FILE": "",
+    "FLOWWATCH_KAFKA_SSL_CERT_FILE": "", "FLOWWATCH_KAFKA_SSL_KEY_FILE": "", "FLOWWATCH_ES_CLOUD_ID": "",
+    "FLOWWATCH_ES_API_KEY": "", "FLOWWATCH_ES_USERNAME": "", "FLOWWATCH_ES_CA_FILE": "",
+    "FLOWWATCH_ES_SSL_FINGERPRINT": "",
+}
+"""The embedded engines speak plaintext without authentication: services started on them get these values, so
+security settings exported for an external cluster (attach mode) do not leak onto the local stack."""
 DEFAULT_HOME = Path(".flowwatch")
 STATE_FILE = "state.json"
 
@@ -93,7 +102,11 @@ class Stack:
     """Embedded engines + detector workers + indexer + API on one machine.
 
     ``workers``: number of detector worker processes. ``broker``: ``noida`` (Kafka and Elasticsearch
-    from noida-db) or ``tansu`` (Kafka from Tansu, Elasticsearch still from noida-db).
+    from noida-db), ``tansu`` (Kafka from Tansu, Elasticsearch still from noida-db) or ``external`` (attach
+    mode: no engine is started; the Kafka and Elasticsearch of the ``FLOWWATCH_KAFKA_*`` / ``FLOWWATCH_ES_*``
+    settings, from the environment and ``extra_env``, are checked and prepared like ``flowwatch init-cluster``
+    does: credentials, protocol versions, Elasticsearch 8.x, topics, index templates, ILM policies).
+    ``replication_factor``: of the topics attach mode creates; ``ilm``: put ILM policies (attach mode).
     """
 
     def __init__(
@@ -106,8 +119,14 @@ class Stack:
         api: bool = True,
         extra_env: dict[str, str] | None = None,
         static_membership: bool = True,
+        replication_factor: int = 1,
+        ilm: bool = True,
     ) -> None:
+        if broker not in ("noida", "tansu", "external"):
+            raise StackError(f"unknown broker {broker!r}: noida, tansu or external")
         self.home = (home or home_dir()).resolve()
+        self.replication_factor = replication_factor
+        self.ilm = ilm
         self.workers = workers
         self.broker = broker
         self.api_enabled = api
@@ -126,9 +145,14 @@ class Stack:
         say = progress or (lambda msg: None)
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / ".gitignore").write_text("*\n")
-        self._ensure_engines(say)
-        say(f"creating topics ({self.state.partitions} partitions)")
-        create_topics(self.state.kafka_bootstrap, self.topics().all_with_partitions())
+        if self.broker == "external":
+            self._attach(say)
+        else:
+            self._ensure_engines(say)
+            say(f"creating topics ({self.state.partitions} partitions)")
+            local = settings_from(KafkaSettings, {**os.environ, **EMBEDDED_SECURITY,
+                                                  "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap})
+            create_topics(local, self.topics().all_with_partitions())
         env = self.service_env()
         for i in range(1, self.workers + 1):
             member = {"FLOWWATCH_INSTANCE_ID": f"detector-{i}"} if self.static_membership else {}
@@ -202,7 +226,10 @@ class Stack:
 
     def service_env(self) -> dict[str, str]:
         """Environment every service gets: engine addresses, prefix, partitions, HMAC key."""
+        attach = {"FLOWWATCH_FINDINGS_PARTITION": os.environ.get("FLOWWATCH_FINDINGS_PARTITION", "day")} \
+            if self.broker == "external" else EMBEDDED_SECURITY  # daily findings indices on a real cluster
         return {
+            **attach,
             "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap,
             "FLOWWATCH_ES_URL": self.state.es_url,
             "FLOWWATCH_ES_INDEX_PREFIX": self.state.index_prefix,
@@ -212,6 +239,33 @@ class Stack:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _attach(self, say: Any) -> None:
+        """Attach mode: check and prepare the external Kafka and Elasticsearch (``init-cluster``)."""
+        from flowwatch.cli.cluster import ClusterError, init_cluster
+        from flowwatch.settings import ElasticsearchSettings
+
+        env = {**os.environ, **self.extra_env}
+        try:
+            kafka = settings_from(KafkaSettings, env)
+            es = settings_from(ElasticsearchSettings, env)
+        except ValueError as exc:
+            raise StackError(str(exc)) from None
+        self.state.partitions = int(env.get("FLOWWATCH_TOPIC_PARTITIONS", self.state.partitions))
+        self.state.index_prefix = es.es_index_prefix
+        say(f"attaching to Kafka at {kafka.kafka_bootstrap} ({kafka.kafka_security_protocol}) and "
+            f"Elasticsearch at {es.es_cloud_id or es.es_url}: checking versions, creating topics and templates")
+        try:
+            summary = init_cluster(replication_factor=self.replication_factor, kafka=kafka, es=es,
+                                   topic_settings=self.topics(), timeout=60.0, ilm=self.ilm)
+        except ClusterError as exc:
+            raise StackError(str(exc)) from None
+        say(f"Kafka APIs {summary['kafka_api_versions']}, Elasticsearch {summary['elasticsearch_version']}; "
+            f"{len(summary['topics_created'])} topics created")
+        self.state.kafka_bootstrap = kafka.kafka_bootstrap
+        self.state.es_url = es.es_url
+        self.state.kafka_engine = "external"
+        self.state.save(self.home)
 
     def _ensure_engines(self, say: Any) -> None:
         noida = self.state.components.get("engine-noida")
@@ -287,12 +341,22 @@ class Stack:
         return path.read_text().strip()
 
 
-def create_topics(bootstrap: str, wanted: dict[str, int], timeout: float = 30.0) -> None:
+def settings_from(cls: type[Any], env: dict[str, str]) -> Any:
+    """``cls()`` (a ``FLOWWATCH_*`` settings model) with the values of ``env`` instead of the process
+    environment's. Raises ``ValueError`` (pydantic's ``ValidationError``) for values that cannot work."""
+    prefix = cls.model_config.get("env_prefix", "")
+    given = {name: env[f"{prefix}{name}".upper()] for name in cls.model_fields if f"{prefix}{name}".upper() in env}
+    return cls(**given)
+
+
+def create_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], timeout: float = 30.0) -> None:
     """Create every topic of ``wanted`` (name → partitions); existing topics are left as they are.
 
     Raises StackError when the broker does not answer or a topic exists with fewer partitions.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    settings = kafka_settings(bootstrap)
+    admin = AdminClient(confluent_config(settings))
+    bootstrap = settings.kafka_bootstrap
     deadline = time.monotonic() + timeout
     while True:
         try:

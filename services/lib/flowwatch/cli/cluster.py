@@ -15,8 +15,13 @@ record class is refused before anything is written. Policies come from ``--ilm-d
 per policy, the body of ``PUT _ilm/policy/<prefix>-<class>``, and ``bindings.json``: ``{template suffix:
 class}``; the Helm chart renders them into a ConfigMap) or, without it, from :func:`default_policies`.
 
-Settings come from the environment like every service (``FLOWWATCH_KAFKA_BOOTSTRAP``, ``FLOWWATCH_ES_URL``,
-``FLOWWATCH_ES_USERNAME`` / ``FLOWWATCH_ES_PASSWORD``, ``FLOWWATCH_ES_INDEX_PREFIX``, ``FLOWWATCH_TOPIC_*``).
+Before anything is written, it checks that Kafka accepts the credentials and speaks the protocol versions
+Flowwatch needs (``flowwatch.kafka_client.REQUIRED_APIS``), and that Elasticsearch accepts its credentials and is
+8.x. A refusal is a one-line error naming the setting to fix (docs/deployment.md).
+
+Settings come from the environment like every service (``FLOWWATCH_KAFKA_*`` including the SASL/TLS settings,
+``FLOWWATCH_ES_*`` including API key, CA bundle, fingerprint and cloud id, ``FLOWWATCH_TOPIC_*``), and its
+clients come from ``flowwatch.kafka_client`` and ``flowwatch.es_client``.
 Run it as ``python -m flowwatch.cli.cluster`` or register :func:`init_cluster_command` on the CLI.
 """
 
@@ -141,14 +146,18 @@ def compacted_topics(topics: Topics) -> frozenset[str]:
     return frozenset({*DETECTOR_CHANGELOGS, topics.registry})
 
 
-def ensure_topics(bootstrap: str, wanted: dict[str, int], replication_factor: int = 1,
+def ensure_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], replication_factor: int = 1,
                   timeout: float = 120.0, compacted: frozenset[str] = frozenset()) -> list[str]:
     """Create the missing topics of ``wanted`` (name -> partitions), ``compacted`` ones with
-    ``cleanup.policy=compact``; returns the names created."""
+    ``cleanup.policy=compact``; returns the names created. ``bootstrap``: settings, or an address that takes
+    its security settings from the environment (``flowwatch.kafka_client.kafka_settings``)."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = _retry(lambda: admin.list_topics(timeout=5).topics, timeout, f"Kafka at {bootstrap}")
+    from flowwatch.kafka_client import confluent_config, kafka_settings
+
+    settings = kafka_settings(bootstrap)
+    admin = AdminClient(confluent_config(settings))
+    existing = _retry(lambda: admin.list_topics(timeout=5).topics, timeout, f"Kafka at {settings.kafka_bootstrap}")
     short = {t: len(existing[t].partitions) for t in wanted if t in existing
              and len(existing[t].partitions) < wanted[t]}
     if short:
@@ -184,12 +193,20 @@ def ensure_topics(bootstrap: str, wanted: dict[str, int], replication_factor: in
 def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any]],
                          bindings: dict[str, str]) -> dict[str, str]:
     """Index templates, ILM policies and lifecycle templates; returns ``{index template: policy name}``."""
+    from elasticsearch import BadRequestError
+
     from flowwatch.es_indices import ensure_templates, templates
 
     check_policies(policies, bindings)
     ensure_templates(es, prefix)
     for cls, body in policies.items():
-        es.ilm.put_lifecycle(name=f"{prefix}-{cls}", **body)
+        try:
+            es.ilm.put_lifecycle(name=f"{prefix}-{cls}", **body)
+        except BadRequestError as exc:
+            if "no handler found" in str(exc):
+                raise ClusterError("this Elasticsearch has no ILM API (_ilm/policy); the embedded engine has none: "
+                                   "use --no-ilm there") from None
+            raise
     bound: dict[str, str] = {}
     plain = templates(prefix)
     for suffix, cls in bindings.items():
@@ -207,28 +224,107 @@ def ensure_elasticsearch(es: Any, prefix: str, policies: dict[str, dict[str, Any
 
 
 def init_cluster(ilm_dir: Path | None = None, replication_factor: int = 1, topics: bool = True,
-                 elasticsearch: bool = True, timeout: float = 120.0) -> dict[str, Any]:
-    """Prepare Kafka and Elasticsearch from the environment's settings; returns a summary (idempotent)."""
+                 elasticsearch: bool = True, timeout: float = 120.0, kafka: KafkaSettings | None = None,
+                 es: ElasticsearchSettings | None = None, topic_settings: Topics | None = None,
+                 ilm: bool = True) -> dict[str, Any]:
+    """Prepare Kafka and Elasticsearch (``kafka``/``es``/``topic_settings``, default: from the environment);
+    returns a summary (idempotent): ``kafka_api_versions``, ``topics_created``, ``topics``,
+    ``elasticsearch_version``, ``lifecycle_templates``, ``policies``.
+
+    Checks first, and raises :class:`ClusterError` naming the setting to fix: refused credentials or TLS, a
+    broker without the Kafka protocol versions of ``flowwatch.kafka_client.REQUIRED_APIS``, an Elasticsearch
+    that is not 8.x, ILM policies below the legal minimum, an Elasticsearch without the ILM API (``ilm=False``
+    puts the index templates only: the embedded engine has no ILM).
+    """
     policies, bindings = load_policies(ilm_dir) if ilm_dir else (default_policies(), dict(DEFAULT_BINDINGS))
     check_policies(policies, bindings)  # before anything is written
     summary: dict[str, Any] = {}
     if topics:
-        topic_settings = Topics()
+        topic_settings = topic_settings or Topics()
         wanted = topic_settings.all_with_partitions()
-        bootstrap = KafkaSettings().kafka_bootstrap
-        summary["topics_created"] = ensure_topics(bootstrap, wanted, replication_factor, timeout,
+        kafka = kafka or _settings(KafkaSettings)
+        summary["kafka_api_versions"] = check_kafka_cluster(kafka, timeout)
+        summary["topics_created"] = ensure_topics(kafka, wanted, replication_factor, timeout,
                                                   compacted_topics(topic_settings))
         summary["topics"] = wanted
     if elasticsearch:
-        from elasticsearch import Elasticsearch
+        s = es or _settings(ElasticsearchSettings)
+        client, info = check_es_cluster(s, timeout)
+        summary["elasticsearch_version"] = info["version"]["number"]
+        if ilm:
+            summary["lifecycle_templates"] = ensure_elasticsearch(client, s.es_index_prefix, policies, bindings)
+        else:
+            from flowwatch.es_indices import ensure_templates
 
-        s = ElasticsearchSettings()
-        auth = (s.es_username, s.es_password.get_secret_value()) if s.es_username and s.es_password else None
-        es = Elasticsearch(s.es_url, basic_auth=auth, request_timeout=30)
-        _retry(lambda: es.info(), timeout, f"Elasticsearch at {s.es_url}")
-        summary["lifecycle_templates"] = ensure_elasticsearch(es, s.es_index_prefix, policies, bindings)
+            ensure_templates(client, s.es_index_prefix)
+            summary["lifecycle_templates"] = {}
         summary["policies"] = {f"{s.es_index_prefix}-{c}": delete_age_days(p) for c, p in policies.items()}
     return summary
+
+
+def check_kafka_cluster(settings: KafkaSettings, timeout: float = 120.0) -> dict[str, int]:
+    """Wait until Kafka answers with these credentials, then check that it speaks the protocol versions
+    Flowwatch needs (``flowwatch.kafka_client.REQUIRED_APIS``); returns ``{API name: max version}`` of those.
+
+    Raises :class:`ClusterError` at once when the broker refuses the credentials or TLS handshake (retrying
+    cannot help), after ``timeout`` seconds when it does not answer, and when its protocol level is too old.
+    """
+    import asyncio
+
+    from flowwatch.kafka_client import (
+        REQUIRED_APIS,
+        KafkaConfigError,
+        broker_api_versions,
+        check_api_versions,
+        check_kafka,
+    )
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check_kafka(settings, timeout=min(10.0, timeout))
+            versions = asyncio.run(broker_api_versions(settings, timeout=min(20.0, timeout)))
+            check_api_versions(versions)
+            return {name: versions[key][1] for key, (name, _, _) in REQUIRED_APIS.items()}
+        except KafkaConfigError as exc:
+            if _is_config_problem(str(exc)) or time.monotonic() > deadline:
+                raise ClusterError(str(exc)) from None
+            time.sleep(1.0)
+
+
+def check_es_cluster(settings: ElasticsearchSettings, timeout: float = 120.0) -> tuple[Any, dict[str, Any]]:
+    """The Elasticsearch client of ``settings`` once the cluster answers as 8.x: ``(client, GET / answer)``.
+
+    Raises :class:`ClusterError` at once on 401/403/TLS errors or another major version, after ``timeout``
+    seconds when it does not answer.
+    """
+    from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
+
+    es = make_es(settings, request_timeout=30)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return es, check_es(es, settings)
+        except ElasticsearchConfigError as exc:
+            if not str(exc).startswith("cannot reach") or time.monotonic() > deadline:
+                raise ClusterError(str(exc)) from None
+            time.sleep(1.0)
+
+
+def _is_config_problem(message: str) -> bool:
+    """True for errors that waiting cannot cure (credentials, TLS, mechanism, protocol level)."""
+    return not message.startswith("cannot reach")
+
+
+def _settings(cls: Any) -> Any:
+    """``cls()`` from the environment; a combination that cannot work is a ClusterError naming the variables."""
+    from pydantic import ValidationError
+
+    try:
+        return cls()
+    except ValidationError as exc:
+        raise ClusterError("; ".join(str(e.get("msg", e)).removeprefix("Value error, ") for e in exc.errors())) \
+            from None
 
 
 def _retry(call: Any, timeout: float, what: str) -> Any:
@@ -251,11 +347,13 @@ def init_cluster_command(
     replication_factor: Annotated[int, typer.Option(min=1, help="Replication factor of new topics.")] = 1,
     topics: Annotated[bool, typer.Option(help="Create the Kafka topics.")] = True,
     elasticsearch: Annotated[bool, typer.Option(help="Put index templates and ILM policies.")] = True,
+    ilm: Annotated[bool, typer.Option(help="Put the ILM policies and lifecycle templates (off: templates only, "
+                                           "for an engine without ILM such as the embedded one).")] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Kafka and Elasticsearch.")] = 120.0,
 ) -> None:
     """Create the Kafka topics and put the Elasticsearch index templates and ILM policies (idempotent)."""
     try:
-        summary = init_cluster(ilm_dir, replication_factor, topics, elasticsearch, timeout)
+        summary = init_cluster(ilm_dir, replication_factor, topics, elasticsearch, timeout, ilm=ilm)
     except ClusterError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(1) from exc

