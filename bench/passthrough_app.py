@@ -11,9 +11,9 @@ import os
 
 import faust
 
-from flowwatch_detector import fetch_backoff
 from flowwatch.kafka_client import faust_broker, faust_credentials
 from flowwatch.settings import KafkaSettings
+from flowwatch_detector import fetch_backoff
 
 BOOTSTRAP = os.environ["FLOWWATCH_KAFKA_BOOTSTRAP"]
 KAFKA = KafkaSettings(kafka_bootstrap=BOOTSTRAP)

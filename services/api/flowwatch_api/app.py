@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
-from flowwatch.es_client import explain_es_error, make_es
+from flowwatch.es_client import make_es
 from flowwatch.observability import COMPLIANCE_GAUGES, KafkaCheck, set_build_info
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import (

@@ -25,13 +25,13 @@ from typing import Any
 
 from elastic_transport import TransportError
 from elasticsearch import ApiError
-
-from flowwatch.es_client import explain_es_error
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from flowwatch.es_client import explain_es_error
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
-from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.settings import KafkaSettings
 
 log = logging.getLogger("flowwatch.detector.registry")

@@ -31,8 +31,8 @@ from elasticsearch import exceptions as es_exc
 
 from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
 from flowwatch.es_indices import ensure_templates
-from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.kafka_client import confluent_config, security_problem, settings_problem
+from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.observability import Readiness, metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch_indexer import metrics
