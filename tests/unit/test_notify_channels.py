@@ -70,8 +70,8 @@ def test_obligation_alerts_get_chinese_titles_and_messages() -> None:
     soon, overdue = obligation_alerts()
     assert (soon.type, overdue.type) == ("obligation_due_soon", "obligation_overdue")
     zh_soon, zh_over = chinese(soon), chinese(overdue)
-    assert zh_soon.title == "即将到期：向主管部门报告"
-    assert zh_over.title == "已逾期：向主管部门报告"
+    assert zh_soon.title == "【内部政策】即将到期：向主管部门报告"
+    assert zh_over.title == "【内部政策】已逾期：向主管部门报告"
     assert "2025-06-10 17:00（北京时间）" in zh_over.message  # due 8 h after 09:00 CST
     assert "inc-1" in zh_over.message and "p-shop" in zh_over.message
     assert overdue.legal_basis.article in zh_over.message
@@ -126,7 +126,7 @@ def test_webhook_is_json_signed_over_timestamp_and_body() -> None:
     assert hmac.compare_digest(req.headers["X-Flowwatch-Signature"], "sha256=" + expected)
     body = json.loads(req.body)
     assert body["notification_id"] == "nid-1" and body["alert"]["alert_id"] == alert.alert_id
-    assert body["texts"]["zh"]["title"] == "已逾期：向主管部门报告"
+    assert body["texts"]["zh"]["title"] == "【内部政策】已逾期：向主管部门报告"
     tampered = req.body.replace(b"p-shop", b"p-shoq")
     assert hmac.new(b"k3y", ts.encode() + b"." + tampered, hashlib.sha256).hexdigest() != expected
     unsigned = http_request(ch.model_copy(update={"secret": None}), alert, localized(alert), "en", "n", now=NOW)
@@ -145,7 +145,7 @@ def test_dingtalk_markdown_with_jiaqian_signature() -> None:
                                      hashlib.sha256).digest()).decode()
     assert query["sign"] == [want]
     body = json.loads(req.body)
-    assert body["msgtype"] == "markdown" and body["markdown"]["text"].startswith("### [严重] 已逾期")
+    assert body["msgtype"] == "markdown" and body["markdown"]["text"].startswith("### [严重] 【内部政策】已逾期")
 
 
 def test_feishu_and_lark_text_with_signature_in_body() -> None:
@@ -172,7 +172,7 @@ def test_email_message_subject_and_body() -> None:
     _, alert = obligation_alerts()
     ch = Channel(kind="email", url="smtp://127.0.0.1:25", sender="fw@example.cn", recipients=["soc@example.cn"])
     msg = email_message(ch, alert, localized(alert), "zh+en", "nid-9")
-    assert msg["Subject"].startswith("[严重 critical] 已逾期：向主管部门报告 / Overdue")
+    assert msg["Subject"].startswith("[严重 critical] 【内部政策】已逾期：向主管部门报告 / [policy] Overdue")
     assert msg["Message-ID"] == "<nid-9@flowwatch>" and "p-shop" in msg.get_content()
 
 
@@ -233,5 +233,5 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_lines_name_processor_incident_and_basis() -> None:
     _, alert = obligation_alerts()
     lines = lines_of(alert, localized(alert), "en")
-    assert lines[0].startswith("[critical] Overdue") and "incident: inc-1" in lines[-1]
+    assert lines[0].startswith("[critical] [policy] Overdue") and "incident: inc-1" in lines[-1]
     assert f"basis: {alert.legal_basis.document}" in lines[-1]

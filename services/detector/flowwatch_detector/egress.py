@@ -50,8 +50,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     alerts_topic = app.topic(topics.alerts, **raw)
     dlq_topic = app.topic(topics.dead_letters, **raw)
     json: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    registry = RegistryReader(settings, topics.registry,
-                              idle_probe=max(settings.kafka_idle_probe, 0.2) if settings.kafka_idle_probe else 0.0)
+    registry = RegistryReader(settings, topics.registry)
 
     @app.task
     async def start_registry() -> None:

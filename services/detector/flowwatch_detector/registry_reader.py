@@ -31,13 +31,16 @@ class RegistryReader:
     offsets seen at start, or after ``catch_up_timeout`` seconds (then it says so in the log).
 
     ``idle_probe``: seconds between high-watermark probes once caught up, while the reader's partitions are
-    paused (``flowwatch.kafka_idle``; a registry change is seen within about that long); 0 keeps fetching."""
+    paused (``flowwatch.kafka_idle``; a registry change is seen within about that long); 0 keeps fetching;
+    None (default): 0.2 s when ``FLOWWATCH_KAFKA_IDLE_PROBE`` is set (> 0), else 0."""
 
     def __init__(self, bootstrap: str | KafkaSettings, topic: str, catch_up_timeout: float = 15.0,
-                 idle_probe: float = 0.2) -> None:
+                 idle_probe: float | None = None) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         self.catch_up_timeout = catch_up_timeout
+        if idle_probe is None:
+            idle_probe = 0.2 if kafka_settings(bootstrap).kafka_idle_probe > 0 else 0.0
         self.idle_probe = idle_probe
         self.entries: dict[str, Any] = {}
         self.ready = threading.Event()

@@ -64,9 +64,13 @@ def chinese(alert: Alert) -> AlertText:
     """The Chinese title and message of ``alert`` (see module doc)."""
     cat = catalogue()
     values = _fields(alert)
+    # incident alerts say whether their obligation is binding law or Flowwatch policy: "[law] …" / "[policy] …"
+    kind = _KIND.match(alert.title)
+    english = alert.title[kind.end():] if kind else alert.title
+    mark = _KIND_ZH[kind.group(1)] if kind else ""
     for entry in cat["types"].get(alert.type, []):
         pattern = entry.get("title_match")
-        match = re.search(pattern, alert.title) if pattern else None
+        match = re.search(pattern, english) if pattern else None
         if pattern and match is None:
             continue
         if match is not None:
@@ -74,9 +78,14 @@ def chinese(alert: Alert) -> AlertText:
             if "metric" in groups:
                 groups["metric"] = cat["metrics"].get(groups["metric"], groups["metric"])
             values.update(groups)
-        return AlertText(title=entry["title"].format_map(values), message=entry["message"].format_map(values))
+        return AlertText(title=mark + entry["title"].format_map(values), message=entry["message"].format_map(values))
     fallback = cat["fallback"]
-    return AlertText(title=fallback["title"].format_map(values), message=fallback["message"].format_map(values))
+    return AlertText(title=mark + fallback["title"].format_map(values),
+                     message=fallback["message"].format_map(values))
+
+
+_KIND = re.compile(r"^\[(law|policy)\]\s*")
+_KIND_ZH = {"law": "【法定】", "policy": "【内部政策】"}
 
 
 def localized(alert: Alert) -> dict[str, AlertText]:

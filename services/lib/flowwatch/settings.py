@@ -69,10 +69,11 @@ class KafkaSettings(BaseSettings):
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port]")
     kafka_idle_probe: float = Field(
-        default=0.05, ge=0,
+        default=0.0, ge=0,
         description="Seconds between high-watermark probes of a caught-up confluent-kafka consumer whose "
         "partitions are paused (flowwatch.kafka_idle: no busy fetching on brokers that answer empty fetches "
-        "at once, like the embedded noida-db); 0 = never pause.",
+        "at once, like the embedded noida-db; the local stack sets 0.05 there); 0 = never pause (a real Kafka "
+        "long-polls empty fetches).",
     )
     kafka_security_protocol: KafkaSecurityProtocol = Field(
         default="PLAINTEXT", description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS).")

@@ -235,6 +235,9 @@ class Stack:
             "FLOWWATCH_ES_INDEX_PREFIX": self.state.index_prefix,
             "FLOWWATCH_TOPIC_PARTITIONS": str(self.state.partitions),
             "FLOWWATCH_HASH_KEY": os.environ.get("FLOWWATCH_HASH_KEY") or self._hash_key(),
+            # noida-db answers empty fetches at once: pause caught-up confluent-kafka consumers and probe
+            # (flowwatch.kafka_idle); a real Kafka long-polls, so attach mode and the chart leave it off
+            **({"FLOWWATCH_KAFKA_IDLE_PROBE": "0.05"} if self.broker == "noida" else {}),
             **self.extra_env,
         }
 

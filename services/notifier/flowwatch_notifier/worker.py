@@ -35,6 +35,8 @@ from flowwatch.alert_texts import localized
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.ids import dead_letter_id
 from flowwatch.incidents.models import Alert
+from flowwatch.kafka_client import confluent_config
+from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.models import DeadLetter
 from flowwatch.observability import metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import ElasticsearchSettings, KafkaSettings, topics
@@ -168,13 +170,15 @@ class Notifier:
     def run(self, topic: str | None = None) -> None:
         """Consume ``topic`` (default: the alerts topic) until ``stop``; commit after each handled batch."""
         s = self.settings
-        consumer = Consumer({"bootstrap.servers": s.kafka_bootstrap, "group.id": s.notify_group_id,
-                             "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        consumer = Consumer(confluent_config(s, **{"group.id": s.notify_group_id, "enable.auto.commit": False,
+                                                   "auto.offset.reset": "earliest"}))
+        # a caught-up consumer is paused and probed instead of fetching empty batches (flowwatch.kafka_idle)
+        fetch = IdleFetchGuard(consumer, probe_interval=s.kafka_idle_probe or 1.0, enabled=s.kafka_idle_probe > 0)
         consumer.subscribe([topic or topics().alerts])
         log.info("notifier consuming %s", topic or topics().alerts)
         try:
             while not self._stop.is_set():
-                batch = consumer.consume(num_messages=200, timeout=1.0)
+                batch = fetch.consume(200, 1.0)
                 handled = False
                 for msg in batch:
                     error = msg.error()

@@ -33,6 +33,7 @@ from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 from pydantic import BaseModel, ConfigDict
 
 from flowwatch.es_indices import dead_letters_index
+from flowwatch.kafka_client import confluent_config, kafka_settings
 from flowwatch.models import DeadLetter
 
 STALE_CLAIM = timedelta(minutes=5)
@@ -192,9 +193,10 @@ def redrive(es: Elasticsearch, prefix: str, bootstrap: str, query: dict[str, Any
     at most once (see module doc). Raises KafkaException when the broker does not acknowledge (the claims
     of the unacknowledged messages stay ``producing`` and are retried by a later run after ``STALE_CLAIM``)."""
     report = RedriveReport()
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowwatch-redrive", "enable.auto.commit": False,
-                         "enable.partition.eof": True, "auto.offset.reset": "error"})
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True})
+    kafka = kafka_settings(bootstrap)
+    consumer = Consumer(confluent_config(kafka, **{"group.id": "flowwatch-redrive", "enable.auto.commit": False,
+                                                   "enable.partition.eof": True, "auto.offset.reset": "error"}))
+    producer = Producer(confluent_config(kafka, **{"acks": "all", "enable.idempotence": True}))
     try:
         for dl in iter_dead_letters(es, prefix, query):
             rid = redrive_id(dl)

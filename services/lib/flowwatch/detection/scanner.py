@@ -107,6 +107,8 @@ class Scanner:
                         candidates.append(m if score == m.score else _rescored(m, score))
         if hint:
             for recognizer in recognizers:
+                if type(recognizer).analyze_field is Recognizer.analyze_field:
+                    continue  # the default finds nothing by field name
                 for m in recognizer.analyze_field(text, hint):
                     score = adjust(m.type, m.score, reversed_hint)
                     if score >= threshold:

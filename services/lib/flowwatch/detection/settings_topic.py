@@ -15,6 +15,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
+from flowwatch.kafka_client import confluent_config, kafka_settings
+
 log = logging.getLogger("flowwatch.detection")
 SETTINGS_TOPIC = "detection-settings"
 SETTINGS_KEY = "detection-settings"
@@ -30,8 +32,8 @@ def read_latest(bootstrap: str, topic: str = SETTINGS_TOPIC, timeout: float = 10
     """The last settings record on ``topic`` (None: none, or the topic does not exist). Reads every
     partition from the beginning to the end offsets seen at the call. Raises ``confluent_kafka.KafkaException``
     when the broker does not answer."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowwatch-settings-read",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(confluent_config(kafka_settings(bootstrap), **{
+        "group.id": "flowwatch-settings-read", "enable.auto.commit": False, "auto.offset.reset": "earliest"}))
     try:
         meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if meta is None or meta.error is not None or not meta.partitions:

@@ -261,6 +261,11 @@ PLATFORMS: tuple[Platform, ...] = (
         FlowSpec(6, "export", (_ep("HK", "港岛仁心诊所", "hospital", "香港", "portal.renxin-clinic.com.hk"),),
                  "跨境转诊", ("consent", "emergency"), "patient", ("medical_note",), 0.3, population="mixed",
                  exemptions=("art5_3_emergency",)),
+        # Decree 790 Art. 35(6): provided abroad to perform a statutory duty (a pharmacovigilance report)
+        FlowSpec(1, "export", (_ep("US", "U.S. Food and Drug Administration", "regulator", "Silver Spring",
+                                   "fis.fda.gov"),),
+                 "药物警戒报告（履行法定职责）", ("legal_duty",), "patient", (), 0.0,
+                 exemptions=("ndsr35_6_statutory_duty",)),
         FlowSpec(6, "provide", (_ep("CN-SH", "申康联合医院", "hospital", "上海"),),
                  "儿科随访", ("consent",), "pediatric", ("pediatric_note",), 0.5, population="minor"),
         FlowSpec(3, "store", (_ep("CN-SH", "康桥健康私有云", "self", "上海"),),

@@ -6,7 +6,7 @@ field names whose values are that kind of PI (PIPL Art. 28 sensitive categories)
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -24,6 +24,7 @@ def terms(entity: str) -> tuple[str, ...]:
     return tuple(sorted(set(_data()[entity].get("terms", ())), key=lambda t: (-len(t), t)))
 
 
+@cache
 def fields(entity: str) -> tuple[str, ...]:
     """Record field names (lower-cased) whose values are ``entity``. KeyError if unknown."""
     return tuple(f.lower() for f in _data()[entity]["fields"])
@@ -35,11 +36,13 @@ def entry(entity: str) -> dict[str, Any]:
     return found
 
 
+@lru_cache(maxsize=65536)
 def field_is(field: str, names: tuple[str, ...]) -> bool:
     """True when the record field ``field`` is one of ``names`` (lower-cased).
 
     ASCII names match the whole field or its last dotted segment (``patient.diagnosis``), never a part of
-    a word (``product_name`` is not ``name``); Chinese names match as substrings (``主要诊断``).
+    a word (``product_name`` is not ``name``); Chinese names match as substrings (``主要诊断``). Cached: a
+    platform's records repeat the same few field names.
     """
     f = field.lower().strip()
     last = f.rsplit(".", 1)[-1]
