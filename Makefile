@@ -31,14 +31,14 @@ status:
 	$(BIN)/flowwatch status
 
 test: install
-	scripts/ensure-chromium.sh
+	scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider --junitxml=test-artifacts/junit.xml
 
 test-unit: install
 	$(BIN)/python -m pytest -q -m "not integration"
 
 test-integration: install
-	scripts/ensure-chromium.sh
+	scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest -q -m integration
 
 bench: install

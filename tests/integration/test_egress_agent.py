@@ -76,3 +76,7 @@ def test_exports_are_counted_and_judged_against_the_registry(make_stack) -> None
     assert "export_threshold_crossed" in alerts("p-uncovered")
     wait_for(lambda: "export_threshold_crossed" in alerts("p-covered"), what="covered crossing alert", timeout=90)
     assert "export_mechanism_missing" not in alerts("p-covered")  # the standard contract on file covers it
+    # an important-data processor: its yearly risk assessment (Decree 790 Art. 33) for last year is overdue
+    important = {"profile": {"processor_id": "p-important", "important_data_catalogue_refs": ["GD-IDC-2025-7"]}}
+    assert api.put("/v1/processors/p-important", json=important, headers=admin).status_code == 202
+    wait_for(lambda: "risk_assessment_overdue" in alerts("p-important"), what="Art. 33 alert", timeout=90)

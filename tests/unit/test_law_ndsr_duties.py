@@ -77,3 +77,49 @@ def test_report_page_separates_law_from_policy_and_marks_estimates() -> None:
     assert "较大" in html and "cn_incident_reporting_2025" in html[law:policy]
     assert "cn_incident_draft_2021" in html[policy:]
     assert "估算 estimated" in html[policy:]  # the 3-working-day notice spans 2027-01-01
+
+
+def test_an_incident_event_flagged_security_defect_gets_the_24_hour_report() -> None:
+    """Decree 790 Art. 10 from the event contract: ``incident.security_defect`` reaches the incident state."""
+    from flowwatch.detection.scanner import default_scanner
+    from flowwatch.findings import scan_event
+    from flowwatch.incidents.from_event import update_from_event
+    from flowwatch.models import FlowEvent
+
+    def event(flag: bool | None) -> FlowEvent:
+        incident: dict[str, object] = {"incident_id": "inc-defect", "type": "leak", "status": "occurred",
+                                       "detected_at": "2026-03-02T10:00:00+08:00", "harm_to_individuals": False}
+        if flag is not None:
+            incident["security_defect"] = flag
+        return FlowEvent.model_validate({
+            "schema_version": "1.0", "event_id": f"defect-{flag}", "kind": "incident",
+            "occurred_at": "2026-03-02T09:00:00+08:00", "processor": {"id": "shop"}, "incident": incident,
+            "text": "客服电话 13912345678"})  # fmt: skip
+
+    def vulnerability_report(flag: bool | None) -> object:
+        ev = event(flag)
+        finding, keys = scan_event(ev, default_scanner(), b"k", datetime(2026, 3, 2, 10, 0, tzinfo=SH))
+        update = update_from_event(ev, finding, keys)
+        assert update is not None and update.security_defect is flag
+        state = IncidentState.new(update)
+        state.apply(update, SetPersonStore())
+        record = build_record(state, load_packs(), datetime(2026, 3, 2, 11, 0, tzinfo=SH), PLAIN)
+        return next((o for o in record.obligations if o.id == "vulnerability_report" and o.triggered), None)
+
+    assert vulnerability_report(None) is None and vulnerability_report(False) is None
+    ob = vulnerability_report(True)
+    assert ob is not None and ob.binding and ob.legal_basis.article.startswith("Art. 10")  # type: ignore[attr-defined]
+    assert ob.due_at == datetime(2026, 3, 3, 10, 0, tzinfo=SH)  # type: ignore[attr-defined]
+
+
+def test_registry_duty_alerts_cover_this_year_and_the_last_once() -> None:
+    from flowwatch.rules.processor_duties import registry_duty_alerts
+
+    raised: set[str] = set()
+    mid_year = datetime(2026, 6, 1, tzinfo=SH)
+    assert [a.type for a in registry_duty_alerts([IMPORTANT, PLAIN], mid_year, raised)] == \
+        ["risk_assessment_overdue"]  # 2025's assessment is overdue; 2026's is not due soon yet; PLAIN has none
+    december = datetime(2026, 12, 3, tzinfo=SH)
+    assert [(a.type, a.dedup_key.split("|")[2]) for a in registry_duty_alerts([IMPORTANT], december, raised)] == \
+        [("risk_assessment_due_soon", "2026")]
+    assert registry_duty_alerts([IMPORTANT], december, raised) == []  # once each

@@ -9,7 +9,8 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
 - Table ``export-persons``: a log of batch records (``batched_state.LedgerLog``), each one changelog
   message with the batch's new person-year entries and applied event ids and the window counts
   (``processor\\x1fwindow`` → counts and raised alert keys) after it.
-- Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``.
+- Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``; also, from a timer
+  over the registry, the yearly risk-assessment alerts of important-data processors (Decree 790 Art. 33).
 
 Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
 every flow is applied in order, then one record holds the new keys and every touched window, and one
@@ -32,6 +33,7 @@ from flowwatch.exports.step import process_update
 from flowwatch.incidents.models import Alert
 from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
+from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import RECORD_KEYS, LedgerLog, as_current_event
@@ -39,6 +41,7 @@ from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
 log = logging.getLogger("flowwatch.detector.egress")
+
 
 
 def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None:
@@ -78,6 +81,23 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         except ValidationError as exc:
             log.warning("unreadable restriction list ignored: %s", exc)
             return None
+
+    raised_duties: set[str] = set()
+
+    @app.timer(interval=settings.incident_tick)  # as often as incident deadlines
+    async def processor_duties_timer() -> None:
+        """Decree 790 Art. 33: due-soon and overdue alerts of the yearly risk assessment of every registered
+        important-data processor. Every worker follows the whole registry, so each sends the same alerts (same
+        ``alert_id``: the indexer folds them into one, the notifier notifies once); ``raised_duties`` keeps a
+        worker from sending one twice."""
+        if not registry.ready.is_set():
+            return
+        entries = [registry_entry(k) for k in list(registry.entries) if k != RESTRICTIONS_KEY]
+        profiles = [e.profile for e in entries if e is not None]
+        for alert in registry_duty_alerts(profiles, utc_now(), raised_duties):
+            log.info("alert %s %s", alert.type, alert.dedup_key, extra={"processor_id": alert.processor_id})
+            metrics.observe_alert(alert)
+            await alerts_topic.send(key=alert.processor_id.encode(), value=alert.model_dump_json().encode())
 
     @app.agent(updates_topic)
     async def egress_agent(stream: faust.StreamT) -> None:

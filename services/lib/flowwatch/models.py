@@ -190,6 +190,12 @@ class Incident(_Strict):
     regulator_required_notice: bool | None = Field(
         default=None, description="The PI protection department required notice despite a waiver (PIPL Art. 57 para 2)."
     )
+    security_defect: bool | None = Field(
+        default=None,
+        description="The incident stems from a defect or vulnerability of a network product or service that "
+        "endangers national security or the public interest: report within 24 hours (Network Data Security "
+        "Management Regulations, Decree 790, Art. 10). A judgement of the platform or an analyst.",
+    )
 
 
 class FlowEvent(_Strict):

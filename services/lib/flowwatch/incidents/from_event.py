@@ -41,6 +41,7 @@ def update_from_event(event: FlowEvent, finding: Finding, keys: PersonKeys) -> I
         notified_at=incident.notified_at,
         waivers={ob: reason for ob, reason in (incident.waivers or {}).items()},
         regulator_required_notice=incident.regulator_required_notice,
+        security_defect=incident.security_defect,
         important_data=important,
         important_data_refs=[dataset.important_data.catalogue_ref] if dataset and dataset.important_data else [],
         person_keys=sorted(keys.all),

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -139,6 +141,23 @@ def risk_assessment_alerts(duty: RiskAssessmentDuty, now: datetime, raised: set[
                  "uses the end of the year."),
         raised_at=now,
     ))  # fmt: skip
+    return out
+
+
+def registry_duty_alerts(
+    profiles: Iterable[ProcessorProfile], now: datetime, raised: set[str], tz: str = DEFAULT_TZ
+) -> list[Alert]:
+    """Decree 790 Art. 33 alerts due at ``now`` for each registered profile: the yearly risk assessment of the
+    current local year (due soon in its last ``lead_days``) and of the year before (overdue once it ended).
+    Adds the dedup keys to ``raised``. No input records a submitted report yet, so an overdue alert stays until
+    the SOC resolves it (docs/law.md). Raises ``ValueError`` for a naive ``now``."""
+    year = now.astimezone(ZoneInfo(tz)).year
+    out: list[Alert] = []
+    for profile in profiles:
+        for y in (year - 1, year):
+            for alert in risk_assessment_alerts(risk_assessment_duty(profile, y, now, tz=tz), now, raised):
+                raised.add(alert.dedup_key)
+                out.append(alert)
     return out
 
 
