@@ -97,7 +97,7 @@ def test_invalid_settings_are_refused_with_every_problem(env: Env) -> None:
     bad = {"allow": [{"sha256": "xyz"}], "recognizers": [{"entity": "CN_MOBILE_PHONE", "pattern": "("}]}
     resp = env.client.put("/v1/detection-config", json=bad, headers=auth(env, "admin"))
     assert resp.status_code == 422, resp.text
-    where = [e["loc"] for e in resp.json()["detail"]]
+    where = [e["loc"] for e in resp.json()["errors"]]
     assert ["body", "allow[0].sha256"] in where and ["body", "recognizers[0].pattern"] in where
     assert env.client.put("/v1/detection-config", json=SETTINGS, headers=auth(env, "soc")).status_code == 403
 

@@ -258,5 +258,8 @@ def replay(
     findings, dead, missing = account(es, prefix, expected, timeout, on_progress)
     report.total_seconds = time.monotonic() - t0
     report.findings, report.dead_letters, report.missing = len(findings), len(dead), len(missing)
+    # accounting gets documents by id (real time); the summary searches, which sees them only after a refresh
+    es.indices.refresh(index=f"{findings_pattern(prefix)},{dead_letters_index(prefix)}", ignore_unavailable=True,
+                       allow_no_indices=True)
     summarise(es, prefix, report, findings, dead)
     return report
