@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/scan_length.py
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/egress.py
 	$(BIN)/python bench/api_latency.py
 
 bench-detection: install

@@ -123,7 +123,8 @@ def wait_indexed(bootstrap: str, topic: str, partitions: int, group: str, timeou
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
-        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1] for tp in tps}
+        marks = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10, cached=False) for tp in tps}
+        ends = {p: high for p, (low, high) in marks.items() if high > low}  # empty partitions have nothing to wait for
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
