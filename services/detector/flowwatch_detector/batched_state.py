@@ -18,7 +18,9 @@ all, and the counts in it always agree with the keys in it.
   subject keys of each kind, DESIGN's event limit), ≤ ~700 KB, below Kafka's 1 MB message limit.
   128-bit keyed hashes collide with probability ≤ n² / 2¹²⁹ ≈ 1.5 × 10⁻²⁵ at n = 10 million persons.
 - After a recovery or rebalance (``invalidate``) the index is rebuilt from the table: the union of the
-  keys, and for each window the state of the record with the highest ``seq``.
+  keys, and for each window the state of the record with the highest ``seq``. This needs one processor's
+  updates on one partition (``seq`` is per partition), which the pii agent ensures by keying every export
+  update with its processor id, as Faust tables require anyway.
 
 Crash safety: the input offsets of a batch are acknowledged after its outputs were sent, so a crash replays
 the batch. Records that landed are recovered and their event ids make the replay skip those flows; a record
