@@ -102,7 +102,8 @@ def test_sigkilled_egress_worker_counts_every_person_once(make_stack) -> None:  
         final = wait_for(done, timeout=240, what="every flow in the ledger")
     except AssertionError as exc:  # say what the ledger holds
         held = {p: (r["flows"], r["persons"], r["sensitive_persons"]) for p, r in seen.items()}
-        raise AssertionError(f"{exc}: want {per_processor + 1} flows each, ledger (flows, persons, sensitive) {held}") from exc
+        want = f"want {per_processor + 1} flows each"
+        raise AssertionError(f"{exc}: {want}, ledger (flows, persons, sensitive) {held}") from exc
     assert killed_while_producing, "the kill must land mid-stream"
     for name, record in final.items():
         assert (record["persons"], record["sensitive_persons"]) == (want_persons, want_sensitive), name
