@@ -1,65 +1,123 @@
-"""The egress agent's state as a log of batch records: one changelog message per applied batch, holding
-both the batch's new keys (person-year entries, applied event ids) and the window counts after it.
+"""Agent state as a log of batch records: one changelog message per applied batch, holding the batch's new
+set members (person hashes, applied event ids, packed 8 bytes each) and, for the egress agent, the window
+counts after it. Used for the export ledger (``export-persons``) and the incident person sets
+(``incident-state``: the incident persons and states).
 
-Why a log: a Faust table write is one changelog message, and a crash loses the messages still in the
-producer's buffer. The egress agent used to write one entry per new person (20 messages for a flow of
-20 persons) and the window counts beside them in another table, which held it to ~350 flows/s and left
-the two tables able to disagree after a crash. A batch record is one message, so it lands whole or not at
-all, and the counts in it always agree with the keys in it.
+Why a log: a Faust table write is one changelog message. The agents used to write one entry per new person
+(a 10,000-person event was 10,000 messages, and a rebalance replayed one message per person ever seen:
+issue 18's 716,972 offsets of ``incident-persons``), with the window counts in another table that could
+disagree with the persons after a crash. A batch record is one message, so it lands whole or not at all,
+and the counts in it always agree with the members in it. Recovery reads one message per batch.
 
-- ``LedgerLog.keys`` is the ``KeyStore`` the ledger counts against and ``LedgerLog.windows`` the mapping of
-  window counts (``flowwatch.exports.step.process_update`` takes both). Reads see every record of the
-  worker's partitions plus what the current batch added; writes stay in memory until ``flush``.
-- ``flush(partition)`` writes one record, ``batch\\x1f<partition>\\x1f<seq>`` → ``{"p", "seq", "keys",
-  "windows"}``, with ``seq`` one more than the partition's last. The agent flushes after each source
-  partition's events of a micro-batch, and before a flow that would take the record past ``RECORD_KEYS``
-  keys. Keys are stored grouped by their prefix (processor, year, kind) with person hashes cut to 128 bits
-  (32 hex digits), ~34 bytes a key: a record holds at most ``RECORD_KEYS`` keys or one flow's (≤ 10,000
-  subject keys of each kind, DESIGN's event limit), ≤ ~700 KB, below Kafka's 1 MB message limit.
-  128-bit keyed hashes collide with probability ≤ n² / 2¹²⁹ ≈ 1.5 × 10⁻²⁵ at n = 10 million persons.
+- ``SetLog.keys`` is a ``KeyStore`` / ``PersonStore`` (membership, insert, ``add``) and ``SetLog.windows``
+  the mapping of window counts (``flowwatch.exports.step.process_update`` takes both). Reads see every record
+  of the worker's partitions plus what the current batch added; writes stay in memory until ``flush``.
+- Members are 64-bit (``flowwatch.person_sets``: the collision bound is there, ≤ 2.7 × 10⁻⁶ for a set of
+  10 million persons), grouped by namespace (processor and year, processor and incident).
+- ``flush(partition)`` writes one record ``batch\\x1f<partition>\\x1f<seq>`` → ``{"p", "seq", "sets",
+  "windows"}`` (``sets``: namespace → base64 of the packed members), ``seq`` one more than the partition's
+  last, and returns the broker acknowledgement to await. A record holds at most ``RECORD_KEYS`` new members
+  or one event's (≤ 10,000 subject keys of each kind, the event contract's limit): ≤ ~220 KB, below
+  Kafka's 1 MB message limit.
 - After a recovery or rebalance (``invalidate``) the index is rebuilt from the table: the union of the
-  keys, and for each window the state of the record with the highest ``seq``. This needs one processor's
-  updates on one partition (``seq`` is per partition), which the pii agent ensures by keying every export
-  update with its processor id, as Faust tables require anyway.
+  members, and for each window the state of the record with the highest ``seq``. Window states compare
+  ``seq`` within one partition, which holds because every update of a processor is keyed by its processor
+  id (the pii agent does so, and Faust tables require it anyway).
 
-Crash safety: the input offsets of a batch are acknowledged after its outputs were sent, so a crash replays
-the batch. Records that landed are recovered and their event ids make the replay skip those flows; a record
-that did not land took its keys and its window counts with it, and the replay applies them again. Either
-way every flow and every person counts once (``tests/integration/test_egress_crash.py``).
+Crash safety (``durable_write``): Faust's own table writes go through its producer buffer, and the
+consumer's offset commit flushes that buffer for at most 0.1 s (``faust.transport.producer.ProducerBuffer
+.flush_atmost``) before committing, so a commit can overtake a changelog message still in the buffer; a
+SIGKILL then loses the record while its input offsets are committed — the ledger undercounted ~5 % of the
+flows of ``tests/integration/test_egress_crash.py`` that way. ``durable_write`` puts the value in the store
+and sends the changelog message itself, and the agents acknowledge their input only after the broker
+acknowledged it. So a crash replays the batch: records that landed are recovered and their event ids make
+the replay skip those events; a record that did not land took its members and its window counts with it,
+and the replay applies them again. Every flow and every person counts once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import contextlib
+import logging
 import weakref
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust.streams
+import numpy as np
+
+from flowwatch.person_sets import GroupedSets, pack, unpack
+
+log = logging.getLogger("flowwatch.detector.state")
 
 RECORD_KEYS = 20_000
-"""Most new keys in one record, unless one flow alone has more (then the record holds that flow)."""
-HASH_HEX = 32
-"""Hex digits kept of a 64-digit person hash (128 bits)."""
+"""Most new members in one record, unless one event alone has more (then the record holds that event)."""
 
 RECORD_PREFIX = "batch\x1f"
 
 
+async def durable_write(table: Any, key: Any, value: Any, partition: int) -> Awaitable[Any]:
+    """Set ``table[key] = value`` in the local store and send the changelog message to changelog partition
+    ``partition`` (the source partition of the events that produced it) at once, bypassing Faust's
+    producer buffer (see the module doc). Returns the broker acknowledgement (await it before
+    acknowledging the input). ``table`` is a Faust table; a plain dict stands in for it in unit tests."""
+    if not hasattr(table, "changelog_topic"):  # a dict (unit tests)
+        table[key] = value
+        return _done()
+    table.data[key] = value
+    return await table.changelog_topic.send(key=key, value=value, partition=partition,
+                                            callback=table._on_changelog_sent, force=True)  # fmt: skip
+
+
+async def _done() -> None:
+    return None
+
+
+ACK_WARN_AFTER = 30.0
+"""Seconds an agent waits for broker acknowledgements before it logs which ones are still pending."""
+
+
+async def await_acks(acks: list[Any], what: str) -> None:
+    """Wait for every broker acknowledgement in ``acks`` (futures or awaitables); every ``ACK_WARN_AFTER``
+    seconds without all of them, log a warning naming ``what`` and how many are pending, so a broker that
+    never answers shows in the log instead of as a silent stall. Raises what a failed send raised."""
+    futures = [asyncio.ensure_future(a) for a in acks]
+    if not futures:
+        return
+    waited = 0.0
+    while True:
+        done, pending = await asyncio.wait(futures, timeout=ACK_WARN_AFTER)
+        if not pending:
+            for fut in done:
+                fut.result()
+            return
+        waited += ACK_WARN_AFTER
+        log.warning("%s: %d of %d broker acknowledgements still pending after %.0f s: %s", what, len(pending),
+                    len(futures), waited, "; ".join(repr(f)[:300] for f in list(pending)[:3]))
+
+
 @dataclass
 class _Index:
-    keys: set[str] = field(default_factory=set)
+    sets: GroupedSets
     windows: dict[str, tuple[int, Any]] = field(default_factory=dict)  # window key → (seq, state)
     last_seq: dict[int, int] = field(default_factory=dict)  # partition → highest seq seen
 
 
-class LedgerLog:
-    """Keys and window counts over a Faust table of batch records; see the module doc."""
+class SetLog:
+    """Set members and window counts over a Faust table of batch records; see the module doc.
 
-    def __init__(self, table: Any) -> None:
+    ``secret``: the deployment's hash key (``FLOWWATCH_HASH_KEY``), which keys the 64-bit hash of members
+    that are not already keyed hashes (event ids)."""
+
+    def __init__(self, table: Any, secret: bytes) -> None:
         self.table = table
+        self.secret = secret
         self._index: _Index | None = None
-        self._new_keys: list[str] = []
+        self._new: dict[str, list[int]] = {}
+        self._pending = 0
         self._new_windows: dict[str, Any] = {}
         self.keys = _KeysView(self)
         self.windows = _WindowsView(self)
@@ -67,79 +125,110 @@ class LedgerLog:
     def index(self) -> _Index:
         """The in-memory view of the table's records (built on first use after ``invalidate``)."""
         if self._index is None:
-            index = _Index()
+            index = _Index(GroupedSets(self.secret))
+            packed: dict[str, list[Any]] = {}
             for key, value in self.table.items():
                 if not (isinstance(key, str) and key.startswith(RECORD_PREFIX) and isinstance(value, dict)):
                     continue
                 seq, partition = int(value.get("seq", 0)), int(value.get("p", -1))
-                for group, suffixes in (value.get("keys") or {}).items():
-                    index.keys.update(f"{group}\x1f{suffix}" for suffix in suffixes)
+                for group, members in (value.get("sets") or {}).items():
+                    packed.setdefault(group, []).append(unpack(base64.b64decode(members)))
+                for group, suffixes in (value.get("keys") or {}).items():  # records of the 2026-12 format
+                    for suffix in suffixes:
+                        index.sets.add_key(f"{group}\x1f{suffix.ljust(64, '0') if len(suffix) == 32 else suffix}")
                 for wkey, state in (value.get("windows") or {}).items():
                     if wkey not in index.windows or index.windows[wkey][0] < seq:
                         index.windows[wkey] = (seq, state)
                 index.last_seq[partition] = max(index.last_seq.get(partition, 0), seq)
+            for group, arrays in packed.items():  # one sort per namespace, not one merge per record
+                index.sets.load(group, np.concatenate(arrays))
             self._index = index
         return self._index
 
     @property
     def pending_keys(self) -> int:
-        """New keys not written yet."""
-        return len(self._new_keys)
+        """New members not written yet."""
+        return self._pending
 
-    def flush(self, partition: int) -> bool:
-        """Write what the batch added as one record for source ``partition`` (call it inside
-        ``as_current_event`` of an event of that partition). Returns False when there was nothing."""
-        if not self._new_keys and not self._new_windows:
-            return False
+    def size(self, group: str) -> int:
+        """Members of one namespace (e.g. ``processor\\x1fincident\\x1fp``)."""
+        return self.index().sets.size(group)
+
+    async def flush(self, partition: int) -> Awaitable[Any] | None:
+        """Write what the batch added as one record for source ``partition``; returns the broker
+        acknowledgement to await, or None when there was nothing to write."""
+        if not self._new and not self._new_windows:
+            return None
         index = self.index()
         seq = index.last_seq.get(partition, 0) + 1
-        grouped: dict[str, list[str]] = {}
-        for key in self._new_keys:
-            group, _, suffix = key.rpartition("\x1f")
-            grouped.setdefault(group, []).append(suffix)
-        self.table[f"{RECORD_PREFIX}{partition}\x1f{seq:012d}"] = {
-            "p": partition, "seq": seq, "keys": grouped, "windows": self._new_windows,
-        }
+        record = {
+            "p": partition, "seq": seq,
+            "sets": {group: base64.b64encode(pack(members)).decode() for group, members in self._new.items()},
+            "windows": self._new_windows,
+        }  # fmt: skip
+        ack = await durable_write(self.table, f"{RECORD_PREFIX}{partition}\x1f{seq:012d}", record, partition)
         index.last_seq[partition] = seq
         for wkey, state in self._new_windows.items():
             index.windows[wkey] = (seq, state)
-        self._new_keys, self._new_windows = [], {}
-        return True
+        self._new, self._pending, self._new_windows = {}, 0, {}
+        return ack
 
     def invalidate(self) -> None:
         """Forget the index and anything not flushed (after a recovery, a rebalance or a failed batch)."""
         self._index = None
-        self._new_keys, self._new_windows = [], {}
+        self._new, self._pending, self._new_windows = {}, 0, {}
+
+    def _add_many(self, keys: list[str]) -> list[bool]:
+        out = []
+        for added in self.index().sets.add_keys(keys):
+            if added is None:
+                out.append(False)
+            else:
+                group, member = added
+                self._new.setdefault(group, []).append(member)
+                out.append(True)
+        self._pending += sum(out)
+        return out
+
+    def _add(self, key: str) -> bool:
+        added = self.index().sets.add_key(key)
+        if added is None:
+            return False
+        group, member = added
+        self._new.setdefault(group, []).append(member)
+        self._pending += 1
+        return True
 
 
 class _KeysView:
-    """``KeyStore`` (membership and insert) over a ``LedgerLog``."""
+    """``KeyStore`` (membership and insert) and ``PersonStore`` (``add``) over a ``SetLog``."""
 
-    def __init__(self, log: LedgerLog) -> None:
+    def __init__(self, log: SetLog) -> None:
         self.log = log
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and compact_key(key) in self.log.index().keys
+        return key in self.log.index().sets
 
     def __setitem__(self, key: str, value: int) -> None:
-        keys, short = self.log.index().keys, compact_key(key)
-        if short not in keys:
-            keys.add(short)
-            self.log._new_keys.append(short)
+        self.log._add(key)
 
+    def add(self, key: str) -> bool:
+        """Add ``key``; True when it was new."""
+        return self.log._add(key)
 
-def compact_key(key: str) -> str:
-    """A person-year key (``processor\\x1fyear\\x1fn|s\\x1f<64-hex hash>``, ``flowwatch.exports.ledger.person_key``)
-    with the hash cut to ``HASH_HEX`` digits; any other key (an event id entry) unchanged."""
-    if len(key) > 68 and key[-65] == "\x1f" and key[-67] == "\x1f" and key[-66] in "ns":
-        return key[: len(key) - 64 + HASH_HEX]
-    return key
+    def add_many(self, keys: list[str]) -> list[bool]:
+        """Add ``keys`` in order; for each, True when it was new (vectorised)."""
+        return self.log._add_many(keys)
+
+    def contains_many(self, keys: list[str]) -> list[bool]:
+        """Membership of each of ``keys`` (vectorised)."""
+        return self.log.index().sets.contains_keys(keys)
 
 
 class _WindowsView(MutableMapping[str, Any]):
-    """Window key → window counts (JSON) over a ``LedgerLog``; writes go into the next record."""
+    """Window key → window counts (JSON) over a ``SetLog``; writes go into the next record."""
 
-    def __init__(self, log: LedgerLog) -> None:
+    def __init__(self, log: SetLog) -> None:
         self.log = log
 
     def __getitem__(self, key: str) -> Any:
@@ -162,9 +251,9 @@ class _WindowsView(MutableMapping[str, Any]):
 
 @contextlib.contextmanager
 def as_current_event(event: Any) -> Iterator[None]:
-    """Within the block, Faust's "current event" is ``event``, so table writes go to the changelog
-    partition of ``event``'s partition (a ``take_events`` batch mixes partitions). Uses faust-streaming's
-    context variable ``faust.streams._current_event``."""
+    """Within the block, Faust's "current event" is ``event``, so sends attach to ``event``'s partition (a
+    ``take_events`` batch mixes partitions). Uses faust-streaming's context variable
+    ``faust.streams._current_event``."""
     var = faust.streams._current_event
     token = var.set(weakref.ref(event))
     try:

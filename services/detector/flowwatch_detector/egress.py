@@ -6,16 +6,17 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
   (or go to a destination that could not be resolved).
 - Registry: the compacted topic ``processor-registry``, followed by every worker in full
   (``RegistryReader``): processor profiles, filed mechanisms, and the restriction list under ``RESTRICTIONS_KEY``.
-- Table ``export-persons``: a log of batch records (``batched_state.LedgerLog``), each one changelog
+- Table ``export-persons``: a log of batch records (``batched_state.SetLog``), each one changelog
   message with the batch's new person-year entries and applied event ids and the window counts
   (``processor\\x1fwindow`` → counts and raised alert keys) after it.
 - Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``; also, from a timer
   over the registry, the yearly risk-assessment alerts of important-data processors (Decree 790 Art. 33).
 
 Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
-every flow is applied in order, then one record holds the new keys and every touched window, and one
-message per alert (its latest occurrence, with the running count) and per ledger window (its latest record)
-is sent; the batch is acknowledged after the broker acknowledged all of it.
+every flow is applied in order, then one record holds the new keys and every touched window
+(``batched_state.durable_write``: sent at once, not through Faust's producer buffer), and one message per
+alert (its latest occurrence, with the running count) and per ledger window (its latest record) is sent;
+the batch is acknowledged after the broker acknowledged all of it, the record included.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
-from flowwatch_detector.batched_state import RECORD_KEYS, LedgerLog, as_current_event
+from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -60,7 +61,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         """Start following the registry; the agent waits until it has caught up."""
         registry.start()
     table = app.Table(EXPORT_PERSONS_TABLE, default=None, partitions=topics.partitions, schema=json)
-    ledger_log = LedgerLog(table)
+    ledger_log = SetLog(table, settings.hash_key.get_secret_value().encode())
 
     @table.on_recover
     async def _recovered() -> None:
@@ -118,7 +119,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             except BaseException:
                 ledger_log.invalidate()  # nothing of this batch is acknowledged: it will be applied again
                 raise
-            await asyncio.gather(*acks)
+            await await_acks(acks, "egress batch")
 
     async def apply_partition(events: list[Any]) -> list[Any]:
         """Apply the flows of one source partition in order; write one record (more for very large flows);
@@ -138,8 +139,10 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 headers = [("fw-reason", b"invalid_export_update"), ("fw-error", str(exc).encode()[:4000])]
                 acks.append(await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
-            if ledger_log.pending_keys + len(update.person_keys) + len(update.sensitive_person_keys) > RECORD_KEYS:
-                ledger_log.flush(partition)
+            adding = len(update.person_keys) + len(update.sensitive_person_keys)
+            too_many = ledger_log.pending_keys + adding > RECORD_KEYS
+            if too_many and (ack := await ledger_log.flush(partition)) is not None:
+                acks.append(ack)
             result = process_update(update, packs, ledger_log.windows, ledger_log.keys,
                                     registry_entry(update.processor_id), restriction_list(), utc_now())
             for alert in result.alerts:
@@ -147,7 +150,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 alerts[alert.dedup_key] = (update, alert)  # a later occurrence carries the higher count
             if result.ledger is not None:
                 ledgers[(update.processor_id, result.ledger.window_id)] = result.ledger
-        ledger_log.flush(partition)
+        if (ack := await ledger_log.flush(partition)) is not None:
+            acks.append(ack)
         # one message per alert and batch: its latest occurrence (the indexer keeps the highest count)
         for update, alert in alerts.values():
             log.info("alert %s %s (occurrence %d)", alert.type, alert.dedup_key, alert.count,

@@ -3,9 +3,13 @@ obligations of every applicable rule pack (law and policy) and raises deadline a
 
 - ``incident-updates`` (key ``processor_id``) carries ``IncidentUpdate``s from the pii agent (incident
   events) and from the API (obligations marked done or waived), and ``tick`` messages from the timer.
-- Table ``incident-state``: ``processor\\x1fincident`` → ``IncidentState`` (JSON), including the dedup keys
-  of the alerts already raised, so a restarted worker recovers them from the changelog and raises nothing
-  twice. Table ``incident-persons``: namespaced keyed person hashes → 1, for exact distinct counts.
+- Table ``incident-state``: a log of batch records (``batched_state.SetLog``), one changelog message per
+  event that changed an incident, holding the event's new persons of the incident (64-bit keyed hashes, for
+  exact distinct counts: the collision bound is in ``flowwatch.person_sets``) and the ``IncidentState``
+  after it (JSON, ``processor\x1fincident``), including the dedup keys of the alerts already raised. Persons
+  and counts land together or not at all, so a restarted worker recovers both and raises nothing twice. A
+  10,000-person event is one message, not 10,000 (issue 18); the message is sent at once
+  (``batched_state.durable_write``) and the event is acknowledged after the broker acknowledged it.
 - Out: ``incidents`` (the ``IncidentRecord``, latest state) and ``alerts`` (``Alert``), key ``processor_id``.
 
 Faust tables can only be written while a stream event is being processed (the changelog partition is the
@@ -32,8 +36,9 @@ from flowwatch.incidents.report import build_record
 from flowwatch.models import utc_now
 from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
-from flowwatch.settings import INCIDENT_PERSONS_TABLE, INCIDENT_STATE_TABLE, DetectorSettings, Topics
+from flowwatch.settings import INCIDENT_STATE_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
+from flowwatch_detector.batched_state import SetLog, await_acks
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -41,20 +46,6 @@ log = logging.getLogger("flowwatch.detector.incidents")
 
 TICK_RESEND = 30.0
 """Seconds before the timer sends another tick for an incident whose first tick produced nothing yet."""
-
-
-class TablePersonStore:
-    """``PersonStore`` over a Faust table (call only while processing a stream event)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def add(self, key: str) -> bool:
-        """Add ``key``; True when it was new."""
-        if key in self.table:
-            return False
-        self.table[key] = 1
-        return True
 
 
 def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None:
@@ -67,9 +58,13 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     alerts_topic = app.topic(topics.alerts, **raw)
     dlq_topic = app.topic(topics.dead_letters, **raw)
     json: faust.Schema = faust.Schema(key_serializer="json", value_serializer="json")
-    states = app.Table(INCIDENT_STATE_TABLE, default=None, partitions=topics.partitions, schema=json)
-    persons = TablePersonStore(app.Table(INCIDENT_PERSONS_TABLE, default=None, partitions=topics.partitions,
-                                         schema=json))
+    log_table = app.Table(INCIDENT_STATE_TABLE, default=None, partitions=topics.partitions, schema=json)
+    incident_log = SetLog(log_table, settings.hash_key.get_secret_value().encode())
+    states, persons = incident_log.windows, incident_log.keys
+
+    @log_table.on_recover
+    async def _recovered() -> None:
+        incident_log.invalidate()  # the table's partitions changed: rebuild the index from what is local now
     next_alert: dict[str, datetime | None] = {}
     ticked: dict[str, float] = {}
     # issue 14: the processor's profile (CII operator, central/state organ) sets the 1/2/4-hour report
@@ -121,7 +116,11 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 state = IncidentState.new(update)
             else:
                 continue  # a tick for an incident this worker no longer owns
-            changed = state.apply(update, persons) if update is not None else False
+            try:
+                changed = state.apply(update, persons) if update is not None else False
+            except BaseException:
+                incident_log.invalidate()  # nothing of this event is acknowledged: it will be applied again
+                raise
             now = utc_now()
             record = build_record(state, packs, now, profile_of(processor_id))
             pack = by_id.get(record.pack_id or "")
@@ -138,10 +137,13 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 state.updated_at = max(state.updated_at, now)
                 record = build_record(state, packs, now, profile_of(processor_id))
             if changed or alerts or stored is None:
+                # one record: the event's new persons and the incident's state after it (issue 18)
                 states[key] = state.model_dump(mode="json")
+                if (ack := await incident_log.flush(event.message.partition)) is not None:
+                    acks.append(ack)
                 acks.append(await incidents_topic.send(key=processor_id.encode(),
                                                        value=record.model_dump_json().encode(), force=True))
-            await asyncio.gather(*acks)
+            await await_acks(acks, "incident update")
             schedule(key, state, now)
 
     @app.timer(interval=settings.incident_tick)

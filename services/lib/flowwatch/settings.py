@@ -14,12 +14,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DETECTOR_APP_ID = "flowwatch-detector"
 INCIDENT_STATE_TABLE = "incident-state"
-INCIDENT_PERSONS_TABLE = "incident-persons"
+"""The incident agent's one table: batch records of incident persons and incident states."""
 EXPORT_PERSONS_TABLE = "export-persons"
 """The egress agent's one table: batch records of person-year keys, event ids and window counts."""
 DETECTOR_CHANGELOGS = tuple(
     f"{DETECTOR_APP_ID}-{t}-changelog"
-    for t in (INCIDENT_STATE_TABLE, INCIDENT_PERSONS_TABLE, EXPORT_PERSONS_TABLE)
+    for t in (INCIDENT_STATE_TABLE, EXPORT_PERSONS_TABLE)
 )
 """Changelog topics of the detector's Faust tables: created with the data topics' partition count before any
 worker starts (Faust refuses tables whose changelog has another partition count)."""

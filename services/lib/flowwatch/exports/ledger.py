@@ -86,16 +86,37 @@ def record_export(
     window's count only when no year of that window already held them. Not idempotent by itself: the
     caller checks ``event_ids`` first (see ``apply_flow``)."""
     windows = list(windows)
-    kinds: tuple[tuple[Kind, set[str]], ...] = (("n", set(persons)), ("s", set(sensitive_persons)))
-    for kind, keys in kinds:
-        for person in keys:
-            for window in windows:
-                if not any(person_key(processor_id, y, kind, person) in store for y in window.years):
-                    if kind == "n":
-                        window.persons += 1
-                    else:
-                        window.sensitive_persons += 1
-            store[person_key(processor_id, year, kind, person)] = 1
+    kinds: tuple[tuple[Kind, Iterable[str]], ...] = (("n", persons), ("s", sensitive_persons))
+    for kind, people in kinds:
+        keys = list(dict.fromkeys(people))
+        if not keys:
+            continue
+        held = {y: contains_all(store, [person_key(processor_id, y, kind, p) for p in keys])
+                for y in sorted({y for w in windows for y in w.years})}  # fmt: skip
+        for window in windows:
+            new = sum(not any(held[y][i] for y in window.years) for i in range(len(keys)))
+            if kind == "n":
+                window.persons += new
+            else:
+                window.sensitive_persons += new
+        add_all(store, [person_key(processor_id, year, kind, p) for p in keys])
+
+
+def contains_all(store: KeyStore, keys: list[str]) -> list[bool]:
+    """Membership of each of ``keys``, in one call when the store has ``contains_many`` (the detector's
+    batched store does)."""
+    many = getattr(store, "contains_many", None)
+    return list(many(keys)) if many is not None else [key in store for key in keys]
+
+
+def add_all(store: KeyStore, keys: list[str]) -> None:
+    """Insert ``keys``, in one call when the store has ``add_many``."""
+    many = getattr(store, "add_many", None)
+    if many is not None:
+        many(keys)
+        return
+    for key in keys:
+        store[key] = 1
 
 
 def apply_flow(

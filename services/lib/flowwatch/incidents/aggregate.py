@@ -45,6 +45,15 @@ class PersonStore(Protocol):
         ...
 
 
+def add_all(persons: PersonStore, keys: list[str]) -> list[bool]:
+    """``persons.add`` for each of ``keys``, in one call when the store has ``add_many`` (the detector's
+    batched store does); for each key, True when it was new."""
+    add_many = getattr(persons, "add_many", None)
+    if add_many is not None:
+        return list(add_many(keys))
+    return [persons.add(key) for key in keys]
+
+
 class SetPersonStore:
     """In-memory ``PersonStore`` (tests, tools)."""
 
@@ -186,11 +195,9 @@ class IncidentState(BaseModel):
         self.categories = sorted({*self.categories, *update.categories})
         prefix = f"{self.processor_id}\x1f{self.incident_id}\x1f"
         sensitive = set(update.sensitive_person_keys)
-        for key in {*update.person_keys, *sensitive}:
-            if persons.add(prefix + "p\x1f" + key):
-                self.persons_counted += 1
-            if key in sensitive and persons.add(prefix + "s\x1f" + key):
-                self.sensitive_persons += 1
+        everyone = list(dict.fromkeys([*update.person_keys, *update.sensitive_person_keys]))
+        self.persons_counted += sum(add_all(persons, [prefix + "p\x1f" + key for key in everyone]))
+        self.sensitive_persons += sum(add_all(persons, [prefix + "s\x1f" + k for k in everyone if k in sensitive]))
         self._log(update)
         return True
 
