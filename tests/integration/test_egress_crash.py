@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -102,7 +103,10 @@ def test_sigkilled_egress_worker_counts_every_person_once(make_stack) -> None:  
     except AssertionError as exc:  # say what the ledger holds
         held = {p: (r["flows"], r["persons"], r["sensitive_persons"]) for p, r in seen.items()}
         want = f"want {per_processor + 1} flows each"
-        raise AssertionError(f"{exc}: {want}, ledger (flows, persons, sensitive) {held}") from exc
+        log = Path(stack.state.components["detector-1"].log).read_text(encoding="utf-8", errors="replace")
+        told = [line[:300] for line in log.splitlines() if "never delivered" in line or "still pending" in line]
+        raise AssertionError(f"{exc}: {want}, ledger (flows, persons, sensitive) {held}; the worker said: "
+                             f"{told[-5:] or 'nothing about gaps or pending acknowledgements'}") from exc
     assert killed_while_producing, "the kill must land mid-stream"
     for name, record in final.items():
         assert (record["persons"], record["sensitive_persons"]) == (want_persons, want_sensitive), name

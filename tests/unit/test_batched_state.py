@@ -119,3 +119,23 @@ def test_records_of_the_earlier_format_are_read() -> None:
     log.keys["p\x1f2026\x1fn\x1f" + h(2)] = 1
     flush(log, partition=0)
     assert max(r["seq"] for r in table.values()) == 2
+
+
+def test_the_next_source_offset_is_recorded_and_a_gap_is_told() -> None:
+    table: dict[str, Any] = {}
+    log = SetLog(table, SECRET)
+    assert log.check_offset(0, 500) is None  # nothing recorded yet: nothing to compare with
+    log.keys["a\x1fb"] = 1
+    asyncio.run(_flush_at(log, 0, 120))
+    fresh = SetLog(table, SECRET)  # after a restart
+    assert fresh.check_offset(0, 100) is None  # a replay starts before the recorded offset
+    assert fresh.check_offset(0, 120) is None
+    assert fresh.check_offset(0, 150) == 120  # 30 updates never delivered
+    asyncio.run(_flush_at(fresh, 0, 130))  # nothing new, but the offset moved: still one record
+    assert SetLog(table, SECRET).check_offset(0, 131) == 130
+
+
+async def _flush_at(log: SetLog, partition: int, offset: int) -> None:
+    ack = await log.flush(partition, offset)
+    if ack is not None:
+        await ack

@@ -104,6 +104,7 @@ class _Index:
     sets: GroupedSets
     windows: dict[str, tuple[int, Any]] = field(default_factory=dict)  # window key → (seq, state)
     last_seq: dict[int, int] = field(default_factory=dict)  # partition → highest seq seen
+    next_offset: dict[int, int] = field(default_factory=dict)  # partition → source offset after the last applied
 
 
 class SetLog:
@@ -140,6 +141,8 @@ class SetLog:
                     if wkey not in index.windows or index.windows[wkey][0] < seq:
                         index.windows[wkey] = (seq, state)
                 index.last_seq[partition] = max(index.last_seq.get(partition, 0), seq)
+                if isinstance(value.get("o"), int):
+                    index.next_offset[partition] = max(index.next_offset.get(partition, 0), value["o"])
             for group, arrays in packed.items():  # one sort per namespace, not one merge per record
                 index.sets.load(group, np.concatenate(arrays))
             self._index = index
@@ -154,15 +157,26 @@ class SetLog:
         """Members of one namespace (e.g. ``processor\\x1fincident\\x1fp``)."""
         return self.index().sets.size(group)
 
-    async def flush(self, partition: int) -> Awaitable[Any] | None:
+    def check_offset(self, partition: int, offset: int) -> int | None:
+        """The source offset the last record of ``partition`` expects next, when ``offset`` (the first of a
+        batch) lies beyond it — input the agent never saw, which the caller logs — else None."""
+        expected = self.index().next_offset.get(partition)
+        return expected if expected is not None and offset > expected else None
+
+    async def flush(self, partition: int, next_offset: int | None = None) -> Awaitable[Any] | None:
         """Write what the batch added as one record for source ``partition``; returns the broker
-        acknowledgement to await, or None when there was nothing to write."""
-        if not self._new and not self._new_windows:
-            return None
+        acknowledgement to await, or None when there was nothing to write. ``next_offset``: the source
+        offset after the batch's last event (recorded, for ``check_offset``; a batch that only skipped
+        replayed or invalid input still writes a record when it moves the offset on)."""
         index = self.index()
+        moved = next_offset is not None and next_offset > index.next_offset.get(partition, -1)
+        if not self._new and not self._new_windows and not moved:
+            return None
         seq = index.last_seq.get(partition, 0) + 1
+        if next_offset is not None:
+            index.next_offset[partition] = max(index.next_offset.get(partition, 0), next_offset)
         record = {
-            "p": partition, "seq": seq,
+            "p": partition, "seq": seq, "o": index.next_offset.get(partition),
             "sets": {group: base64.b64encode(pack(members)).decode() for group, members in self._new.items()},
             "windows": self._new_windows,
         }  # fmt: skip

@@ -125,6 +125,10 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         """Apply the flows of one source partition in order; write one record (more for very large flows);
         send the outputs. Returns the broker-acknowledgement futures."""
         partition = events[-1].message.partition
+        first, after = events[0].message.offset, events[-1].message.offset + 1
+        if (expected := ledger_log.check_offset(partition, first)) is not None:
+            log.error("export-updates partition %d: batch starts at offset %d, the ledger expected %d: %d updates "
+                      "were never delivered to the agent", partition, first, expected, first - expected)
         acks: list[Any] = []
         ledgers: dict[tuple[str, str], LedgerRecord] = {}
         alerts: dict[str, tuple[ExportUpdate, Alert]] = {}
@@ -141,7 +145,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 continue
             adding = len(update.person_keys) + len(update.sensitive_person_keys)
             too_many = ledger_log.pending_keys + adding > RECORD_KEYS
-            if too_many and (ack := await ledger_log.flush(partition)) is not None:
+            if too_many and (ack := await ledger_log.flush(partition, event.message.offset)) is not None:
                 acks.append(ack)
             result = process_update(update, packs, ledger_log.windows, ledger_log.keys,
                                     registry_entry(update.processor_id), restriction_list(), utc_now())
@@ -150,7 +154,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 alerts[alert.dedup_key] = (update, alert)  # a later occurrence carries the higher count
             if result.ledger is not None:
                 ledgers[(update.processor_id, result.ledger.window_id)] = result.ledger
-        if (ack := await ledger_log.flush(partition)) is not None:
+        if (ack := await ledger_log.flush(partition, after)) is not None:
             acks.append(ack)
         # one message per alert and batch: its latest occurrence (the indexer keeps the highest count)
         for update, alert in alerts.values():
