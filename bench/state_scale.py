@@ -7,13 +7,15 @@ hashes, one record per event, and print persons/s, the index's memory per millio
 bytes per million (what the changelog and a local store hold: the records are JSON with base64 members),
 and the time to rebuild the index from every record (the CPU part of a recovery).
 
-Part 2, on the embedded stack (noida-db, one detector worker): produce the same number of persons as
-``IncidentUpdate``s of one incident straight to ``incident-updates`` (keyed by processor, as the pii agent
-produces them), time the fold (events/s and persons/s, from first produce to the incident record counting
-every person), then SIGKILL the worker, start it again and time until it serves again: until a probe update
-of another incident, produced right after the restart, is on the ``incidents`` topic. Then fold
-``--after`` more events and print events/s after the restart, the changelog's size, and whether the counts
-are exact. Results go to ``bench/results/state_scale.json``.
+Part 2, on the embedded stack (noida-db, one detector worker, the API): produce the same number of persons
+as ``IncidentUpdate``s of one incident straight to ``incident-updates`` (keyed by processor, as the pii
+agent produces them) and time the fold (events/s and persons/s, from first produce to the incident record
+counting every person), while an API client reads the incident every 0.2 s (latencies printed) and the
+worker's loop monitor records loop lag, heartbeat gaps and the group generation. Then SIGKILL the worker,
+start it again and time until it serves again: until a probe update of another incident, produced right
+after the restart, is on the ``incidents`` topic. Then fold ``--after`` more events and print events/s
+after the restart, the changelog's size, and whether the counts are exact. Results go to
+``bench/results/state_scale.json``.
 
 ``--quick`` runs 1,000,000 persons (the default is 10,000,000, issue 18's figure).
 """
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -34,6 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -183,7 +187,9 @@ def changelog_bytes(bootstrap: str, partitions: int) -> tuple[int, int]:
 def on_stack(persons: int, per_event: int, after: int, timeout: float) -> dict[str, Any]:
     """Part 2; returns its figures. Raises SystemExit when a count is not exact."""
     home = Path(tempfile.mkdtemp(prefix="flowwatch-bench-state-"))
-    stack = Stack(home=home, workers=1, broker="noida", api=False)
+    stats = home / "loop-stats.jsonl"  # the worker's loop monitor: loop lag, heartbeat gaps, generation
+    os.environ["FLOWWATCH_LOOP_STATS_FILE"] = str(stats)
+    stack = Stack(home=home, workers=1, broker="noida", api=True)
     say(f"[state] starting the stack (1 detector worker, noida-db) in {home}")
     stack.up()
     try:
@@ -195,11 +201,16 @@ def on_stack(persons: int, per_event: int, after: int, timeout: float) -> dict[s
         events = [update("big", i, [person(n) for n in range(s, min(persons, s + per_event))])
                   for i, s in enumerate(range(0, persons, per_event))]
         say(f"[state] folding {len(events)} events of {per_event} persons into one incident ({persons:,} persons)")
+        probe = ApiProbe(stack)
         t0 = time.monotonic()
         feeder = threading.Thread(target=produce, args=(bootstrap, layout.incident_updates, events), daemon=True)
         feeder.start()
+        probe.start()
         fold_s = progress.wait("big", persons, timeout) - t0
+        probe.stopped = True
         feeder.join()
+        probe.join()
+        fold_stats = loop_stats(stats)
         messages, size = changelog_bytes(bootstrap, layout.partitions)
         say(f"[state] folded in {fold_s:.1f} s; changelog {messages} messages, {size / 1e6:.1f} MB; killing the worker")
         stack.kill("detector-1")
@@ -230,7 +241,62 @@ def on_stack(persons: int, per_event: int, after: int, timeout: float) -> dict[s
         "recover_s": round(recover_s, 1), "events_after": after, "events_per_s_after": round(after / after_s, 1),
         "changelog_messages": messages, "changelog_mb": round(size / 1e6, 1),
         "changelog_mb_per_million": round(size / 1e6 / (persons / 1e6), 2), "persons_exact": exact,
+        **fold_stats, **probe.figures(),
     }  # fmt: skip
+
+
+class ApiProbe(threading.Thread):
+    """While the incident folds: ``GET /v1/incidents/big?processor_id=…`` and ``GET /v1/incidents`` every
+    0.2 s with an admin key; latencies in ms (issue 18 item 4: the API answers while a large incident folds)."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(daemon=True)
+        from elasticsearch import Elasticsearch
+
+        from flowwatch.apikeys import create_key
+
+        es = Elasticsearch(stack.state.es_url, request_timeout=30)
+        key, _ = create_key(es, stack.state.index_prefix, "admin", name="bench-state")
+        self.client = httpx.Client(base_url=stack.state.api_url, headers={"Authorization": f"Bearer {key}"},
+                                   timeout=30)
+        self.stopped = False
+        self.latencies: list[float] = []
+        self.errors = 0
+
+    def run(self) -> None:
+        paths = [f"/v1/incidents/big?processor_id={PROCESSOR}", "/v1/incidents?size=20"]
+        while not self.stopped:
+            for path in paths:
+                t = time.perf_counter()
+                try:
+                    ok = self.client.get(path).status_code in (200, 404)  # 404 until the first record is indexed
+                except httpx.HTTPError:
+                    ok = False
+                self.latencies.append((time.perf_counter() - t) * 1000)
+                self.errors += not ok
+            time.sleep(0.2)
+
+    def figures(self) -> dict[str, Any]:
+        """p50/p95/max of the API calls while folding (ms), calls and errors."""
+        lat = sorted(self.latencies) or [0.0]
+        return {"api_calls_while_folding": len(self.latencies), "api_errors_while_folding": self.errors,
+                "api_p50_ms": round(lat[len(lat) // 2], 1), "api_p95_ms": round(lat[int(len(lat) * 0.95)], 1),
+                "api_max_ms": round(lat[-1], 1)}
+
+
+def loop_stats(path: Path) -> dict[str, Any]:
+    """While folding (the first worker process): the worst event-loop lag (s), the longest gap between
+    heartbeats (s, against a session timeout of 10 s) and the consumer group generation (1 = never
+    rebalanced after joining)."""
+    lines = [orjson.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not lines:
+        return {"loop_lag_max_s": None, "heartbeat_gap_max_s": None, "generation_while_folding": None}
+    first = [s for s in lines if s.get("pid") == lines[0].get("pid")]
+    return {
+        "loop_lag_max_s": max(float(s.get("loop_lag_max") or 0) for s in first),
+        "heartbeat_gap_max_s": max(float(s.get("heartbeat_gap_max") or 0) for s in first),
+        "generation_while_folding": first[-1].get("generation"),
+    }
 
 
 def main() -> None:
