@@ -59,3 +59,12 @@ def test_pack_round_trip_and_bad_length() -> None:
         assert "8 bytes" in str(exc)
     else:
         raise AssertionError("a truncated record must be refused")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1) | st.integers(min_value=0, max_value=9), max_size=200))
+def test_sorted_unique_matches_sorted_set(values: list[int]) -> None:
+    from flowwatch.person_sets import sorted_unique
+
+    got = sorted_unique(np.array(values, dtype=np.uint64))
+    assert [int(v) for v in got] == sorted(set(values)) and got.dtype == np.uint64

@@ -53,7 +53,7 @@ class U64Set:
     __slots__ = ("base", "recent")
 
     def __init__(self, members: np.ndarray | None = None) -> None:
-        self.base: np.ndarray = np.unique(members.astype(np.uint64)) if members is not None else _EMPTY
+        self.base: np.ndarray = sorted_unique(members) if members is not None else _EMPTY
         self.recent: set[int] = set()
 
     def __contains__(self, member: object) -> bool:
@@ -109,12 +109,13 @@ class U64Set:
         """Add many members at once (a recovered record), without telling which were new."""
         if len(members):
             self.compact()
-            self.base = np.union1d(self.base, members.astype(np.uint64))
+            self.base = sorted_unique(np.concatenate([self.base, members.astype(np.uint64)]))
 
     def compact(self) -> None:
         """Merge the recent additions into the sorted array."""
         if self.recent:
-            self.base = np.union1d(self.base, np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent)))
+            recent = np.fromiter(self.recent, dtype=np.uint64, count=len(self.recent))
+            self.base = sorted_unique(np.concatenate([self.base, recent]))
             self.recent = set()
 
     def __len__(self) -> int:
@@ -131,6 +132,18 @@ class U64Set:
 
 
 _EMPTY = np.empty(0, dtype=np.uint64)
+
+
+def sorted_unique(members: np.ndarray) -> np.ndarray:
+    """The distinct values of ``members`` as a sorted ``uint64`` array. A sort and a comparison of neighbours:
+    NumPy 2's ``np.unique`` hashes first and was 7× slower on 3 million members."""
+    values = np.sort(members.astype(np.uint64, copy=True))
+    if len(values) < 2:
+        return values
+    keep = np.empty(len(values), dtype=bool)
+    keep[0] = True
+    np.not_equal(values[1:], values[:-1], out=keep[1:])
+    return values[keep]
 
 
 class GroupedSets:
