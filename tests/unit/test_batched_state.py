@@ -139,3 +139,38 @@ async def _flush_at(log: SetLog, partition: int, offset: int) -> None:
     ack = await log.flush(partition, offset)
     if ack is not None:
         await ack
+
+
+def test_rollback_removes_the_failed_batch_records_and_the_retry_counts_once() -> None:
+    from flowwatch_detector import batched_state
+
+    table: dict[str, Any] = {}
+    log = SetLog(table, SECRET)
+    w = window()
+    apply_flow(log.keys, [w], "e1", 2026, [h(1)], [])
+    log.windows["p\x1f2026"] = w.model_dump(mode="json")
+    flush(log, partition=0)
+    log.settle()  # acknowledged
+    tries: list[int] = []
+
+    async def attempt() -> None:
+        wb = WindowCounts.model_validate(log.windows["p\x1f2026"])
+        apply_flow(log.keys, [wb], "e2", 2026, [h(2), h(3)], [])
+        log.windows["p\x1f2026"] = wb.model_dump(mode="json")
+        ack = await log.flush(0)
+        tries.append(len(table))
+        if len(tries) == 1:
+            raise ConnectionError("broker went away before the acknowledgement")
+        assert ack is not None
+        await ack
+        log.settle()
+
+    old = batched_state.RETRY_FIRST
+    batched_state.RETRY_FIRST = 0.01
+    try:
+        asyncio.run(batched_state.until_applied(attempt, log.rollback, "test batch"))
+    finally:
+        batched_state.RETRY_FIRST = old
+    assert tries == [2, 2]  # the failed record was removed before the retry wrote it again
+    fresh = SetLog(table, SECRET)
+    assert fresh.windows["p\x1f2026"]["persons"] == 3 and fresh.windows["p\x1f2026"]["flows"] == 2

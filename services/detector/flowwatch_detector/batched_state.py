@@ -42,7 +42,7 @@ import base64
 import contextlib
 import logging
 import weakref
-from collections.abc import Awaitable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,20 +64,44 @@ async def durable_write(table: Any, key: Any, value: Any, partition: int) -> Awa
     ``partition`` (the source partition of the events that produced it) at once, bypassing Faust's
     producer buffer (see the module doc). Returns the broker acknowledgement (await it before
     acknowledging the input). ``table`` is a Faust table; a plain dict stands in for it in unit tests."""
-    if not hasattr(table, "changelog_topic"):  # a dict (unit tests)
+    if not hasattr(table, "changelog_topic"):  # a dict (unit tests): acknowledged at once
         table[key] = value
-        return _done()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
     table.data[key] = value
     return await table.changelog_topic.send(key=key, value=value, partition=partition,
                                             callback=table._on_changelog_sent, force=True)  # fmt: skip
 
 
-async def _done() -> None:
-    return None
-
-
 ACK_WARN_AFTER = 30.0
 """Seconds an agent waits for broker acknowledgements before it logs which ones are still pending."""
+
+
+RETRY_FIRST, RETRY_MAX = 0.5, 30.0
+"""Seconds before the first retry of a failed batch, and the most between retries (doubling)."""
+
+
+async def until_applied(attempt: Callable[[], Awaitable[None]], rollback: Callable[[], None], what: str) -> None:
+    """Run ``attempt`` until it returns; after each failure call ``rollback``, log and wait (``RETRY_FIRST``
+    seconds, doubling up to ``RETRY_MAX``). An agent must not let a failure escape its ``take_events``
+    loop: Faust then acknowledges the batch it was in and restarts the agent after it, losing the batch
+    (a broker restart did that: ``bench/chaos.py``). A batch that keeps failing holds its partitions (their
+    lag shows in the metrics) instead of being dropped. Cancellation (shutdown, rebalance) is not retried."""
+    delay, failures = RETRY_FIRST, 0
+    while True:
+        try:
+            await attempt()
+            return
+        except asyncio.CancelledError:
+            rollback()
+            raise
+        except Exception as exc:
+            rollback()
+            failures += 1
+            log.error("%s failed (attempt %d), applying it again in %.1f s: %r", what, failures, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(RETRY_MAX, delay * 2)
 
 
 async def await_acks(acks: list[Any], what: str) -> None:
@@ -120,6 +144,7 @@ class SetLog:
         self._new: dict[str, list[int]] = {}
         self._pending = 0
         self._new_windows: dict[str, Any] = {}
+        self._written: list[str] = []  # record keys written since the last ``settle``
         self.keys = _KeysView(self)
         self.windows = _WindowsView(self)
 
@@ -180,7 +205,9 @@ class SetLog:
             "sets": {group: base64.b64encode(pack(members)).decode() for group, members in self._new.items()},
             "windows": self._new_windows,
         }  # fmt: skip
-        ack = await durable_write(self.table, f"{RECORD_PREFIX}{partition}\x1f{seq:012d}", record, partition)
+        record_key = f"{RECORD_PREFIX}{partition}\x1f{seq:012d}"
+        self._written.append(record_key)
+        ack = await durable_write(self.table, record_key, record, partition)
         index.last_seq[partition] = seq
         for wkey, state in self._new_windows.items():
             index.windows[wkey] = (seq, state)
@@ -188,9 +215,24 @@ class SetLog:
         return ack
 
     def invalidate(self) -> None:
-        """Forget the index and anything not flushed (after a recovery, a rebalance or a failed batch)."""
+        """Forget the index and anything not flushed (after a recovery or a rebalance)."""
         self._index = None
         self._new, self._pending, self._new_windows = {}, 0, {}
+        self._written = []
+
+    def settle(self) -> None:
+        """The records written so far are acknowledged by the broker: ``rollback`` keeps them."""
+        self._written = []
+
+    def rollback(self) -> None:
+        """A batch failed before every acknowledgement came: remove its records from the local store (their
+        changelog messages may or may not have landed) and forget the index, so that applying the batch
+        again recomputes them. Safe either way: a landed copy holds the same members, and the new record's
+        higher or equal ``seq`` carries the window counts."""
+        data = getattr(self.table, "data", self.table)
+        for key in self._written:
+            data.pop(key, None)
+        self.invalidate()
 
     def _add_many(self, keys: list[str]) -> list[bool]:
         out = []

@@ -37,7 +37,7 @@ from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
-from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks
+from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks, until_applied
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -111,15 +111,16 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
             by_partition: dict[int, list[Any]] = {}
             for event in events:
                 by_partition.setdefault(event.message.partition, []).append(event)
-            acks: list[Any] = []
-            try:
-                for part_events in by_partition.values():
+
+            async def attempt(parts: dict[int, list[Any]] = by_partition) -> None:
+                acks: list[Any] = []
+                for part_events in parts.values():
                     with as_current_event(part_events[-1]):
                         acks += await apply_partition(part_events)
-            except BaseException:
-                ledger_log.invalidate()  # nothing of this batch is acknowledged: it will be applied again
-                raise
-            await await_acks(acks, "egress batch")
+                await await_acks(acks, "egress batch")
+                ledger_log.settle()
+
+            await until_applied(attempt, ledger_log.rollback, f"egress batch of {len(events)} updates")
 
     async def apply_partition(events: list[Any]) -> list[Any]:
         """Apply the flows of one source partition in order; write one record (more for very large flows);

@@ -20,6 +20,7 @@ agent, processing the tick on the incident's own partition, decides and records.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import datetime
 from typing import Any
@@ -38,7 +39,7 @@ from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 from flowwatch.settings import INCIDENT_STATE_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
-from flowwatch_detector.batched_state import SetLog, await_acks
+from flowwatch_detector.batched_state import SetLog, await_acks, until_applied
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -109,42 +110,45 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
             key = f"{processor_id}\x1f{incident_id}"
-            stored = states.get(key)
-            if stored is not None:
-                state = IncidentState.model_validate(stored)
-            elif update is not None:
-                state = IncidentState.new(update)
-            else:
-                continue  # a tick for an incident this worker no longer owns
-            try:
-                changed = state.apply(update, persons) if update is not None else False
-            except BaseException:
-                incident_log.invalidate()  # nothing of this event is acknowledged: it will be applied again
-                raise
-            now = utc_now()
+            await until_applied(functools.partial(apply, event, key, update, processor_id), incident_log.rollback,
+                                f"incident update {event.message.partition}:{event.message.offset}")
+
+    async def apply(event: Any, key: str, update: IncidentUpdate | None, processor_id: str) -> None:
+        """Apply one update (or tick) to its incident, raise what is due, write one record, send the incident
+        record; returns once the broker acknowledged all of it."""
+        stored = states.get(key)
+        if stored is not None:
+            state = IncidentState.model_validate(stored)
+        elif update is not None:
+            state = IncidentState.new(update)
+        else:
+            return  # a tick for an incident this worker no longer owns
+        changed = state.apply(update, persons) if update is not None else False
+        now = utc_now()
+        record = build_record(state, packs, now, profile_of(processor_id))
+        pack = by_id.get(record.pack_id or "")
+        alerts = due_alerts(state, record.obligations, pack, now) if pack else []
+        acks = []
+        for alert in alerts:
+            log.info("alert %s %s", alert.type, alert.dedup_key, extra={"processor_id": processor_id})
+            metrics.observe_alert(alert)
+            acks.append(await alerts_topic.send(key=processor_id.encode(), value=alert.model_dump_json().encode(),
+                                                force=True))
+        if alerts:
+            state.alerts_raised.extend(a.dedup_key for a in alerts)
+            # the record changed: a newer version for the indexer (versioned by updated_at)
+            state.updated_at = max(state.updated_at, now)
             record = build_record(state, packs, now, profile_of(processor_id))
-            pack = by_id.get(record.pack_id or "")
-            alerts = due_alerts(state, record.obligations, pack, now) if pack else []
-            acks = []
-            for alert in alerts:
-                log.info("alert %s %s", alert.type, alert.dedup_key, extra={"processor_id": processor_id})
-                metrics.observe_alert(alert)
-                acks.append(await alerts_topic.send(key=processor_id.encode(), value=alert.model_dump_json().encode(),
-                                                    force=True))
-            if alerts:
-                state.alerts_raised.extend(a.dedup_key for a in alerts)
-                # the record changed: a newer version for the indexer (versioned by updated_at)
-                state.updated_at = max(state.updated_at, now)
-                record = build_record(state, packs, now, profile_of(processor_id))
-            if changed or alerts or stored is None:
-                # one record: the event's new persons and the incident's state after it (issue 18)
-                states[key] = state.model_dump(mode="json")
-                if (ack := await incident_log.flush(event.message.partition)) is not None:
-                    acks.append(ack)
-                acks.append(await incidents_topic.send(key=processor_id.encode(),
-                                                       value=record.model_dump_json().encode(), force=True))
-            await await_acks(acks, "incident update")
-            schedule(key, state, now)
+        if changed or alerts or stored is None:
+            # one record: the event's new persons and the incident's state after it (issue 18)
+            states[key] = state.model_dump(mode="json")
+            if (ack := await incident_log.flush(event.message.partition)) is not None:
+                acks.append(ack)
+            acks.append(await incidents_topic.send(key=processor_id.encode(),
+                                                   value=record.model_dump_json().encode(), force=True))
+        await await_acks(acks, "incident update")
+        incident_log.settle()
+        schedule(key, state, now)
 
     @app.timer(interval=settings.incident_tick)
     async def incident_deadlines() -> None:
