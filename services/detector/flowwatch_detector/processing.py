@@ -54,6 +54,8 @@ class Outcome:
 
 
 _hash_key = b""
+MAX_ID_CHARS = 200
+"""Longest event_id / processor.id of the v1 contract (characters)."""
 
 
 _detection_settings: RegistryReader | None = None
@@ -116,12 +118,15 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime, live: LiveSetting
 def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str) -> Outcome:
     value = raw.value or b""
     event_id, processor_id = _best_effort_ids(value)
+    processor_id = processor_id or (raw.key.decode(errors="replace") if raw.key else None)
     record = DeadLetter(
         dead_letter_id=dead_letter_id(value),
         reason=reason,
         error=error[:2000],
-        event_id=event_id,
-        processor_id=processor_id or (raw.key.decode(errors="replace") if raw.key else None),
+        # ids longer than the contract allows are not ids (a poison event's "1 MB" event_id): dropped, so
+        # the record (the fw-dead-letter header) stays small beside the original bytes on the DLQ
+        event_id=_id_or_none(event_id),
+        processor_id=_id_or_none(processor_id),
         size_bytes=len(value),
         source_topic=raw.topic,
         source_partition=raw.partition,
@@ -131,6 +136,11 @@ def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str)
     )
     return Outcome(key=raw.key or b"", dead_letter=orjson.dumps(record.model_dump(mode="json")),
                    reason=reason, error=record.error, event_id=record.event_id, processor_id=record.processor_id)
+
+
+def _id_or_none(value: str | None) -> str | None:
+    """``value`` when it is a plausible identifier (1..MAX_ID_CHARS characters), else None."""
+    return value if value and len(value) <= MAX_ID_CHARS else None
 
 
 def _best_effort_ids(value: bytes) -> tuple[str | None, str | None]:
