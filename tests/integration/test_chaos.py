@@ -1,0 +1,24 @@
+"""The short version of ``make chaos`` (issue 17 point 5) in CI: each ``bench/chaos.py --quick`` scenario
+against the real noida-db stack, asserting no event lost, none duplicated, and every state check of the
+scenario (readiness during the outage, services that survived, dead-letter reasons, API keys, registry,
+export ledger). About 3 minutes in all on 2 cores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.chaos import scenario_broker_restart, scenario_poison, scenario_stack_restart
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("scenario", [scenario_poison, scenario_broker_restart, scenario_stack_restart],
+                         ids=["poison", "broker-restart", "stack-restart"])
+def test_chaos_quick(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
+    result = scenario(tmp_path / "stack", True)
+    failed = [name for name, ok in result.checks.items() if not ok]
+    assert result.sent > 0 and result.lost == 0 and result.duplicated == 0, (result, result.notes)
+    assert not failed, (failed, result.notes)
