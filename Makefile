@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksum | cut -d' ' -f1)
 
-.PHONY: install demo up down status test test-unit test-integration bench bench-detection eval lint lock clean
+.PHONY: install demo up down status test test-unit test-integration bench bench-detection chaos chaos-quick eval lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Flowwatch needs Python 3.11 (set PYTHON=/path/to/python3.11)")'
@@ -48,6 +48,12 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/egress.py
 	$(BIN)/python bench/api_latency.py
+
+chaos: install
+	$(BIN)/python bench/chaos.py
+
+chaos-quick: install
+	$(BIN)/python bench/chaos.py --quick
 
 bench-detection: install
 	$(BIN)/python bench/detection.py

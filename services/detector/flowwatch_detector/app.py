@@ -34,6 +34,10 @@ fetch_backoff.install(settings.empty_fetch_backoff)  # long-poll on the client w
 HEADER_REASON = "fw-reason"
 HEADER_ERROR = "fw-error"
 HEADER_DEAD_LETTER = "fw-dead-letter"
+HEADER_TRUNCATED = "fw-truncated"
+DLQ_OVERHEAD_BYTES = 4_096
+"""Room (bytes) left under the producer's ``max_request_size`` (Faust: 1,000,000) for record overhead."""
+MAX_DLQ_KEY_BYTES = 1_000
 
 app = faust.App(
     DETECTOR_APP_ID,
@@ -172,4 +176,26 @@ async def _emit(raw: RawEvent, out: Outcome) -> Awaitable[Any]:
         (HEADER_ERROR, (out.error or "").encode()[:4000]),
         (HEADER_DEAD_LETTER, out.dead_letter or b"{}"),
     ]
-    return await dlq_topic.send(key=raw.key, value=raw.value, headers=headers, force=True)
+    key, value = dlq_fit(raw.key, raw.value, headers, app.conf.producer_max_request_size - DLQ_OVERHEAD_BYTES)
+    if value is not raw.value:
+        headers.append((HEADER_TRUNCATED, str(len(raw.value or b"")).encode()))
+        log.warning("dead letter original truncated to fit the DLQ", extra={
+            "event_partition": raw.partition, "event_offset": raw.offset, "size_bytes": len(raw.value or b"")})
+    return await dlq_topic.send(key=key, value=value, headers=headers, force=True)
+
+
+def dlq_fit(key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
+            limit: int) -> tuple[bytes | None, bytes | None]:
+    """Key and value of a dead letter cut so that key + value + headers fit ``limit`` bytes (the producer's
+    ``max_request_size``, 1,000,000 bytes in Faust, less record overhead). An original over it — Kafka's
+    default broker limit is 1 MiB, so such events arrive — would otherwise be refused by the producer and
+    crash the agent, which Faust restarts past the unfinished batch: events lost (issue 17 point 3).
+    The record's ``dead_letter_id`` stays the SHA-256 of the whole original and ``fw-truncated``
+    gives its size, so a redrive refuses the cut bytes (they no longer match the id)."""
+    used = sum(len(n) + len(v) for n, v in headers) + 64  # the fw-truncated header, if added
+    if key is not None and len(key) > MAX_DLQ_KEY_BYTES:
+        key = key[:MAX_DLQ_KEY_BYTES]
+    room = limit - used - len(key or b"")
+    if value is not None and len(value) > room:
+        value = value[: max(0, room)]
+    return key, value

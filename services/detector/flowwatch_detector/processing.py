@@ -6,11 +6,11 @@ the Faust event loop (heartbeats, timers). It returns serialised outputs only; r
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
-from pydantic import ValidationError
 
 from flowwatch.detection.custom import LiveSettings, follow, live_settings
 from flowwatch.detection.scanner import default_scanner
@@ -19,8 +19,11 @@ from flowwatch.exports.from_event import update_from_event as export_update_from
 from flowwatch.findings import scan_event
 from flowwatch.ids import dead_letter_id
 from flowwatch.incidents.from_event import update_from_event
-from flowwatch.models import MAX_EVENT_BYTES, DeadLetter, FlowEvent, utc_now
+from flowwatch.models import DeadLetter, utc_now
+from flowwatch.validation import Rejected, parse_event
 from flowwatch_detector.registry_reader import RegistryReader
+
+log = logging.getLogger("flowwatch.detector")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,8 @@ class Outcome:
 
 
 _hash_key = b""
+MAX_ID_CHARS = 200
+"""Longest event_id / processor.id of the v1 contract (characters)."""
 
 
 _detection_settings: RegistryReader | None = None
@@ -72,21 +77,27 @@ def init_worker(hash_key: bytes, bootstrap: str | None = None) -> None:
 
 
 def process_batch(batch: list[RawEvent], dlq_topic: str) -> list[Outcome]:
-    """Validate and scan every event of ``batch``; one Outcome per event, in order."""
+    """Validate and scan every event of ``batch``; one Outcome per event, in order. Never raises for one
+    event's content: an event that breaks the scan itself becomes a ``processing_error`` dead letter, so a
+    poison message cannot stop the batch (and the agent) it arrived in."""
     now = utc_now()
     live = follow(_detection_settings.get(SETTINGS_KEY) if _detection_settings else None)
-    return [_process_one(raw, dlq_topic, now, live) for raw in batch]
+    out = []
+    for raw in batch:
+        try:
+            out.append(_process_one(raw, dlq_topic, now, live))
+        except Exception as exc:  # a defect of ours, shown by this event: dead-letter it, keep the worker
+            log.exception("processing error at %s[%d]@%d", raw.topic, raw.partition, raw.offset)
+            out.append(_dead(raw, dlq_topic, now, "processing_error", f"{type(exc).__name__}: {exc}"[:2000]))
+    return out
 
 
 def _process_one(raw: RawEvent, dlq_topic: str, now: datetime, live: LiveSettings) -> Outcome:
     value = raw.value or b""
-    if len(value) > MAX_EVENT_BYTES:
-        return _dead(raw, dlq_topic, now, "too_large", f"{len(value)} bytes > {MAX_EVENT_BYTES}")
     try:
-        event = FlowEvent.model_validate_json(value)
-    except ValidationError as exc:
-        reason = "invalid_json" if any(e["type"] == "json_invalid" for e in exc.errors()) else "schema_violation"
-        return _dead(raw, dlq_topic, now, reason, _summarise(exc))
+        event = parse_event(value)
+    except Rejected as exc:
+        return _dead(raw, dlq_topic, now, exc.reason, exc.error)
     key = raw.key or event.processor.id.encode()
     if raw.key and raw.key.decode(errors="replace") != event.processor.id:
         return _dead(raw, dlq_topic, now, "key_mismatch",
@@ -104,24 +115,18 @@ def _process_one(raw: RawEvent, dlq_topic: str, now: datetime, live: LiveSetting
     )
 
 
-def _summarise(exc: ValidationError, limit: int = 5) -> str:
-    parts = []
-    for err in exc.errors()[:limit]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(document)"
-        parts.append(f"{loc}: {err['msg']}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
 def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str) -> Outcome:
     value = raw.value or b""
     event_id, processor_id = _best_effort_ids(value)
+    processor_id = processor_id or (raw.key.decode(errors="replace") if raw.key else None)
     record = DeadLetter(
         dead_letter_id=dead_letter_id(value),
         reason=reason,
         error=error[:2000],
-        event_id=event_id,
-        processor_id=processor_id or (raw.key.decode(errors="replace") if raw.key else None),
+        # ids longer than the contract allows are not ids (a poison event's "1 MB" event_id): dropped, so
+        # the record (the fw-dead-letter header) stays small beside the original bytes on the DLQ
+        event_id=_id_or_none(event_id),
+        processor_id=_id_or_none(processor_id),
         size_bytes=len(value),
         source_topic=raw.topic,
         source_partition=raw.partition,
@@ -133,11 +138,16 @@ def _dead(raw: RawEvent, dlq_topic: str, now: datetime, reason: str, error: str)
                    reason=reason, error=record.error, event_id=record.event_id, processor_id=record.processor_id)
 
 
+def _id_or_none(value: str | None) -> str | None:
+    """``value`` when it is a plausible identifier (1..MAX_ID_CHARS characters), else None."""
+    return value if value and len(value) <= MAX_ID_CHARS else None
+
+
 def _best_effort_ids(value: bytes) -> tuple[str | None, str | None]:
     """event_id and processor.id of a document that failed validation, when they can be read."""
     try:
         doc = orjson.loads(value)
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, RecursionError):
         return None, None
     if not isinstance(doc, dict):
         return None, None

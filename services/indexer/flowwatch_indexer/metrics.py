@@ -21,6 +21,8 @@ BULK_FAILURES = Counter(
     "rejected (items refused for good; logged).", ["reason"],
 )
 BULK_RETRIES = Counter("flowwatch_indexer_bulk_retries_total", "Bulk requests sent again after a back-off.")
+COMMIT_FAILURES = Counter("flowwatch_indexer_commit_failures_total",
+                          "Offset commits refused (broker restart, rebalance): the messages come again.")
 STALE = Counter("flowwatch_indexer_stale_total", "Versioned records skipped because a newer state is indexed.")
 ES_UP = Gauge("flowwatch_elasticsearch_up", "1 when the last Elasticsearch request or ping succeeded.")
 KAFKA_UP = Gauge("flowwatch_kafka_up", "1 when the last Kafka metadata request succeeded.")

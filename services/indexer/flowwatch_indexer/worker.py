@@ -144,7 +144,15 @@ class Indexer:
         """Wait for a bulk request, then commit the offsets of the messages it covered."""
         future, offsets, count = inflight
         future.result()  # raises (SystemExit on stop during an outage): nothing is committed then
-        self.consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # the broker restarted or the group rebalanced under us (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+            # REBALANCE_IN_PROGRESS, transport errors): the documents are indexed, the offsets are not
+            # committed, so the messages come again after the rejoin and are re-indexed by id (no duplicate).
+            # Before this, the exception ended the indexer for good (issue 17 point 1).
+            log.warning("offset commit failed, messages will be delivered again: %s", exc)
+            metrics.COMMIT_FAILURES.inc()
         self.indexed += count
 
     def _actions(self, messages: list[Message]) -> list[Action]:

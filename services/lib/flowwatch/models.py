@@ -7,11 +7,11 @@ documents. Field meanings follow DESIGN.md "The flow event".
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION = "1.0"
 MAX_EVENT_BYTES = 1_000_000
@@ -36,8 +36,22 @@ def _not_a_number(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
-"""RFC 3339 date-time with an offset (a JSON string; epoch numbers and naive times are refused)."""
+TIMESTAMP_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+TIMESTAMP_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+"""Flow-event timestamps lie in [TIMESTAMP_MIN, TIMESTAMP_MAX): outside it a time is a platform's bug (a zero
+value, a unit error), and near the ends of ``datetime``'s range converting it to another zone overflows. The
+window is fixed, not relative to now, so a replay gets the same verdict years later."""
+
+
+def _in_range(value: datetime) -> datetime:
+    if not TIMESTAMP_MIN <= value < TIMESTAMP_MAX:  # aware comparison: no zone conversion, cannot overflow
+        raise ValueError(f"out of range: must lie in [{TIMESTAMP_MIN:%Y-%m-%d}, {TIMESTAMP_MAX:%Y-%m-%d}) UTC")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_range)]
+"""RFC 3339 date-time with an offset (a JSON string; epoch numbers, naive times and times outside
+[TIMESTAMP_MIN, TIMESTAMP_MAX) are refused)."""
 ScalarValue = str | int | float | bool | None
 
 
@@ -348,6 +362,4 @@ def json_schema_of(model: type[BaseModel]) -> dict[str, Any]:
 
 def utc_now() -> datetime:
     """Current time, timezone-aware UTC."""
-    from datetime import UTC
-
     return datetime.now(UTC)

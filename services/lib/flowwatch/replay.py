@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch
 from flowwatch.es_indices import FINDINGS_PARTITION_FORMAT, dead_letters_index, findings_index, findings_pattern
 from flowwatch.ids import dead_letter_id, finding_id
 from flowwatch.kafka_client import confluent_config, kafka_settings
+from flowwatch.models import TIMESTAMP_MAX, TIMESTAMP_MIN
 from flowwatch.settings import KafkaSettings
 from flowwatch.stored_form import FINDING, unpack
 
@@ -56,8 +57,9 @@ def expectation(raw: bytes) -> Expected:
         at = doc.get("occurred_at") if isinstance(doc, dict) else None
         if isinstance(at, str):
             occurred = datetime.fromisoformat(at)
-            if occurred.tzinfo is None:
-                occurred = None  # not RFC 3339: it can only be a dead letter
+            if occurred.tzinfo is None or not TIMESTAMP_MIN <= occurred < TIMESTAMP_MAX:
+                occurred = None  # not RFC 3339, or out of range: it can only be a dead letter (and year 9999
+                # at -12:00 would overflow when naming its findings index)
     except (orjson.JSONDecodeError, ValueError):
         pass
     return Expected(key, fid, dead_letter_id(raw), occurred)
