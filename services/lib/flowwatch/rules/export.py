@@ -102,10 +102,10 @@ HR_IMPLAUSIBLE_RECIPIENT_TYPES: frozenset[str] = frozenset({"marketing", "advert
 CONTRACT_CLAIM_DOUBTFUL_PERSONS = 10_000
 """Persons in one flow from which an Art. 5(1) contract-necessity claim is doubtful when the recipient type is
 in :data:`NON_PARTY_RECIPIENT_TYPES` or the purpose is none of the contract kinds Art. 5(1) lists. 10,000 is
-the largest batch one flow event may carry (DESIGN.md) and the sensitive-PI assessment threshold of
-Art. 7(2): a full batch to a non-party is bulk provision, not performance of individual contracts. Below it,
-both signals together (non-party recipient *and* unlisted purpose) still make the claim doubtful, so that
-splitting a batch does not hide it. Not a legal number: a review threshold."""
+the largest batch one flow event may carry (:data:`flowwatch.models.MAX_SUBJECT_KEYS`) and the sensitive-PI
+assessment threshold of Art. 7(2): a full batch to a non-party is bulk provision, not performance of individual
+contracts. Below it, both signals together (non-party recipient *and* unlisted purpose) still make the claim
+doubtful, so that splitting a batch does not hide it. Not a legal number: a review threshold."""
 
 EMERGENCY_CLAIM_DOUBTFUL_PERSONS = 1_000
 """Persons in one flow from which an Art. 5(3) emergency claim ("紧急情况下为保护自然人的生命健康和财产安全")
