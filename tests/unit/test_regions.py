@@ -1,4 +1,4 @@
-"""Destination resolution and export recognition (flowwatch.regions; REGULATIONS C11, C12).
+"""Destination resolution and export recognition (flowwatch.regions; docs/regions.md).
 
 IP expectations are checked against iptocc's RIR delegation table (``test_reference_ips_in_the_table``
 guards them): 114.114.114.114 (114DNS) and 223.5.5.5 (AliDNS) CN, 2400:3200::1 (AliDNS IPv6) CN,

@@ -174,7 +174,7 @@ FLOWWATCH_TOPIC_EXPORT_LEDGER: {{ $t.exportLedger | quote }}
 FLOWWATCH_TOPIC_REGISTRY: {{ $t.registry | quote }}
 {{- end -}}
 
-{{/* Retention (REGULATIONS.md D1) ------------------------------------------------------------------------ */}}
+{{/* Retention (legal minimums: docs/law.md, Retention) -------------------------------------------------- */}}
 
 {{/* values key -> record class of flowwatch.cli.cluster (file name of the policy) */}}
 {{- define "flowwatch.recordClasses" -}}
@@ -190,7 +190,8 @@ incidents: incidents
                      risk-assessment reports and PIPL Art. 56 PIA records (>= 3 years)
      consentRecords  Draft Regs Art. 12(3)     ">= 5 years"   -> 1,827 days (with two leap days): consent
                      records, logs of providing PI to third parties, approvals for important data
-     incidents       D1 "at least as long as the longest related record" -> 1,827 days */}}
+     incidents       no article sets a period: as long as the longest related record -> 1,827 days
+     Draft Regs: the 2021 draft Network Data Security Regulations (网络数据安全管理条例（征求意见稿）) */}}
 {{- define "flowwatch.legalMinimumDays" -}}
 networkLogs: 184
 exportRecords: 1096
@@ -319,7 +320,7 @@ incidents: 1827
 {{- fail (printf "%s.image.digest must be sha256:<64 hex digits>" $name) -}}
 {{- end -}}
 {{- end -}}
-{{- /* retention: never below the legal minimum (REGULATIONS.md D1) */ -}}
+{{- /* retention: never below the legal minimum (docs/law.md, Retention) */ -}}
 {{- $minimums := include "flowwatch.legalMinimumDays" . | fromYaml -}}
 {{- range $class := keys $minimums | sortAlpha -}}
 {{- $key := printf "%sDays" $class -}}
@@ -328,7 +329,7 @@ incidents: 1827
 {{- fail (printf "retention.%s must be a number of days" $key) -}}
 {{- end -}}
 {{- if lt (int $days) (int (index $minimums $class)) -}}
-{{- fail (printf "retention.%s (%d) is below the legal minimum of %d days (REGULATIONS.md D1)" $key (int $days) (int (index $minimums $class))) -}}
+{{- fail (printf "retention.%s (%d) is below the legal minimum of %d days (docs/law.md, Retention)" $key (int $days) (int (index $minimums $class))) -}}
 {{- end -}}
 {{- end -}}
 {{- if lt (int $v.retention.indexPeriodDays) 31 -}}

@@ -1,5 +1,5 @@
 """``/v1/processors`` and ``/v1/restrictions``: the processor registry (profiles, filed transfer mechanisms)
-and the recipient restriction list (PIPL Art. 42; REGULATIONS.md C9).
+and the recipient restriction list (PIPL Art. 42: 限制或者禁止个人信息提供清单).
 
 Writes never touch Elasticsearch: they produce the whole record to the compacted ``processor-registry``
 topic (key: the processor id as a JSON string, or ``RESTRICTIONS_KEY``; value: ``RegistryEntry`` /

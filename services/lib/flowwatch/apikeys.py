@@ -6,7 +6,7 @@ SHA-256 hex digest of the whole key is stored, as the document id of index ``api
 the key itself is shown once, at creation. A plain (fast) hash is enough because the secret has 256 bits
 of entropy: there is nothing to brute-force.
 
-Roles (DESIGN.md "Users"): ``admin``, ``soc_analyst``, ``platform`` (bound to exactly one processor id,
+Roles (docs/api.md, "Roles"): ``admin``, ``soc_analyst``, ``platform`` (bound to exactly one processor id,
 the tenant whose data it may read) and ``regulator``.
 """
 

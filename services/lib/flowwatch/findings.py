@@ -1,5 +1,5 @@
 """Build the PI finding of one flow event: entity counts, PIPL categories, fields, masked samples and the
-number of distinct persons (DESIGN.md "What comes out").
+number of distinct persons (the record of ``schemas/finding.v1.json``).
 
 Raw values never leave this module: the finding holds masked samples, and identifiers used to count
 persons are reduced to keyed hashes (HMAC-SHA256) that are counted and dropped.

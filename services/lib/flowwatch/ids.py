@@ -1,4 +1,5 @@
-"""Deterministic ids of derived records (DESIGN.md: hash of the source event id and the rule).
+"""Deterministic ids of derived records: a hash of the rule, the processor id and the source event id
+(README, "Architecture").
 
 Replays after a crash or a rebalance produce the same ids, so the indexer's writes are idempotent.
 """

@@ -2,7 +2,8 @@
 
 The JSON Schemas in ``schemas/`` are generated from these models (``flowwatch schemas export``) and a
 test checks the committed files equal the generated ones and that both accept and reject the same
-documents. Field meanings follow DESIGN.md "The flow event".
+documents. Field meanings are the field descriptions below (also in the schemas) and README, "The flow event
+(v1)".
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ SCHEMA_VERSION = "1.0"
 MAX_EVENT_BYTES = 1_000_000
 """Largest accepted flow event, in bytes (Kafka's default ``message.max.bytes``)."""
 MAX_SUBJECT_KEYS = 10_000
-"""Most subject keys in one event; a platform splits larger batches (DESIGN.md)."""
+"""Most subject keys in one event; a platform splits larger batches (README, "The flow event (v1)")."""
 
 RegionCode = Annotated[
     str,
@@ -108,7 +109,7 @@ class ExemptionClaim(StrEnum):
 
 
 class IncidentType(StrEnum):
-    """Incident types of PIPL Art. 57, CSL Art. 42, DSL Art. 21 and Draft Regs Art. 11 (REGULATIONS B1)."""
+    """Incident types of PIPL Art. 57, CSL Art. 42, DSL Art. 21 and the 2021 draft Regs Art. 11."""
 
     LEAK = "leak"
     TAMPER = "tamper"
@@ -269,7 +270,7 @@ class FlowEvent(_Strict):
 class EntitySummary(_Strict):
     """What one entity type looks like in one event: counts, where, masked samples only."""
 
-    type: str = Field(description="Canonical entity name (DESIGN.md), e.g. CN_RESIDENT_ID.")
+    type: str = Field(description="Canonical entity name (docs/detection.md, Entities), e.g. CN_RESIDENT_ID.")
     category: str = Field(description="PIPL category: general or a sensitive sub-type (PIPL Art. 28).")
     sensitive: bool
     count: Annotated[int, Field(ge=1, description="Occurrences in the event (records and text).")]
@@ -278,7 +279,7 @@ class EntitySummary(_Strict):
 
 
 class SubjectCountBasis(StrEnum):
-    """Where ``distinct_subjects`` comes from (DESIGN.md, subjects)."""
+    """Where ``distinct_subjects`` comes from: subject keys, identifiers in the records or the declared record count."""
 
     SUBJECT_KEYS = "subject_keys"
     IDENTIFIERS = "identifiers"

@@ -1,4 +1,4 @@
-"""Where a flow goes, resolved offline, and whether it is an export (issue 5 item 1; REGULATIONS C11).
+"""Where a flow goes, resolved offline, and whether it is an export (issue 5 item 1; docs/regions.md).
 
 The destination region is taken, in this order, from
 
@@ -13,7 +13,8 @@ The destination region is taken, in this order, from
    Generic TLDs (``.com``) and generic-use ccTLDs (``.io``) are unknown.
 
 Mainland China is ``CN`` and its subdivisions ``CN-xx``; ``HK``, ``MO``, ``TW`` (also as ``CN-HK``, ``CN-MO``,
-``CN-TW``) and every other code are outside it (DESIGN.md, "The flow event"; REGULATIONS C11).
+``CN-TW``) and every other code are outside it (docs/regions.md, "Rule": no text defines 境外 in general; the
+GBA Guideline Art. 2 calls Mainland–Hong Kong flows 个人信息跨境流动).
 
 For ``remote_access`` the destination is the accessor: the event contract has one location for the other
 party of a flow, and for remote access that party is whoever reads the data (the sample generator emits the
@@ -89,7 +90,8 @@ class Resolution:
 
 @dataclass(frozen=True, slots=True)
 class OnwardTransfers:
-    """``destination.onward_regions`` sorted into what later rules need (REGULATIONS C12 condition 2).
+    """``destination.onward_regions`` sorted into what later rules need (GBA Guideline Art. 4: no provision to
+    organisations or individuals outside the GBA).
 
     ``outside_gba`` holds the codes certainly outside the Greater Bay Area; ``gba_undetermined`` those that
     may be inside it but need a city (``CN``, ``CN-GD``).
@@ -427,7 +429,7 @@ def resolve_destination(destination: Destination | None) -> Resolution:
 
 def is_outside_mainland(region: str | None) -> bool | None:
     """True for HK, MO, TW (also CN-HK, CN-MO, CN-TW) and every non-CN code; False for CN, CN-xx and
-    :data:`INTERNAL`; None when the region is unknown (REGULATIONS C11)."""
+    :data:`INTERNAL`; None when the region is unknown (docs/regions.md, "Rule")."""
     if not region:
         return None
     if region == INTERNAL:
@@ -439,7 +441,7 @@ def is_outside_mainland(region: str | None) -> bool | None:
 
 
 def in_gba(region: str | None, city: str | None = None) -> bool | None:
-    """Whether a place is in the Greater Bay Area of the GBA standard contract (REGULATIONS C12): Hong Kong
+    """Whether a place is in the Greater Bay Area of the GBA standard contract (GBA Guideline Art. 2): Hong Kong
     or one of the nine mainland cities of Guangdong. ``None`` when ``region`` is unknown, or is ``CN`` /
     ``CN-GD`` without a ``city`` to tell. Macao, Taiwan and other countries are outside it."""
     if not region or region == INTERNAL:

@@ -10,8 +10,9 @@
    mappings plus ``index.lifecycle.name``. A second template, because the indexer re-puts the plain templates
    at start; existing indices that match get the policy too.
 
-Retention follows REGULATIONS.md D1. A policy whose delete phase comes earlier than the legal minimum of its
-record class is refused before anything is written. Policies come from ``--ilm-dir`` (one ``<class>.json``
+Retention follows the legal minimum of each record class (:data:`LEGAL_MINIMUM_DAYS`; docs/law.md,
+"Retention"). A policy whose delete phase comes earlier than the legal minimum of its record class is refused
+before anything is written. Policies come from ``--ilm-dir`` (one ``<class>.json``
 per policy, the body of ``PUT _ilm/policy/<prefix>-<class>``, and ``bindings.json``: ``{template suffix:
 class}``; the Helm chart renders them into a ConfigMap) or, without it, from :func:`default_policies`.
 
@@ -38,14 +39,15 @@ import typer
 
 from flowwatch.settings import DETECTOR_CHANGELOGS, ElasticsearchSettings, KafkaSettings, Topics
 
-# Minimum retention in days per record class (REGULATIONS.md D1), counted in the longest calendar span:
+# Minimum retention in days per record class (docs/law.md, "Retention"), counted in the longest calendar span:
 #   network-logs     CSL Art. 21(3): network and security-event logs "不少于六个月" -> six months are at most
 #                    184 days (1 July to 1 January)
-#   export-records   Draft Regs Art. 39(6): export logs and export approvals "三年以上" (also Art. 32 risk
-#                    reports, PIPL Art. 56 PIA records: >= 3 years) -> 3 years with a leap day = 1,096 days
+#   export-records   Draft Regs (the 2021 draft Network Data Security Regulations) Art. 39(6): export logs
+#                    and export approvals "三年以上" (also Art. 32 risk reports, PIPL Art. 56 PIA records:
+#                    >= 3 years) -> 3 years with a leap day = 1,096 days
 #   consent-records  Draft Regs Art. 12(3): consent records, logs of providing PI to third parties, approvals
 #                    for sharing/trading/entrusting important data "至少五年" -> 5 years with two leap days = 1,827
-#   incidents        at least as long as the longest related record (D1, suggested ILM) = 1,827 days
+#   incidents        no article sets a period: as long as the longest related record (Flowwatch) = 1,827 days
 LEGAL_MINIMUM_DAYS: dict[str, int] = {
     "network-logs": 184,
     "export-records": 1096,
@@ -113,7 +115,7 @@ def check_policies(policies: dict[str, dict[str, Any]], bindings: dict[str, str]
         age = delete_age_days(policy)
         if age is not None and age < LEGAL_MINIMUM_DAYS[cls]:
             raise ClusterError(f"ILM policy {cls}: delete after {age:g} days is below the legal minimum of "
-                               f"{LEGAL_MINIMUM_DAYS[cls]} days (REGULATIONS.md D1)")
+                               f"{LEGAL_MINIMUM_DAYS[cls]} days (docs/law.md, Retention)")
     for template, cls in bindings.items():
         if template not in TIME_BASED_TEMPLATES:
             raise ClusterError(f"ILM binding {template} -> {cls}: only time-based indices "

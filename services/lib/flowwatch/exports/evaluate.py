@@ -13,7 +13,7 @@ the key says) even when flows repeat or are replayed:
   renewal window (60 working days; 2024 Provisions Art. 9).
 - ``export_important_data_without_assessment`` — important data exported without a valid security
   assessment (2024 Provisions Art. 7).
-- ``export_restricted_recipient`` — the recipient is on the restriction list (REGULATIONS.md C9).
+- ``export_restricted_recipient`` — the recipient is on the restriction list (PIPL Art. 42).
 - ``export_gba_outside_scope`` — a flow under the GBA standard contract leaving its scope (GBA Guideline
   Arts. 2, 4).
 """

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from flowwatch.rules.export import FiledMechanism, ProcessorProfile
 
 RESTRICTIONS_KEY = "__restriction_list__"
-"""Registry key of the list of restricted recipients (REGULATIONS.md C9: blocked recipients)."""
+"""Registry key of the list of restricted recipients (PIPL Art. 42: recipients to which providing PI is restricted
+or prohibited)."""
 
 
 class RegistryEntry(BaseModel):
@@ -30,7 +31,7 @@ class RegistryEntry(BaseModel):
 
 
 class RestrictedRecipient(BaseModel):
-    """A recipient exports to which raise an alert (a restriction or blocking list; C9)."""
+    """A recipient exports to which raise an alert (a restriction or blocking list; PIPL Art. 42)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

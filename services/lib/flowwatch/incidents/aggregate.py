@@ -4,7 +4,8 @@ order and any number of times (at-least-once delivery, replays after a crash).
 Distinct persons are counted exactly with a ``PersonStore`` (a Faust table in the detector, a set in tests)
 holding keyed hashes only. A person counts as sensitive when any update flagged their sensitive PI
 (PIPL Art. 28). Declared counts (``affected_subject_count``) are kept apart and used only as a flagged
-fallback when no person could be counted (REGULATIONS.md B6: persons, not records).
+fallback when no person could be counted: the thresholds of the incident packs count persons (人), not records
+(docs/law.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The incident update an incident flow event contributes (DESIGN.md "The flow event": ``incident``)."""
+"""The incident update an incident flow event contributes (its ``incident`` object: ``schemas/flow-event.v1.json``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Records of the incident pipeline (DESIGN.md "What comes out": Incident, Alert).
+"""Records of the incident pipeline: incidents and alerts, as served by ``/v1/incidents`` and ``/v1/alerts``
+(README, "API"; docs/api.md).
 
 - ``IncidentUpdate``: what the detector (from an incident event) or the API (marking an obligation done or
   waived) sends to the incident agent, on the ``incident-updates`` topic keyed by ``processor_id``. Persons

@@ -1,4 +1,4 @@
-"""Date-effective rule packs (DESIGN.md "Rules"): legal rules are data (YAML in ``packs/``), chosen by the
+"""Date-effective rule packs (docs/law.md): legal rules are data (YAML in ``packs/``), chosen by the
 incident's ``occurred_at``; every computed obligation records the pack id and article it came from.
 
 Public entry points: :func:`load_packs`, :func:`pack_for` and :func:`compute_obligations`.

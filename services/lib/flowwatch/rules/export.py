@@ -6,9 +6,13 @@ Pure functions over an :class:`~flowwatch.rules.export_pack.ExportRulePack` (the
 
 Units: every count is **distinct natural persons (人)**, cumulative over the pack's counting window
 (:func:`~flowwatch.rules.export_pack.window_start`), non-sensitive and sensitive PI counted separately
-(2024 Provisions Arts. 7–8 "不含敏感个人信息"). 以上 includes the number, 不满 excludes it (REGULATIONS.md A11).
-Sources: REGULATIONS.md C1 (mechanisms, PIPL Art. 38), C4 (thresholds, decision procedure), C5 (exemptions,
-2024 Provisions Arts. 3–6), C6 (assessment validity), C9 (PIPL Art. 42), C11–C12 (Hong Kong, Macau, GBA).
+(2024 Provisions Arts. 7–8 "不含敏感个人信息"). 以上 includes the number, 不满 excludes it (the Chinese legislative
+drafting convention; the texts do not restate it).
+Sources: PIPL Art. 38 (mechanisms); 2024 Provisions Arts. 5(4), 7, 8 and Assessment Measures Art. 4
+(thresholds); 2024 Provisions Arts. 3–6 (exemptions); 2024 Provisions Art. 9 and Assessment Measures Art. 14
+(assessment validity); PIPL Art. 42 (restriction list); GBA Guideline Arts. 2 and 4, and the 2024 Mainland–Macau
+guideline Art. 2 (Hong Kong, Macau, GBA).
+docs/export-rules.md explains the packs, docs/regions.md what counts as cross-border.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------
 
 GBA_GUIDELINE = "粤港澳大湾区（内地、香港）个人信息跨境流动标准合同实施指引"
-"""The GBA Guideline (CAC and HK ITIB Announcement 2023 No. 3), REGULATIONS.md C12."""
+"""The GBA Guideline (CAC and HK ITIB Announcement 2023 No. 3)."""
 
 GBA_MAINLAND_CITIES: dict[str, str] = {
     "Guangzhou": "广州",
@@ -98,10 +102,10 @@ HR_IMPLAUSIBLE_RECIPIENT_TYPES: frozenset[str] = frozenset({"marketing", "advert
 CONTRACT_CLAIM_DOUBTFUL_PERSONS = 10_000
 """Persons in one flow from which an Art. 5(1) contract-necessity claim is doubtful when the recipient type is
 in :data:`NON_PARTY_RECIPIENT_TYPES` or the purpose is none of the contract kinds Art. 5(1) lists. 10,000 is
-the largest batch one flow event may carry (DESIGN.md) and the sensitive-PI assessment threshold of
-Art. 7(2): a full batch to a non-party is bulk provision, not performance of individual contracts. Below it,
-both signals together (non-party recipient *and* unlisted purpose) still make the claim doubtful, so that
-splitting a batch does not hide it. Not a legal number: a review threshold."""
+the largest batch one flow event may carry (:data:`flowwatch.models.MAX_SUBJECT_KEYS`) and the sensitive-PI
+assessment threshold of Art. 7(2): a full batch to a non-party is bulk provision, not performance of individual
+contracts. Below it, both signals together (non-party recipient *and* unlisted purpose) still make the claim
+doubtful, so that splitting a batch does not hide it. Not a legal number: a review threshold."""
 
 EMERGENCY_CLAIM_DOUBTFUL_PERSONS = 1_000
 """Persons in one flow from which an Art. 5(3) emergency claim ("紧急情况下为保护自然人的生命健康和财产安全")
@@ -163,7 +167,7 @@ def _recipient_type(value: str | None) -> str | None:
 
 
 class ProcessorProfile(_Strict):
-    """Registry profile of a data handler (REGULATIONS.md F2).
+    """Registry profile of a data handler (``PUT /v1/processors``; README "API").
 
     ``ciio``: critical information infrastructure operator (CSL Art. 31; 2024 Provisions Art. 7(1); 2025
     Reporting Measures Art. 4 para 2: incident report within 1 hour). ``central_state_organ``: one of the
@@ -200,7 +204,7 @@ class ProcessorProfile(_Strict):
 
 
 class FiledMechanism(_Strict):
-    """A transfer mechanism the processor has on file (REGULATIONS.md F6).
+    """A transfer mechanism the processor has on file (PIPL Art. 38; ``PUT /v1/processors``).
 
     ``scope_recipients`` / ``scope_regions``: recipients (names, compared with :func:`normalise_name`) and
     destination regions (ISO 3166 codes; ``"US"`` covers ``"US-CA"``) it covers; empty = any.
@@ -377,7 +381,8 @@ def required_mechanism(
     on: date | None = None,
 ) -> Requirement:
     """The mechanism a processor needs for its exports, given the window's cumulative counts **including**
-    the current flow (``counts_after``, persons), following REGULATIONS.md C4's decision procedure:
+    the current flow (``counts_after``, persons), in this order (2024 Provisions Arts. 3–8; for the 2022 pack
+    the Assessment Measures Art. 4):
 
     1. no PI and no important data → ``none`` (2024 Provisions Art. 3; Assessment Measures Art. 2 scope);
     2. important data (notified or published, Art. 2) → security assessment (2024 Art. 7(1)–(2); 2022 Art. 4(1));
@@ -513,9 +518,9 @@ def evaluate_exemption(
     counts_after: ExportCounts | None = None,
     on: date | None = None,
 ) -> ExemptionDecision:
-    """Judge an exemption claim of a flow (2024 Provisions Arts. 3–6; REGULATIONS.md C5).
+    """Judge an exemption claim of a flow (2024 Provisions Arts. 3–6).
 
-    Refused: a code the pack does not recognise (the 2022 Assessment Measures have no exemptions, E2 item 6);
+    Refused: a code the pack does not recognise (the 2022 Assessment Measures have no exemptions);
     important data with Arts. 3, 4, 5 (Art. 5 para 2 "不包括重要数据"); a CIIO claiming Art. 5(4) (Art. 7 last
     para lets CIIOs use Arts. 3, 4, 5(1)–(3), 6 only); Art. 3 with PI; Art. 4 when domestic PI was mixed in
     (``domestic_pi``); Art. 5(4) once the window holds ≥ 100,000 non-sensitive or any sensitive persons

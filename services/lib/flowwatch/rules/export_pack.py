@@ -2,11 +2,11 @@
 and the counting window.
 
 A pack file holds one :class:`ExportRulePack`: the thresholds, triggers, exemptions, assessment validity and
-renewal rule of one legal regime, each citing its article (REGULATIONS.md C4–C6, E1–E3). Packs are data: a
-new regime is a new YAML file with its own ``effective_from``, not a code change (DESIGN.md "Rules").
+renewal rule of one legal regime, each citing its article (docs/export-rules.md). Packs are data: a
+new regime is a new YAML file with its own ``effective_from``, not a code change (docs/law.md, docs/export-rules.md).
 Packaged packs live in ``export_packs/`` — kept out of ``packs/``, which the incident loader reads whole.
 
-Counting windows (REGULATIONS.md C4, E2 item 1):
+Counting windows (where the two conflict, the 2024 Provisions prevail: Art. 13; docs/export-rules.md):
 
 - 2024 Provisions (促进和规范数据跨境流动规定) Arts. 5(4), 7, 8 — "自当年1月1日起": calendar year to date.
   ``counting_window.years_back = 0``; the window resets every 1 January (00:00 Asia/Shanghai).
@@ -238,7 +238,8 @@ class ExportRulePack(_Strict):
     """A date-effective cross-border export rule pack. ``effective_until`` is the last day (inclusive) it
     applies; dates are local dates in ``timezone``.
 
-    ``exempted_flows_count_toward_totals`` (REGULATIONS.md C4, open question not answered in the sources):
+    ``exempted_flows_count_toward_totals`` (an open question the texts do not answer; docs/export-rules.md,
+    "Decisions taken where the law is silent or unclear"):
     whether persons exported under an honoured exemption (Arts. 4, 5(1)–(3), 6) are added to the cumulative
     totals of Arts. 7 and 8. Default ``false``: an exempt flow is outside the mechanisms, so its persons are
     not counted. Set ``true`` for the conservative reading. Art. 5(4) flows always count (that exemption is

@@ -1,4 +1,4 @@
-"""One recognizer class per canonical entity (DESIGN.md "Canonical PI entity names").
+"""One recognizer class per canonical entity (docs/detection.md, "Entities").
 
 ``ALL_RECOGNIZERS`` is in order of identifying strength: a finding counts a record's person by the first
 type in this order that the record holds (resident ID before mobile before e-mail …).
