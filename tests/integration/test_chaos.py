@@ -14,17 +14,10 @@ from bench.chaos import scenario_broker_restart, scenario_poison, scenario_stack
 
 pytestmark = pytest.mark.integration
 
-KNOWN = {"ledger counts every flow once"}
-"""Open defect: after a noida-db restart the batched export ledger undercounted 14 of 1,858 flows (every
-finding exact); the same family as the SIGKILL undercount of test_egress_crash (issue 12 note)."""
-
-
 @pytest.mark.parametrize("scenario", [scenario_poison, scenario_broker_restart, scenario_stack_restart],
                          ids=["poison", "broker-restart", "stack-restart"])
 def test_chaos_quick(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
     result = scenario(tmp_path / "stack", True)
     failed = [name for name, ok in result.checks.items() if not ok]
     assert result.sent > 0 and result.lost == 0 and result.duplicated == 0, (result, result.notes)
-    assert not [f for f in failed if f not in KNOWN], (failed, result.notes)
-    if failed:  # open defect of the batched export ledger (not this branch's files): say it, do not hide it
-        pytest.xfail(f"{failed}: {result.notes}")
+    assert not failed, (failed, result.notes)  # the ledger check failed before agents retried failed batches

@@ -23,6 +23,7 @@ from flowwatch.kafka_client import faust_broker, faust_credentials
 from flowwatch.observability import logging_config, metrics_port, start_metrics_server
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
 from flowwatch_detector import egress, fetch_backoff, incidents, metrics
+from flowwatch_detector.batched_state import await_acks, until_applied
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -147,19 +148,28 @@ async def pii(stream: faust.StreamT) -> None:
         started = time.perf_counter()
         outcomes = await loop.run_in_executor(executor(), partial(process_batch, batch, TOPICS.dead_letters))
         metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
-        pending = [await _emit(raw, out) for raw, out in zip(batch, outcomes, strict=True)]
-        pending += [
-            await incident_updates_topic.send(key=out.key, value=out.incident_update, force=True)
-            for out in outcomes
-            if out.incident_update is not None
-        ]
-        pending += [
-            await export_updates_topic.send(key=out.key, value=out.export_update, force=True)
-            for out in outcomes
-            if out.export_update is not None
-        ]
-        # wait for the broker's acknowledgement of every output before the batch is acked (no loss)
-        await asyncio.gather(*pending)
+        # every output, acknowledged by the broker, before the batch is acked; a failed send (a broker
+        # restart) sends the whole batch's outputs again rather than letting Faust skip the batch (no loss;
+        # findings, incident and export updates are idempotent downstream: deterministic ids, update and
+        # event ids)
+        await until_applied(partial(_emit_all, batch, outcomes), lambda: None,
+                            f"outputs of a batch of {len(batch)} flow events")
+
+
+async def _emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:
+    """Send every output of a scanned batch and wait for the broker's acknowledgement of each."""
+    pending = [await _emit(raw, out) for raw, out in zip(batch, outcomes, strict=True)]
+    pending += [
+        await incident_updates_topic.send(key=out.key, value=out.incident_update, force=True)
+        for out in outcomes
+        if out.incident_update is not None
+    ]
+    pending += [
+        await export_updates_topic.send(key=out.key, value=out.export_update, force=True)
+        for out in outcomes
+        if out.export_update is not None
+    ]
+    await await_acks(pending, "pii batch")
 
 
 async def _emit(raw: RawEvent, out: Outcome) -> Awaitable[Any]:
