@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python bench/ledger.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/egress.py
-	$(BIN)/python bench/state_scale.py --quick
+	$(BIN)/python bench/state_scale.py
 	$(BIN)/python bench/api_latency.py
 
 chaos: install
