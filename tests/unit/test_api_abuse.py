@@ -57,6 +57,17 @@ def test_peek_takes_nothing() -> None:
     assert table.peek("k") == 0.0 and table.take("k") == 0.0
 
 
+def test_peek_honours_the_announced_wait() -> None:
+    clock = Clock()
+    table = BucketTable(rate=100, burst=1000, clock=clock)
+    table.take("k", 1000)
+    assert table.take("k", 500) == pytest.approx(5.0)  # refused: Retry-After 5 s
+    clock.now += 1
+    assert table.peek("k", 1) == pytest.approx(4.0)  # 100 tokens are there, but the client was told 5 s
+    clock.now += 4
+    assert table.peek("k", 1) == 0.0 and table.take("k", 500) == 0.0
+
+
 def test_memory_is_bounded_idle_keys_go_first() -> None:
     clock = Clock()
     table = BucketTable(rate=1, burst=10, max_entries=100, clock=clock)
@@ -223,7 +234,9 @@ def test_ingest_counts_events_and_answers_429_for_the_whole_batch() -> None:
         problem = second.json()
         assert problem["status"] == 429 and problem["budget"] == "ingest"
         assert len(producer.sent) == 600  # nothing of the refused batch
-        assert client.post("/v1/events", content=batch(300, 600), headers=auth("platform")).status_code == 202
+        early = client.post("/v1/events", content=batch(300, 600), headers=auth("platform"))
+        assert early.status_code == 429  # would fit, but the client was told to wait: refused before the body
+        assert len(producer.sent) == 600
         assert client.post("/v1/events", content=batch(300, 900), headers=auth("admin")).status_code == 202  # per key
 
 

@@ -5,8 +5,9 @@ subject id), one table per budget:
 
 - ``ingest``: ``POST /v1/events``, counted in **events** (a batch of n events costs n tokens;
   ``FLOWWATCH_API_RATE_INGEST_EVENTS`` per second, bucket ``FLOWWATCH_API_RATE_INGEST_BURST`` ≥ one full batch).
-  Authentication checks that the bucket holds at least one token before the body is read; the route takes
-  the batch's n tokens after splitting it, or answers 429 and produces nothing (all or nothing: nothing
+  Authentication checks that the bucket holds at least one token, and that the ``Retry-After`` of the key's
+  last refusal has passed, before the body is read; the route takes the batch's n tokens after splitting
+  it, or answers 429 and produces nothing (all or nothing: nothing
   within the limit is dropped, nothing beyond it is half-accepted).
 - ``write``: every other POST/PUT/PATCH/DELETE under ``/v1``, in requests (taken before the body is read:
   ``AuthFirstRoute`` authenticates first).
@@ -74,6 +75,8 @@ class TokenBucket:
     burst: float
     tokens: float
     stamp: float
+    blocked_until: float = 0.0
+    """Monotonic seconds until which ``peek`` answers "wait": the ``Retry-After`` of the last refusal."""
 
     def refill(self, now: float) -> None:
         """Add the tokens earned since ``stamp`` (capped at ``burst``)."""
@@ -135,17 +138,21 @@ class BucketTable:
             wait = bucket.wait(cost)
             if wait == 0.0:
                 bucket.tokens -= cost
+            else:
+                bucket.blocked_until = now + wait
             return wait
 
     def peek(self, key: str, cost: float = 1.0) -> float:
-        """Seconds until ``key``'s bucket holds ``cost`` tokens (0.0: now); takes nothing."""
+        """Seconds until ``key``'s bucket holds ``cost`` tokens (0.0: now), and at least until the end of the
+        wait its last refusal announced (so a client that ignores ``Retry-After`` is refused before its next
+        body is read, not after); takes nothing."""
         with self._lock:
             now = self._clock()
             bucket = self._buckets.get(key)
             if bucket is None:
                 return 0.0 if cost <= self.burst else math.inf
             bucket.refill(now)
-            return bucket.wait(cost)
+            return max(bucket.wait(cost), bucket.blocked_until - now, 0.0)
 
 
 def retry_after(wait: float) -> str:
