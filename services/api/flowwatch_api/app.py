@@ -33,6 +33,7 @@ from flowwatch.es_client import make_es
 from flowwatch.observability import COMPLIANCE_GAUGES, KafkaCheck, set_build_info
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api import (
+    abuse,
     alerts,
     audit_log,
     dead_letters,
@@ -126,6 +127,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.registry_producer = UpdateProducer(settings, topics().registry)
     app.state.events_producer = UpdateProducer(settings, topics().flow_events)
     app.state.kafka_check = KafkaCheck(settings, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
+
+    abuse.install(app, settings)  # rate limits and the body-size middleware (inside the metrics middleware)
 
     @app.middleware("http")
     async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
 from flowwatch.settings import ApiSettings
+from flowwatch_api.abuse import RateLimits, client_ip, rate_limits_of
 from flowwatch_api.oidc import InvalidToken, OidcVerifier, looks_like_jwt
 
 log = logging.getLogger(__name__)
@@ -116,25 +117,48 @@ def current_principal(
     """Authenticate the request's bearer key (lookups cached for ``key_cache_seconds``) or, when OIDC is
     configured (``flowwatch_api.oidc``), bearer JWT.
 
+    Then charges the request to the key's rate budget (``flowwatch_api.abuse``; once per request).
+
     Raises HTTPException 401 when the key or token is missing, malformed, unknown, revoked, expired or
-    badly signed; Elasticsearch errors propagate (the app maps them to 503).
+    badly signed; 429 when the key's budget is spent, or when the client IP has failed authentication too
+    often (checked before the lookup); Elasticsearch errors propagate (the app maps them to 503).
     """
+    limits = rate_limits_of(request)
+    principal = _authenticate(request, credentials, limits)
+    if limits is not None:
+        limits.charge_request(request, principal.key_id)
+    return principal
+
+
+def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None,
+                  limits: RateLimits | None) -> Principal:
+    """``current_principal`` without the per-key charge: the failed-authentication budget of the client IP
+    (``flowwatch_api.abuse``) is checked before any lookup, except for a key cached as valid."""
+    ip = client_ip(request)
+    cache: KeyCache = request.app.state.key_cache
+    if limits is not None and not (credentials and cache.cached_valid(credentials.credentials)):
+        limits.check_auth_failures(ip)
+
+    def refuse(detail: str) -> HTTPException:
+        if limits is not None:
+            limits.auth_failed(ip)
+        return _unauthorized(detail)
+
     if credentials is None or not credentials.credentials:
-        raise _unauthorized("missing bearer API key")
+        raise refuse("missing bearer API key")
     verifier: OidcVerifier | None = getattr(request.app.state, "oidc", None)
     if verifier is not None and looks_like_jwt(credentials.credentials):
         try:
             key_id, role, processor_id, name = verifier.verify(credentials.credentials)
         except InvalidToken as exc:
             log.info("bearer token refused: %s", exc)
-            raise _unauthorized("invalid bearer token") from None
+            raise refuse("invalid bearer token") from None
         return Principal(key_id=key_id, role=role, processor_id=processor_id, name=name)
     es = app_es(request)
     prefix = app_settings(request).es_index_prefix
-    cache: KeyCache = request.app.state.key_cache
     record = cache.get_or_load(credentials.credentials, lambda key: lookup_key(es, prefix, key))
     if record is None:
-        raise _unauthorized("invalid or revoked API key")
+        raise refuse("invalid or revoked API key")
     return Principal.from_record(record)
 
 

@@ -10,7 +10,8 @@ over 1 MB (the contract's limit, Kafka's default message size) cannot be produce
 Roles: ``admin`` (any processor) and ``platform`` (only events whose ``processor.id`` is its own: any other
 → 403 and nothing is produced). Answers 202 when every event is valid, 422 when some are not (the body
 lists them, with the error and whether they went to the dead-letter topic), 413 for an oversized body,
-503 when Kafka does not acknowledge.
+429 when the key's event budget is spent (``flowwatch_api.abuse``: a batch costs its event count, all or
+nothing), 503 when Kafka does not acknowledge.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flowwatch.apikeys import Role
 from flowwatch.models import MAX_EVENT_BYTES, FlowEvent
 from flowwatch.validation import Rejected as EventRejected
 from flowwatch.validation import parse_event
+from flowwatch_api.abuse import rate_limits_of
 from flowwatch_api.auth import Principal, require_roles
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
 
@@ -95,7 +97,9 @@ def _producer(request: Request) -> UpdateProducer:
     responses={
         400: {"description": "The body is not JSON."},
         403: {"description": "Not an admin or platform key, or an event of another processor."},
-        413: {"description": "Body over 16 MB or more than 1,000 events."},
+        413: {"description": "Body over 16 MB (FLOWWATCH_API_MAX_BODY_INGEST) or more than 1,000 events."},
+        429: {"description": "The API key's event budget (FLOWWATCH_API_RATE_INGEST_EVENTS per second, counted "
+              "in events) is spent; nothing of the batch was accepted; retry after `Retry-After` seconds."},
         422: {"model": IngestResult, "description": "Some events break the contract; they were sent to the "
               "dead-letter topic with the reason (unless over 1 MB), the valid ones were accepted."},
         503: {"description": "Kafka did not acknowledge; send the request again (events are idempotent by "
@@ -108,15 +112,20 @@ async def ingest(
     producer: Annotated[UpdateProducer, Depends(_producer)],
 ) -> Any:
     """Validate and produce the events (see module doc)."""
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, detail="body over 16 MB")
+    body = await request.body()  # at most FLOWWATCH_API_MAX_BODY_INGEST bytes (flowwatch_api.abuse.RequestLimits)
+    max_bytes = min(MAX_BODY_BYTES, request.app.state.settings.api_max_body_ingest)
+    if len(body) > max_bytes:
+        raise HTTPException(status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+                            detail=f"request body over {max_bytes:,} bytes")
     raws = split_body(body, request.headers.get("content-type", ""))
     if not raws:
         raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="no events in the body")
     if len(raws) > MAX_EVENTS:
-        raise HTTPException(status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        raise HTTPException(status_code=status.HTTP_413_CONTENT_TOO_LARGE,
                             detail=f"more than {MAX_EVENTS} events in one request")
+    limits = rate_limits_of(request)
+    if limits is not None:
+        limits.take_events(principal.key_id, len(raws))  # 429 for the whole batch: nothing produced
     records: list[tuple[str, bytes]] = []
     result = IngestResult(accepted=[], rejected=[])
     for index, raw in enumerate(raws):

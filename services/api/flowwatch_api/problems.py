@@ -9,12 +9,14 @@ unexpected error (500) — is one JSON object::
 
 ``type`` is ``about:blank`` (RFC 9457 §4.2.1: the title is then the HTTP status phrase) unless the problem
 has its own type URI below. Extension members: ``errors`` (422: ``[{"loc", "msg", "type"}]``, never the
-input values, which may hold PI) and ``parameter`` (400 for an unknown query parameter). Headers of the
-original error (``WWW-Authenticate``, ``Retry-After``) are kept. The optional ``instance`` member is left out:
+input values, which may hold PI), ``parameter`` (400 for an unknown query parameter) and ``budget`` (429 of the
+rate limits, ``flowwatch_api.abuse``). Headers of the original error (``WWW-Authenticate``, ``Retry-After``)
+are kept. The optional ``instance`` member is left out:
 the answer about another tenant's object must stay byte-identical to the one about a missing object.
 
 ``document_problems(openapi)`` rewrites the OpenAPI document so every 4xx/5xx answer that has no model of its
-own is declared as ``application/problem+json`` with the ``Problem`` schema.
+own is declared as ``application/problem+json`` with the ``Problem`` schema; every ``/v1`` operation also
+declares the 429 of the rate limits and every ``/v1`` write the 413 of the body-size limit.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ UNKNOWN_PARAMETER = TYPE_BASE + "unknown-query-parameter"
 VALIDATION = TYPE_BASE + "validation-error"
 BACKEND_UNAVAILABLE = TYPE_BASE + "search-backend-unavailable"
 RETRY_AFTER_SECONDS = "5"
+RATE_LIMITED = ("Rate limit of the API key (or of failed authentications from this address) exceeded; retry "
+                "after `Retry-After` seconds. `budget` names it: ingest, write, read or auth.")
 
 
 class ValidationIssue(BaseModel):
@@ -62,6 +66,7 @@ class Problem(BaseModel):
     detail: str = Field(description="What went wrong in this occurrence, for a human.")
     errors: list[ValidationIssue] | None = Field(default=None, description="422: every invalid part.")
     parameter: str | None = Field(default=None, description="400 unknown query parameter: its name.")
+    budget: str | None = Field(default=None, description="429: the rate budget spent (ingest, write, read, auth).")
 
 
 def problem_response(
@@ -154,9 +159,12 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
     schemas.update(defs)
     problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, ops in doc.get("paths", {}).items():
-        for op in ops.values():
+        for method, op in ops.items():
             responses = op.setdefault("responses", {})
             if path.startswith("/v1"):
+                responses.setdefault("429", {"description": RATE_LIMITED})
+                if method.upper() not in ("GET", "HEAD", "OPTIONS"):
+                    responses.setdefault("413", {"description": "Request body over the size limit."})
                 responses.setdefault("400", {"description": "Bad request"})
                 first = responses["400"].get("description", "")
                 if "unknown query parameter" not in first:

@@ -218,6 +218,15 @@ class KeyCache:
                 self._entries.popitem(last=False)
         return record
 
+    def cached_valid(self, key: str) -> bool:
+        """Whether ``key`` is cached (not expired) as a valid key; no lookup, nothing changes."""
+        if self.ttl <= 0:
+            return False
+        digest = hash_key(key)
+        with self._lock:
+            entry = self._entries.get(digest)
+            return entry is not None and entry[0] > self._clock() and entry[1] is not None
+
     def clear(self) -> None:
         """Forget every cached lookup."""
         with self._lock:

@@ -226,6 +226,52 @@ class ApiSettings(ElasticsearchSettings, KafkaSettings):
     oidc_role_claim: str = Field(default="flowwatch_role", description="Claim holding the Flowwatch role.")
     oidc_processor_claim: str = Field(default="flowwatch_processor",
                                       description="Claim holding the processor id of a platform role.")
+    # API abuse (issue 17 point 4): per-key rate limits, request-size limits, slow clients and floods.
+    # flowwatch_api.abuse enforces the first two, flowwatch_api.serving hands the rest to uvicorn.
+    # A rate of 0 turns that budget off. Budgets are per API replica (in-process): N replicas admit N x.
+    api_rate_ingest_events: float = Field(
+        default=2000.0, ge=0,
+        description="POST /v1/events: events per second per API key (a batch of n events costs n tokens).")
+    api_rate_ingest_burst: int = Field(
+        default=10_000, ge=1000,
+        description="POST /v1/events: bucket size in events per API key (at least one full batch, 1,000).")
+    api_rate_write: float = Field(
+        default=20.0, ge=0, description="Other writes (POST/PUT/PATCH/DELETE): requests per second per API key.")
+    api_rate_write_burst: int = Field(default=100, ge=1, description="Other writes: bucket size in requests.")
+    api_rate_read: float = Field(
+        default=100.0, ge=0, description="Reads (GET/HEAD under /v1): requests per second per API key.")
+    api_rate_read_burst: int = Field(default=400, ge=1, description="Reads: bucket size in requests.")
+    api_rate_auth_failures: float = Field(
+        default=5.0, ge=0,
+        description="Failed authentications (401) per second per client IP; beyond the burst an IP gets 429 "
+        "before any key lookup, except for keys already cached as valid.")
+    api_rate_auth_failures_burst: int = Field(default=50, ge=1, description="Failed authentications: bucket size.")
+    api_rate_max_tracked: int = Field(
+        default=10_000, ge=1,
+        description="Most API keys (or client IPs) tracked per budget; idle ones (bucket full again) go first, "
+        "then the least recently seen.")
+    api_max_body_ingest: int = Field(
+        default=16_000_000, ge=1, description="Bytes: largest POST /v1/events body (413 beyond).")
+    api_max_body: int = Field(default=1_048_576, ge=0, description="Bytes: largest body of any other request.")
+    api_body_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a client gets to send a whole request body (408 beyond).")
+    api_header_timeout: float = Field(
+        default=10.0, gt=0,
+        description="Seconds a client gets from its first byte (or from connecting) to the end of the request "
+        "headers; then the connection is closed (slow-header clients).")
+    api_timeout_keep_alive: int = Field(
+        default=5, ge=1, description="Seconds an idle keep-alive connection stays open (uvicorn).")
+    api_limit_concurrency: int | None = Field(
+        default=500, ge=1,
+        description="Most open connections or running requests before new requests get 503 (uvicorn); unset: "
+        "no limit.")
+    api_backlog: int = Field(default=2048, ge=1, description="Listen backlog of the server socket (uvicorn).")
+    api_max_header_bytes: int = Field(
+        default=16_384, ge=1024,
+        description="Bytes: largest request line plus headers (uvicorn h11_max_incomplete_event_size; 400 beyond).")
+    api_forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies whose X-Forwarded-For uvicorn trusts for the client IP (comma-separated, or *).")
 
 
 @lru_cache(maxsize=1)
