@@ -153,10 +153,12 @@ class SetLog:
         if self._index is None:
             index = _Index(GroupedSets(self.secret))
             packed: dict[str, list[Any]] = {}
+            records = 0
             for key, value in self.table.items():
                 if not (isinstance(key, str) and key.startswith(RECORD_PREFIX) and isinstance(value, dict)):
                     continue
                 seq, partition = int(value.get("seq", 0)), int(value.get("p", -1))
+                records += 1
                 for group, members in (value.get("sets") or {}).items():
                     packed.setdefault(group, []).append(unpack(base64.b64decode(members)))
                 for group, suffixes in (value.get("keys") or {}).items():  # records of the 2026-12 format
@@ -170,6 +172,9 @@ class SetLog:
                     index.next_offset[partition] = max(index.next_offset.get(partition, 0), value["o"])
             for group, arrays in packed.items():  # one sort per namespace, not one merge per record
                 index.sets.load(group, np.concatenate(arrays))
+            log.info("state index rebuilt: %d records, %d members in %d sets, %d windows, last seq %s, next offset %s",
+                     records, len(index.sets), len(index.sets.groups), len(index.windows), dict(index.last_seq),
+                     dict(index.next_offset))
             self._index = index
         return self._index
 
