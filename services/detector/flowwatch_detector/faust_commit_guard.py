@@ -36,7 +36,7 @@ def _new_offset(self: Any, tp: Any) -> int | None:
     committed = self._committed_offset[tp]
     if acked and committed is not None:
         gaps = self._gap.get(tp) if hasattr(self._gap, "get") else None
-        head_is_gap = bool(gaps) and bool(gaps.overlaps(committed))
+        head_is_gap = gaps is not None and bool(gaps) and bool(gaps.overlaps(committed))
         if min(acked) > committed and not head_is_gap:
             return None
     return _ORIGINAL(self, tp)
