@@ -45,3 +45,40 @@ def test_a_tracked_gap_at_the_head_does_not_hold_the_commit() -> None:
     c = consumer(10, [12, 13])
     c._gap[TP0].addi(10, 12)  # offsets 10 and 11 hold no message (a compacted or transactional topic)
     assert faust_consumer.Consumer._new_offset(c, TP0) == 14
+
+
+class _Flow:
+    def __init__(self, active: bool) -> None:
+        self.active = active
+
+    def is_active(self) -> bool:
+        return self.active
+
+
+def acking_consumer(active: bool, generation: int) -> Any:
+    c = consumer(10, [])
+    c.app = SimpleNamespace(flow_control=_Flow(active), consumer_generation_id=generation,
+                            topics=SimpleNamespace(acks_enabled_for=lambda _t: True))
+    c._unacked_messages = set()
+    c._n_acked = 0
+    c._waiting_for_ack = None
+    return c
+
+
+class _Message(SimpleNamespace):
+    __hash__ = object.__hash__
+
+
+def message(offset: int, generation: int) -> Any:
+    return _Message(acked=False, tp=TP0, topic=TP0.topic, offset=offset, generation_id=generation)
+
+
+def test_a_message_skipped_during_a_rebalance_is_not_acknowledged() -> None:
+    assert faust_commit_guard.install()
+    ack = faust_consumer.Consumer.ack
+    recovering = acking_consumer(active=False, generation=2)
+    assert ack(recovering, message(10, 2)) is False and recovering._acked[TP0] == []
+    new_generation = acking_consumer(active=True, generation=3)
+    assert ack(new_generation, message(10, 2)) is False and new_generation._acked[TP0] == []  # fetched before
+    running = acking_consumer(active=True, generation=2)
+    assert ack(running, message(10, 2)) is True and running._acked[TP0] == [10]  # processed: acknowledged
