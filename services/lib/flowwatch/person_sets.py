@@ -161,16 +161,20 @@ class GroupedSets:
             sets = self.groups[group] = U64Set()
         return (group, member) if sets.add(member) else None
 
-    def add_keys(self, keys: Sequence[str]) -> list[tuple[str, int] | None]:
-        """``add_key`` for many keys, in order (vectorised per namespace)."""
+    def _by_group(self, keys: Sequence[str]) -> dict[str, tuple[list[int], list[int]]]:
+        """Namespace → (members, positions in ``keys``)."""
         by_group: dict[str, tuple[list[int], list[int]]] = {}
         for i, key in enumerate(keys):
             group, member = split_key(key, self.secret)
             members, where = by_group.setdefault(group, ([], []))
             members.append(member)
             where.append(i)
+        return by_group
+
+    def add_keys(self, keys: Sequence[str]) -> list[tuple[str, int] | None]:
+        """``add_key`` for many keys, in order (vectorised per namespace)."""
         out: list[tuple[str, int] | None] = [None] * len(keys)
-        for group, (members, where) in by_group.items():
+        for group, (members, where) in self._by_group(keys).items():
             sets = self.groups.get(group)
             if sets is None:
                 sets = self.groups[group] = U64Set()
@@ -181,14 +185,8 @@ class GroupedSets:
 
     def contains_keys(self, keys: Sequence[str]) -> list[bool]:
         """Membership of each of ``keys`` (vectorised per namespace)."""
-        by_group: dict[str, tuple[list[int], list[int]]] = {}
-        for i, key in enumerate(keys):
-            group, member = split_key(key, self.secret)
-            members, where = by_group.setdefault(group, ([], []))
-            members.append(member)
-            where.append(i)
         out = [False] * len(keys)
-        for group, (members, where) in by_group.items():
+        for group, (members, where) in self._by_group(keys).items():
             sets = self.groups.get(group)
             if sets is not None:
                 for i, held in zip(where, sets.contains_many(members), strict=True):
