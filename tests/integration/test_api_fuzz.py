@@ -122,8 +122,14 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         # A's too); B's key id appears in B's audit records
         secrets = sorted({SECRET_MARK, b_record.key_id, *b.ids()} - set(a.ids()))
         stored_ids = sorted({a_record.key_id, b_record.key_id, *a.ids(), *b.ids()})
+        # the fuzzer sends thousands of requests per key and many failed authentications: the rate limits
+        # (tests/unit/test_api_abuse.py, tests/integration/test_api_abuse.py) are opened wide here
+        wide = 1e9
         api_settings = ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
-                                   kafka_bootstrap=engine.kafka_bootstrap, key_cache_seconds=0)
+                                   kafka_bootstrap=engine.kafka_bootstrap, key_cache_seconds=0,
+                                   api_rate_ingest_events=wide, api_rate_ingest_burst=10**9, api_rate_write=wide,
+                                   api_rate_write_burst=10**9, api_rate_read=wide, api_rate_read_burst=10**9,
+                                   api_rate_auth_failures=wide, api_rate_auth_failures_burst=10**9)
         yield Env(engine, es, prefix, api_settings, keys, a, b, stored_ids, secrets)
     finally:
         es.close()

@@ -22,7 +22,7 @@ import faust
 from flowwatch.kafka_client import faust_broker, faust_credentials
 from flowwatch.observability import logging_config, metrics_port, start_metrics_server
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
-from flowwatch_detector import egress, faust_commit_guard, fetch_backoff, incidents, metrics
+from flowwatch_detector import egress, fetch_backoff, incidents, metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
@@ -32,7 +32,6 @@ log = logging.getLogger("flowwatch.detector")
 settings = DetectorSettings()
 TOPICS = topics()
 fetch_backoff.install(settings.empty_fetch_backoff)  # long-poll on the client when the broker does not
-faust_commit_guard.install()  # never commit past an input message still in flight (faust-streaming #606)
 HEADER_REASON = "fw-reason"
 HEADER_ERROR = "fw-error"
 HEADER_DEAD_LETTER = "fw-dead-letter"
