@@ -21,7 +21,7 @@ applied or count replayed ones twice; every finding is exact."""
 
 BROKER_RESTART_DEFECT = pytest.mark.xfail(raises=AssertionError, strict=False, reason=(
     "open defect (docs/state.md, docs/faults.md): in some runs on noida-db a broker restart mid-stream loses "
-    "findings (13 events in one full-suite run) or miscounts the export ledger"))
+    "findings (seen in a full-suite run) or miscounts the export ledger"))
 
 
 @pytest.mark.parametrize("scenario", [scenario_poison,
