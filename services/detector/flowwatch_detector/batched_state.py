@@ -172,9 +172,9 @@ class SetLog:
                     index.next_offset[partition] = max(index.next_offset.get(partition, 0), value["o"])
             for group, arrays in packed.items():  # one sort per namespace, not one merge per record
                 index.sets.load(group, np.concatenate(arrays))
-            log.info("state index rebuilt: %d records, %d members in %d sets, %d windows, last seq %s, next offset %s",
-                     records, len(index.sets), len(index.sets.groups), len(index.windows), dict(index.last_seq),
-                     dict(index.next_offset))
+            log.info("%s index rebuilt: %d records, %d members in %d sets, %d windows, last seq %s, next offset %s",
+                     getattr(self.table, "name", "state"), records, len(index.sets), len(index.sets.groups),
+                     len(index.windows), dict(index.last_seq), dict(index.next_offset))
             self._index = index
         return self._index
 
