@@ -24,6 +24,7 @@ from flowwatch.observability import logging_config, metrics_port, start_metrics_
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
 from flowwatch_detector import egress, fetch_backoff, incidents, metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
+from flowwatch_detector.gap_reader import ContiguityGuard, install_seek_snapshot, read_range
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -32,6 +33,7 @@ log = logging.getLogger("flowwatch.detector")
 settings = DetectorSettings()
 TOPICS = topics()
 fetch_backoff.install(settings.empty_fetch_backoff)  # long-poll on the client when the broker does not
+install_seek_snapshot()  # the committed offsets of each seek: the pii agent's ContiguityGuard checks against them
 HEADER_REASON = "fw-reason"
 HEADER_ERROR = "fw-error"
 HEADER_DEAD_LETTER = "fw-dead-letter"
@@ -144,6 +146,7 @@ async def pii(stream: faust.StreamT) -> None:
             RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
             for e in events
         ]
+        batch = await _with_skipped(batch) + batch
         metrics.EVENTS_IN.labels(topic=TOPICS.flow_events).inc(len(batch))
         started = time.perf_counter()
         outcomes = await loop.run_in_executor(executor(), partial(process_batch, batch, TOPICS.dead_letters))
@@ -154,6 +157,30 @@ async def pii(stream: faust.StreamT) -> None:
         # event ids)
         await until_applied(partial(_emit_all, batch, outcomes), lambda: None,
                             f"outputs of a batch of {len(batch)} flow events")
+        for raw in batch:
+            guard.done(raw.topic, raw.partition, raw.offset)
+
+
+guard = ContiguityGuard(app)
+"""Offsets of ``flow-events`` the Faust consumer skipped (``gap_reader``'s module doc)."""
+
+
+async def _with_skipped(batch: list[RawEvent]) -> list[RawEvent]:
+    """The flow events before ``batch``'s first offset of each partition that the consumer never delivered,
+    read from the broker (``gap_reader``), in offset order; [] when nothing is missing."""
+    firsts: dict[tuple[str, int], int] = {}
+    for raw in batch:
+        firsts.setdefault((raw.topic, raw.partition), raw.offset)
+    skipped: list[RawEvent] = []
+    for (topic, partition), first in firsts.items():
+        if (hole := guard.missing(topic, partition, first)) is None:
+            continue
+        read = await asyncio.to_thread(read_range, settings, topic, partition, *hole)
+        log.warning("%s partition %d: batch starts at offset %d, expected %d: read the %d skipped flow events "
+                    "from the broker and scanned them first", topic, partition, first, hole[0], len(read))
+        metrics.GAP_RECORDS.labels(topic=topic).inc(len(read))
+        skipped += [event.message for event in read]
+    return skipped
 
 
 async def _emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:

@@ -12,6 +12,10 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
 - Out: ``export-ledger`` (``LedgerRecord``) and ``alerts`` (``Alert``), key ``processor_id``; also, from a timer
   over the registry, the yearly risk-assessment alerts of important-data processors (Decree 790 Art. 33).
 
+Input the Faust consumer skipped (a batch that starts past the source offset the ledger's last record
+expects: ``gap_reader``) is read from the broker and applied before the batch, so the ledger stays exact
+even when a restart's commit went past updates no agent saw.
+
 Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
 every flow is applied in order, then one record holds the new keys and every touched window
 (``batched_state.durable_write``: sent at once, not through Faust's producer buffer), and one message per
@@ -38,6 +42,7 @@ from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks, until_applied
+from flowwatch_detector.gap_reader import read_range
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -128,8 +133,13 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         partition = events[-1].message.partition
         first, after = events[0].message.offset, events[-1].message.offset + 1
         if (expected := ledger_log.check_offset(partition, first)) is not None:
-            log.error("export-updates partition %d: batch starts at offset %d, the ledger expected %d: %d updates "
-                      "were never delivered to the agent", partition, first, expected, first - expected)
+            # the consumer skipped input (gap_reader's module doc): read it past Faust and apply it first
+            missing = await asyncio.to_thread(read_range, settings, topics.export_updates, partition, expected, first)
+            log.warning("export-updates partition %d: batch starts at offset %d, the ledger expected %d: read the %d "
+                        "skipped updates from the broker and applied them first", partition, first, expected,
+                        len(missing))
+            metrics.GAP_RECORDS.labels(topic=topics.export_updates).inc(len(missing))
+            events = [*missing, *events]
         acks: list[Any] = []
         ledgers: dict[tuple[str, str], LedgerRecord] = {}
         alerts: dict[str, tuple[ExportUpdate, Alert]] = {}

@@ -19,6 +19,8 @@ log = logging.getLogger("flowwatch.detector.metrics")
 
 EVENTS_IN = Counter("flowwatch_events_in_total", "Records consumed by the detector's agents.", ["topic"])
 FINDINGS_OUT = Counter("flowwatch_findings_out_total", "Findings sent to the findings topic.")
+GAP_RECORDS = Counter("flowwatch_input_gap_records_total",
+                      "Records the Faust consumer skipped, read from the broker and applied (gap_reader).", ["topic"])
 DEAD_LETTERS = Counter("flowwatch_dead_letters_total", "Records sent to the dead-letter topic.", ["reason"])
 DETECTION_SECONDS = Histogram(
     "flowwatch_detection_seconds",

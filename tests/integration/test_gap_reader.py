@@ -1,0 +1,43 @@
+"""``flowwatch_detector.gap_reader.read_range`` against the embedded noida-db: it returns exactly the records
+of the asked offsets, in order, with keys and values, and gives up with ``TimeoutError`` when the range lies
+beyond the end of the partition (the egress agent then retries its batch)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flowwatch.engines import Engine, start_noida
+from flowwatch.settings import KafkaSettings
+from flowwatch.stack import create_topics
+from flowwatch_detector.gap_reader import read_range
+from tests.integration.conftest import produce_keyed
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def noida(tmp_path: Path) -> Iterator[Engine]:
+    engine = start_noida(tmp_path / "noida")
+    create_topics(engine.kafka_bootstrap, {"g": 1})
+    yield engine
+    engine.stop()
+
+
+def test_reads_exactly_the_asked_offsets(noida: Engine) -> None:
+    produce_keyed(noida.kafka_bootstrap, "g", [(f"k{i}".encode(), f"v{i}".encode()) for i in range(50)])
+    settings = KafkaSettings(kafka_bootstrap=noida.kafka_bootstrap)
+
+    middle = read_range(settings, "g", 0, 10, 20)
+    assert [e.message.offset for e in middle] == list(range(10, 20))
+    assert [(e.key, e.value) for e in middle] == [(f"k{i}".encode(), f"v{i}".encode()) for i in range(10, 20)]
+    assert [e.message.offset for e in read_range(settings, "g", 0, 45, 50)] == list(range(45, 50))
+    assert read_range(settings, "g", 0, 7, 7) == []
+
+
+def test_gives_up_on_a_range_past_the_end(noida: Engine) -> None:
+    produce_keyed(noida.kafka_bootstrap, "g", [(b"k", b"v")] * 5)
+    with pytest.raises(TimeoutError, match="not done"):
+        read_range(KafkaSettings(kafka_bootstrap=noida.kafka_bootstrap), "g", 0, 3, 9, timeout=3)
