@@ -1,4 +1,4 @@
-"""``/v1/audit``: the audit log (who did what, when and why), and ``actor_of`` for the routes that write it.
+"""``/v1/audit``: the audit log (who did what, when and why; the routes that write it use ``auth.actor_of``).
 
 Roles admin, soc_analyst and regulator read every record; a platform key reads the records about its own
 processor (``processor_id``), through ``auth.scope_filters`` like every other list.
@@ -8,34 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from flowwatch.audit import Actor, AuditRecord, TargetType
+from flowwatch.audit import AuditRecord, TargetType
 from flowwatch.es_indices import audit_index
-from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, scope_filters
 from flowwatch_api.csv_export import AUDIT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
+from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
 from flowwatch_api.query import search_page, sort_by, text_query, time_range
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
 SORT = sort_by("at", "audit_id")
 MAX_PAGE_SIZE = 500
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The audit ``Actor`` of an authenticated caller."""
-    return Actor(key_id=principal.key_id, name=principal.name, role=str(principal.role))
 
 
 class Me(BaseModel):
@@ -75,8 +61,8 @@ class AuditPage(BaseModel):
             summary="Search the audit log (newest first, cursor paging; CSV with format=csv)")
 def list_audit(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
     target_type: Annotated[TargetType | None, Query(description="alert, incident, processor, restrictions, "
                                                     "api_key.")] = None,

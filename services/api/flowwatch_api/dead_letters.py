@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from flowwatch.apikeys import Role
@@ -22,17 +22,8 @@ from flowwatch.cli.dead_letters import RedriveRecord, redrive_id, redrive_states
 from flowwatch.detection.redact import redact
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.models import DeadLetter
-from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    may_read,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, may_read, scope_filters
+from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
 from flowwatch_api.query import search, search_page, sort_by, text_query, time_range
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"], route_class=AuthFirstRoute,
@@ -87,8 +78,8 @@ def _views(es: Elasticsearch, prefix: str, principal: Principal, docs: list[dict
 @router.get("", response_model=DeadLettersPage, summary="Search dead letters (why, when, where the original is)")
 def list_dead_letters(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
     reason: Annotated[list[str] | None, Query(description="invalid_json, schema_violation, too_large, "
                                               "key_mismatch; repeatable.")] = None,
@@ -120,8 +111,8 @@ def list_dead_letters(
 def get_dead_letter(
     dead_letter_id: Annotated[str, Path(min_length=1, max_length=128, description="SHA-256 of the original.")],
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> DeadLetterView:
     """The dead letter ``dead_letter_id``. Raises 404 when it does not exist or belongs to another
     processor than a platform key's (the same answer), 503."""

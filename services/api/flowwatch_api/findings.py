@@ -13,25 +13,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
-from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_from_source
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    app_es,
-    app_settings,
-    may_read,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, may_read, scope_filters
+from flowwatch_api.deps import AggCacheDep, CurrentPrincipal, EsDep, SettingsDep
 from flowwatch_api.partitions import (
-    PartitionAggCache,
     TotalRelation,
     aggregate_partitions,
     flat_page,
@@ -129,8 +119,8 @@ ToParam = Annotated[AwareDatetime | None, Query(description="RFC 3339; occurred_
 @router.get("", response_model=FindingsPage, summary="Search findings (filters, full text, sorting, cursor paging)")
 def list_findings(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: ProcessorsParam = None,
     processor: OldProcessorParam = None,
     entity_type: Annotated[
@@ -170,19 +160,13 @@ def _interval(interval: Interval) -> dict[str, str]:
             "week": {"calendar_interval": "week"}, "month": {"calendar_interval": "month"}}[interval]
 
 
-def agg_cache(request: Request) -> PartitionAggCache:
-    """The app's per-partition aggregation cache."""
-    cache: PartitionAggCache = request.app.state.agg_cache
-    return cache
-
-
 @router.get("/stats", response_model=FindingsStats, summary="Counts of findings for dashboards",
             response_model_by_alias=True)
 def findings_stats(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
-    cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+    es: EsDep,
+    settings: SettingsDep,
+    cache: AggCacheDep,
     processor_id: ProcessorsParam = None,
     processor: OldProcessorParam = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; default: the start of "
@@ -246,8 +230,8 @@ def findings_stats(
 def get_finding(
     finding_id: str,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> Finding:
     """The finding ``finding_id``. Raises 404 when it does not exist OR belongs to a processor the key may
     not read (same answer, so existence does not leak across tenants)."""
