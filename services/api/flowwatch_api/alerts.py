@@ -31,17 +31,14 @@ from flowwatch.settings import ApiSettings
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
 from flowwatch_api.csv_export import ALERT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.deps import AggCacheDep, AnalystPrincipal, CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.findings import MAX_PAGE_SIZE, sort_on
+from flowwatch_api.paging import MAX_PAGE_SIZE, PartitionedPage, flat_page, sort_on, walk_page
 from flowwatch_api.partitions import (
     PartitionAggCache,
-    TotalRelation,
     aggregate_partitions,
-    flat_page,
     get_by_id,
     in_range,
     list_partitions,
     merge_counts,
-    walk_page,
 )
 from flowwatch_api.query import iso_ms, text_query, time_range, unprocessable
 
@@ -71,13 +68,8 @@ def localize(alert: Alert) -> LocalizedAlert:
     return LocalizedAlert(**alert.model_dump(), texts=localized(alert))
 
 
-class AlertsPage(BaseModel):
+class AlertsPage(PartitionedPage[LocalizedAlert]):
     """One page of alerts. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
-
-    items: list[LocalizedAlert]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
 
 
 class AlertTimeBucket(BaseModel):
@@ -189,7 +181,7 @@ def list_alerts(
     if field in ("count",):
         order[0][field]["unmapped_type"] = "integer"
     walk = field == "raised_at" and descending  # the partition field, newest first
-    page = (walk_page if walk else flat_page)(es, parts, {"bool": {"filter": filters}}, order, size, cursor)
+    page = (walk_page if walk else flat_page)(es, parts, filters, order, size, cursor)
     return AlertsPage(items=[localize(effective(Alert.model_validate(h["_source"]), now)) for h in page.hits],
                       next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 

@@ -23,22 +23,18 @@ from flowwatch.rules.export_pack import ExportRulePack, load_export_packs, windo
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, scope_filters
 from flowwatch_api.csv_export import CSV_RESPONSE, LEDGER_COLUMNS, PAGE, csv_response, pages
 from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.findings import MAX_PAGE_SIZE
-from flowwatch_api.query import search, search_page, sort_by
+from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
+from flowwatch_api.query import search
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("updated_at", "id")
+SORT = sort_on("updated_at", "id")
 MAX_CURRENT = 100
 """Most records one processor can have in its current windows (one per applicable pack)."""
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(Page[LedgerRecord]):
     """One page of ledger records, most recently updated first. ``total`` counts every match."""
-
-    items: list[LedgerRecord]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
 
 
 class CurrentLedger(BaseModel):
@@ -103,9 +99,9 @@ def list_ledger(
                           ("required_mechanism", [str(m) for m in required_mechanism or []])):
         if values:
             filters.append({"terms": {field: list(values)}})
-    hits, next_cursor, total = search_page(es, ledger_index(settings.es_index_prefix), filters, SORT, size, cursor)
-    items = [LedgerRecord.model_validate(h["_source"]) for h in hits]
-    return LedgerPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, ledger_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [LedgerRecord.model_validate(h["_source"]) for h in page.hits]
+    return LedgerPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(

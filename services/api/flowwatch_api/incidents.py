@@ -35,14 +35,14 @@ from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
 from flowwatch.stored_form import incident_from_source
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
 from flowwatch_api.deps import CurrentPrincipal, EsDep, IncidentProducerDep, SettingsDep, WriterPrincipal
-from flowwatch_api.findings import MAX_PAGE_SIZE
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
 from flowwatch_api.producer import BrokerUnavailable
-from flowwatch_api.query import search, search_page, sort_by, time_range, unprocessable
+from flowwatch_api.query import search, time_range, unprocessable
 from flowwatch_api.report_html import render_pdf, render_report
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("occurred_at", "id")
+SORT = sort_on("occurred_at", "id")
 WAIVABLE: frozenset[str] = frozenset({"notify_individuals"})
 """Obligations that may be waived: the notice to individuals (PIPL Art. 57 para 2). The incident's rule
 pack must also give the obligation a ``waiver_basis``."""
@@ -63,12 +63,9 @@ ONE_INCIDENT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class IncidentsPage(BaseModel):
+class IncidentsPage(ExactPage[IncidentRecord]):
     """One page of incidents, newest ``occurred_at`` first (unknown last). ``total`` counts every match."""
 
-    items: list[IncidentRecord]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
     total_relation: Literal["eq"] = Field(default="eq", description="Always `eq`: `total` is exact.")
 
 
@@ -317,11 +314,9 @@ def list_incidents(
         filters.append({"terms": {"type": [str(t) for t in type_]}})
     filters += obligation_filter(list(obligation or []), status_, now)
     filters += time_range("occurred_at", from_, to)
-    hits, next_cursor, total = search_page(
-        es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor
-    )
-    items = [served(incident_from_source(h["_source"]), principal, now) for h in hits]
-    return IncidentsPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [served(incident_from_source(h["_source"]), principal, now) for h in page.hits]
+    return IncidentsPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(

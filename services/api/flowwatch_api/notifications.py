@@ -20,13 +20,13 @@ from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.settings import ApiSettings
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
 from flowwatch_api.deps import AnalystPrincipal, EsDep, SettingsDep
-from flowwatch_api.query import search_page, sort_by
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
 from flowwatch_notifier import store
 from flowwatch_notifier.models import (
     ROUTE_ID_PATTERN,
@@ -43,7 +43,7 @@ router = APIRouter(tags=["notifications"], route_class=AuthFirstRoute, responses
     **BAD_REQUEST, 403: {"description": "Only admin and soc_analyst keys read and manage notifications."}})
 
 RouteIdPath = Annotated[str, Path(pattern=ROUTE_ID_PATTERN, description="Route id: a-z, 0-9, `_.-`, ≤ 63.")]
-SORT = sort_by("created_at", "notification_id")
+SORT = sort_on("created_at", "notification_id")
 
 
 class RoutesList(BaseModel):
@@ -52,13 +52,8 @@ class RoutesList(BaseModel):
     items: list[RouteView]
 
 
-class NotificationsPage(BaseModel):
+class NotificationsPage(ExactPage[Notification]):
     """One page of notification records, newest first."""
-
-    items: list[Notification]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: str = Field(default="eq", description="Always `eq` here.")
 
 
 def _audit(es: Elasticsearch, settings: ApiSettings, principal: Principal, action: str, route_id: str,
@@ -152,7 +147,7 @@ def list_notifications(
     route_id: Annotated[list[str] | None, Query(description="Route id; repeatable.")] = None,
     alert_id: Annotated[str | None, Query(max_length=200, description="Alert id.")] = None,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
-    size: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
 ) -> NotificationsPage:
     """Notification records matching every given filter, newest first. Raises 400, 403, 422, 503."""
@@ -162,7 +157,6 @@ def list_notifications(
             filters.append({"terms": {field: list(values)}})
     if alert_id is not None:
         filters.append({"term": {"alert_id": alert_id}})
-    hits, next_cursor, total = search_page(es, store.notifications_index(settings.es_index_prefix), filters, SORT,
-                                           size, cursor)
-    return NotificationsPage(items=[Notification.model_validate(h["_source"]) for h in hits],
-                             next_cursor=next_cursor, total=total)
+    page = search_page(es, store.notifications_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    return NotificationsPage(items=[Notification.model_validate(h["_source"]) for h in page.hits],
+                             next_cursor=page.next_cursor, total=page.total)

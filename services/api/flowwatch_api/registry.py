@@ -35,13 +35,13 @@ from flowwatch_api.deps import (
     RegistryProducerDep,
     SettingsDep,
 )
-from flowwatch_api.findings import MAX_PAGE_SIZE
+from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
-from flowwatch_api.query import search, search_page, sort_by, unprocessable
+from flowwatch_api.query import search, unprocessable
 
 router = APIRouter(tags=["registry"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("updated_at", "processor_id")
+SORT = sort_on("updated_at", "processor_id")
 RETRY_AFTER_SECONDS = "5"
 
 ProcessorIdPath = Annotated[str, Path(min_length=1, max_length=200, description="The processor id.")]
@@ -73,12 +73,8 @@ class Restrictions(BaseModel):
     recipients: list[RestrictedRecipient]
 
 
-class ProcessorsPage(BaseModel):
+class ProcessorsPage(Page[RegistryEntry]):
     """One page of registry entries, most recently updated first. ``total`` counts every match."""
-
-    items: list[RegistryEntry]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -227,11 +223,9 @@ def list_processors(
     if ciio is not None:
         filters.append({"term": {"profile.ciio": ciio}})
     filters += mechanism_filter(mechanism_type, mechanism_active)
-    hits, next_cursor, total = search_page(
-        es, registry_index(settings.es_index_prefix), filters, SORT, size, cursor
-    )
-    items = [RegistryEntry.model_validate(h["_source"]) for h in hits]
-    return ProcessorsPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, registry_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [RegistryEntry.model_validate(h["_source"]) for h in page.hits]
+    return ProcessorsPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(
