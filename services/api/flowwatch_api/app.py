@@ -77,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """At shutdown: flush and close the producers, close the Elasticsearch client."""
         yield
         app.state.producer.close()
         app.state.registry_producer.close()

@@ -201,6 +201,7 @@ class AuthFirstRoute(APIRoute):
     routers with write routes; the dependencies still run as usual (the key lookup is cached)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, preceded by authentication and the role check on /v1 write methods."""
         handler = super().get_route_handler()
         if not self.path.startswith("/v1") or not (self.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
             return handler
