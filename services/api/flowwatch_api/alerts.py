@@ -19,40 +19,26 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from elasticsearch import ConflictError, Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Query, Response, status
+from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from flowwatch.alert_texts import AlertText, localized
-from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import alerts_pattern
 from flowwatch.incidents.models import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.rules.incident_pack import ObligationId
 from flowwatch.settings import ApiSettings
-from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    may_read,
-    require_roles,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
 from flowwatch_api.csv_export import ALERT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
-from flowwatch_api.findings import MAX_PAGE_SIZE, agg_cache, sort_on
+from flowwatch_api.deps import AggCacheDep, AnalystPrincipal, CurrentPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, PartitionedPage, flat_page, sort_on, walk_page
 from flowwatch_api.partitions import (
     PartitionAggCache,
-    TotalRelation,
     aggregate_partitions,
-    flat_page,
     get_by_id,
     in_range,
     list_partitions,
     merge_counts,
-    walk_page,
 )
 from flowwatch_api.query import iso_ms, text_query, time_range, unprocessable
 
@@ -67,7 +53,6 @@ SORTS: dict[str, tuple[str, bool]] = {
 }
 HISTORY_KEPT = 50
 WRITE_RETRIES = 5
-TRIAGE_ROLES = (Role.ADMIN, Role.SOC_ANALYST)
 STATS_DEFAULT_DAYS = 365
 
 
@@ -83,13 +68,8 @@ def localize(alert: Alert) -> LocalizedAlert:
     return LocalizedAlert(**alert.model_dump(), texts=localized(alert))
 
 
-class AlertsPage(BaseModel):
+class AlertsPage(PartitionedPage[LocalizedAlert]):
     """One page of alerts. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
-
-    items: list[LocalizedAlert]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
 
 
 class AlertTimeBucket(BaseModel):
@@ -142,8 +122,8 @@ def status_filter(statuses: list[str], now: datetime) -> dict[str, Any]:
             "cursor paging; CSV with format=csv)", responses=CSV_RESPONSE)
 def list_alerts(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
     = None,
     incident_id: Annotated[str | None, Query(description="The processor's incident id.")] = None,
@@ -201,7 +181,7 @@ def list_alerts(
     if field in ("count",):
         order[0][field]["unmapped_type"] = "integer"
     walk = field == "raised_at" and descending  # the partition field, newest first
-    page = (walk_page if walk else flat_page)(es, parts, {"bool": {"filter": filters}}, order, size, cursor)
+    page = (walk_page if walk else flat_page)(es, parts, filters, order, size, cursor)
     return AlertsPage(items=[localize(effective(Alert.model_validate(h["_source"]), now)) for h in page.hits],
                       next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
@@ -209,9 +189,9 @@ def list_alerts(
 @router.get("/stats", response_model=AlertsStats, summary="Counts of alerts for dashboards")
 def alerts_stats(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
-    cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+    es: EsDep,
+    settings: SettingsDep,
+    cache: AggCacheDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; first raised >= from; "
                                                  "default: the start of the UTC month a year ago.")] = None,
@@ -280,8 +260,8 @@ def _load(es: Elasticsearch, settings: ApiSettings, principal: Principal, alert_
 def get_alert(
     alert_id: str,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> LocalizedAlert:
     """The alert ``alert_id`` (status as of now). Raises 404 when it does not exist OR belongs to a processor
     the key may not read (same answer, so existence does not leak across tenants); 503."""
@@ -407,50 +387,44 @@ TRIAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "The action does not apply to the alert's current status."},
     422: {"description": "Invalid body (e.g. a suppression ending in the past)."},
 }
-Triager = Annotated[Principal, require_roles(*TRIAGE_ROLES)]
 
 
 @router.post("/{alert_id}/acknowledge", response_model=LocalizedAlert, summary="Acknowledge an alert",
              responses=TRIAGE_RESPONSES)
-def acknowledge(alert_id: str, principal: Triager,
-                es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-                cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+def acknowledge(alert_id: str, principal: AnalystPrincipal,
+                es: EsDep, settings: SettingsDep, cache: AggCacheDep,
                 body: Annotated[AcknowledgeBody | None, Body()] = None) -> LocalizedAlert:
     """Mark an open (or suppressed) alert acknowledged (body optional). Answers the updated alert; audited."""
     return triage(es, settings, cache, principal, alert_id, "acknowledge", body.reason if body else None)
 
 
 @router.post("/{alert_id}/assign", response_model=LocalizedAlert, summary="Assign an alert", responses=TRIAGE_RESPONSES)
-def assign(alert_id: str, body: Annotated[AssignBody, Body()], principal: Triager,
-           es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-           cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
+def assign(alert_id: str, body: Annotated[AssignBody, Body()], principal: AnalystPrincipal,
+           es: EsDep, settings: SettingsDep, cache: AggCacheDep) -> LocalizedAlert:
     """Assign an unresolved alert to ``assignee`` (status unchanged). Answers the updated alert; audited."""
     return triage(es, settings, cache, principal, alert_id, "assign", body.reason, assignee=body.assignee)
 
 
 @router.post("/{alert_id}/resolve", response_model=LocalizedAlert, summary="Resolve an alert",
              responses=TRIAGE_RESPONSES)
-def resolve(alert_id: str, body: Annotated[ResolveBody, Body()], principal: Triager,
-            es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-            cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
+def resolve(alert_id: str, body: Annotated[ResolveBody, Body()], principal: AnalystPrincipal,
+            es: EsDep, settings: SettingsDep, cache: AggCacheDep) -> LocalizedAlert:
     """Resolve an alert with a reason. A later occurrence of its dedup key reopens it. Audited."""
     return triage(es, settings, cache, principal, alert_id, "resolve", body.reason)
 
 
 @router.post("/{alert_id}/suppress", response_model=LocalizedAlert, summary="Suppress an alert",
              responses=TRIAGE_RESPONSES)
-def suppress(alert_id: str, body: Annotated[SuppressBody, Body()], principal: Triager,
-             es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-             cache: Annotated[PartitionAggCache, Depends(agg_cache)]) -> LocalizedAlert:
+def suppress(alert_id: str, body: Annotated[SuppressBody, Body()], principal: AnalystPrincipal,
+             es: EsDep, settings: SettingsDep, cache: AggCacheDep) -> LocalizedAlert:
     """Suppress an alert with a reason, until ``until`` (then it reads as open again) or until reopened.
     Occurrences meanwhile still fold into its ``count``. Audited."""
     return triage(es, settings, cache, principal, alert_id, "suppress", body.reason, until=body.until)
 
 
 @router.post("/{alert_id}/reopen", response_model=LocalizedAlert, summary="Reopen an alert", responses=TRIAGE_RESPONSES)
-def reopen(alert_id: str, principal: Triager,
-           es: Annotated[Elasticsearch, Depends(app_es)], settings: Annotated[ApiSettings, Depends(app_settings)],
-           cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+def reopen(alert_id: str, principal: AnalystPrincipal,
+           es: EsDep, settings: SettingsDep, cache: AggCacheDep,
            body: Annotated[ReopenBody | None, Body()] = None) -> LocalizedAlert:
     """Set an acknowledged, resolved or suppressed alert back to open (body optional). Audited."""
     return triage(es, settings, cache, principal, alert_id, "reopen", body.reason if body else None)

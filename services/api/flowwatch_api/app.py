@@ -1,7 +1,8 @@
 """The query service application: ``create_app(settings)`` builds the FastAPI app.
 
 Routes: ``/healthz`` (liveness, no auth), ``/readyz`` (Elasticsearch answers ping and the Kafka broker answers a
-metadata request, no auth), ``/metrics`` (Prometheus text, no auth: counts and timings only), ``/v1/*``
+metadata request, no auth), ``/metrics`` (Prometheus text, no auth: counts and timings only) — these three
+and the request metrics in ``flowwatch_api.ops`` — ``/v1/*``
 (bearer API key): findings, incidents (with their report and obligation marks), alerts, the processor
 registry and restriction list (writes go to ``processor-registry``) and the export ledger. Elasticsearch
 being unreachable or failing answers 503 (with ``Retry-After``) or 502; any other
@@ -12,20 +13,14 @@ it (``flowwatch_api.params``).
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Any
 
 from elasticsearch import Elasticsearch
-from fastapi import Depends, FastAPI, Request, status
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Histogram, generate_latest
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
+from prometheus_client import REGISTRY
 
 from flowwatch import __version__
 from flowwatch.apikeys import KeyCache
@@ -44,6 +39,7 @@ from flowwatch_api import (
     incidents,
     ingest,
     notifications,
+    ops,
     problems,
     registry,
     ui_routes,
@@ -53,33 +49,14 @@ from flowwatch_api.params import reject_unknown_query
 from flowwatch_api.partitions import PartitionAggCache
 from flowwatch_api.producer import UpdateProducer
 
-log = logging.getLogger(__name__)
-
 ES_REQUEST_TIMEOUT = 10.0
 """Seconds before an Elasticsearch request is abandoned (then 503)."""
-PING_TIMEOUT = 2.0
-"""Seconds /readyz waits for Elasticsearch's ping."""
-RETRY_AFTER_SECONDS = problems.RETRY_AFTER_SECONDS
-KAFKA_CHECK_TIMEOUT = 1.5
-"""Seconds /readyz waits for the broker's metadata answer (cached ``KAFKA_CHECK_TTL`` seconds)."""
-KAFKA_CHECK_TTL = 5.0
 
-REQUESTS = Counter("flowwatch_api_requests_total", "HTTP requests answered, by route template and status.",
-                   ["method", "route", "status"])
-REQUEST_SECONDS = Histogram("flowwatch_api_request_seconds", "HTTP request duration by route template (seconds).",
-                            ["method", "route"],
-                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-ES_ERRORS = Counter("flowwatch_api_es_errors_total",
-                    "Elasticsearch failures answered 503/502: unreachable (transport) or error (API error).",
-                    ["kind"])
-
-
-class Readiness(BaseModel):
-    """``/readyz`` answer: ``status`` ready/unavailable, each dependency ok/down, and what is down."""
-
-    status: Literal["ready", "unavailable"]
-    checks: dict[str, Literal["ok", "down"]]
-    detail: str | None = None
+V1_ROUTERS: tuple[APIRouter, ...] = (
+    findings.router, incidents.router, alerts.router, registry.router, exports.router, audit_log.router,
+    audit_log.me_router, ingest.router, dead_letters.router, detection_config.router, notifications.router,
+)
+"""The ``/v1`` routers, in the order they are matched; each gets ``reject_unknown_query``."""
 
 
 def make_es_client(settings: ApiSettings) -> Elasticsearch:
@@ -100,6 +77,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """At shutdown: flush and close the producers, close the Elasticsearch client."""
         yield
         app.state.producer.close()
         app.state.registry_producer.close()
@@ -126,78 +104,19 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.state.producer = UpdateProducer(settings, topics().incident_updates)
     app.state.registry_producer = UpdateProducer(settings, topics().registry)
     app.state.events_producer = UpdateProducer(settings, topics().flow_events)
-    app.state.kafka_check = KafkaCheck(settings, timeout=KAFKA_CHECK_TIMEOUT, ttl=KAFKA_CHECK_TTL)
+    app.state.kafka_check = KafkaCheck(settings, timeout=ops.KAFKA_CHECK_TIMEOUT, ttl=ops.KAFKA_CHECK_TTL)
 
     abuse.install(app, settings)  # rate limits and the body-size middleware (inside the metrics middleware)
 
-    @app.middleware("http")
-    async def count_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Request count and duration by route template (not the raw path: bounded label values)."""
-        started = time.perf_counter()
-        status_code = 500
-        try:
-            response = await call_next(request)
-            status_code = response.status_code
-            return response
-        finally:
-            route = getattr(request.scope.get("route"), "path", None) or "<unmatched>"
-            REQUESTS.labels(method=request.method, route=route, status=str(status_code)).inc()
-            REQUEST_SECONDS.labels(method=request.method, route=route).observe(time.perf_counter() - started)
-
-    problems.install(app, ES_ERRORS)
-
-    @app.get("/healthz", tags=["ops"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        """Always ``{"status": "ok"}`` while the process serves HTTP."""
-        return {"status": "ok"}
-
-    def es_ping() -> bool:
-        es: Elasticsearch = app.state.es
-        try:
-            return bool(es.options(request_timeout=PING_TIMEOUT, max_retries=0).ping())
-        except Exception:
-            return False
-
-    @app.get(
-        "/readyz", tags=["ops"], summary="Readiness: Elasticsearch and the Kafka broker reachable",
-        response_model=Readiness,
-        responses={503: {"model": Readiness,
-                         "description": "Elasticsearch or the Kafka broker does not answer (named in the body)."}},
-    )
-    async def readyz() -> JSONResponse:
-        """200 ``{"status": "ready", "checks": {...}}`` when Elasticsearch answers ping within 2 s and the broker a
-        metadata request within 1.5 s (cached 5 s); else 503 with the failing ones in ``detail`` and ``checks``."""
-        kafka_check: KafkaCheck = app.state.kafka_check
-        es_ok, (kafka_ok, kafka_detail) = await asyncio.gather(
-            run_in_threadpool(es_ping), run_in_threadpool(kafka_check.check)
-        )
-        checks = {"elasticsearch": "ok" if es_ok else "down", "kafka": "ok" if kafka_ok else "down"}
-        if es_ok and kafka_ok:
-            return JSONResponse({"status": "ready", "checks": checks})
-        down = [name for name, state in checks.items() if state != "ok"]
-        detail = " and ".join("elasticsearch" if n == "elasticsearch" else "kafka broker" for n in down)
-        if not kafka_ok:
-            log.warning("readiness: kafka broker unreachable: %s", kafka_detail)
-        return JSONResponse(
-            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-            content={"status": "unavailable", "detail": f"{detail} does not answer", "checks": checks},
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                              "description": "Prometheus text exposition format 0.0.4."}})
-    def prometheus_metrics() -> Response:
-        """Prometheus text exposition of this process (no auth, by convention: counts and timings only)."""
-        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
-
+    ops.install_metrics(app)
+    problems.install(app, ops.ES_ERRORS)
+    app.include_router(ops.router)  # /healthz, /readyz, /metrics: no authentication
     checked = [Depends(reject_unknown_query)]
-    for router in (findings.router, incidents.router, alerts.router, registry.router, exports.router,
-                   audit_log.router, audit_log.me_router, ingest.router, dead_letters.router, detection_config.router,
-                   notifications.router):
+    for router in V1_ROUTERS:
         app.include_router(router, dependencies=checked)
 
     def openapi() -> dict[str, Any]:
+        """The OpenAPI document (built once): the problem responses and the flow event schema added."""
         if app.openapi_schema is None:
             app.openapi_schema = problems.document_problems(ingest.add_event_schema(get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes)))

@@ -1,4 +1,4 @@
-"""``/v1/audit``: the audit log (who did what, when and why), and ``actor_of`` for the routes that write it.
+"""``/v1/audit``: the audit log (who did what, when and why; the routes that write it use ``auth.actor_of``).
 
 Roles admin, soc_analyst and regulator read every record; a platform key reads the records about its own
 processor (``processor_id``), through ``auth.scope_filters`` like every other list.
@@ -8,34 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
-from flowwatch.audit import Actor, AuditRecord, TargetType
+from flowwatch.audit import AuditRecord, TargetType
 from flowwatch.es_indices import audit_index
-from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, scope_filters
 from flowwatch_api.csv_export import AUDIT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
-from flowwatch_api.query import search_page, sort_by, text_query, time_range
+from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.query import text_query, time_range
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("at", "audit_id")
-MAX_PAGE_SIZE = 500
-
-
-def actor_of(principal: Principal) -> Actor:
-    """The audit ``Actor`` of an authenticated caller."""
-    return Actor(key_id=principal.key_id, name=principal.name, role=str(principal.role))
+SORT = sort_on("at", "audit_id")
 
 
 class Me(BaseModel):
@@ -62,21 +48,16 @@ def who_am_i(principal: CurrentPrincipal) -> Me:
               may_ingest=role in ("admin", "platform"))
 
 
-class AuditPage(BaseModel):
+class AuditPage(ExactPage[AuditRecord]):
     """One page of audit records, newest first. ``total`` counts every match."""
-
-    items: list[AuditRecord]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: str = Field(default="eq", description="Always `eq` here.")
 
 
 @router.get("", response_model=AuditPage, responses=CSV_RESPONSE,
             summary="Search the audit log (newest first, cursor paging; CSV with format=csv)")
 def list_audit(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
     target_type: Annotated[TargetType | None, Query(description="alert, incident, processor, restrictions, "
                                                     "api_key.")] = None,
@@ -109,6 +90,6 @@ def list_audit(
         filters.append({"bool": {"should": [{"term": {"actor.key_id": actor}}, {"term": {"actor.name": actor}}],
                                  "minimum_should_match": 1}})
     filters += time_range("at", from_, to) + text_query(q, ["reason"])
-    hits, next_cursor, total = search_page(es, audit_index(settings.es_index_prefix), filters, SORT, size, cursor)
-    return AuditPage(items=[AuditRecord.model_validate(h["_source"]) for h in hits], next_cursor=next_cursor,
-                     total=total)
+    page = search_page(es, audit_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    return AuditPage(items=[AuditRecord.model_validate(h["_source"]) for h in page.hits],
+                     next_cursor=page.next_cursor, total=page.total)

@@ -28,6 +28,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from flowwatch.apikeys import ApiKeyRecord, KeyCache, Role, lookup_key
+from flowwatch.audit import Actor
 from flowwatch.settings import ApiSettings
 from flowwatch_api.abuse import RateLimits, client_ip, rate_limits_of
 from flowwatch_api.oidc import InvalidToken, OidcVerifier, looks_like_jwt
@@ -65,6 +66,11 @@ class Principal:
     def from_record(cls, record: ApiKeyRecord) -> Principal:
         """Principal of a stored, valid API key."""
         return cls(key_id=record.key_id, role=record.role, processor_id=record.processor_id, name=record.name)
+
+
+def actor_of(principal: Principal) -> Actor:
+    """The audit ``Actor`` (``flowwatch.audit``) of an authenticated caller."""
+    return Actor(key_id=principal.key_id, name=principal.name, role=str(principal.role))
 
 
 def scope_filters(principal: Principal, tenant_field: str = TENANT_FIELD) -> list[dict[str, Any]]:
@@ -195,6 +201,7 @@ class AuthFirstRoute(APIRoute):
     routers with write routes; the dependencies still run as usual (the key lookup is cached)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """The route's handler, preceded by authentication and the role check on /v1 write methods."""
         handler = super().get_route_handler()
         if not self.path.startswith("/v1") or not (self.methods or set()) - {"GET", "HEAD", "OPTIONS"}:
             return handler

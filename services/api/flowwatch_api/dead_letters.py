@@ -14,32 +14,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from flowwatch.apikeys import Role
 from flowwatch.cli.dead_letters import RedriveRecord, redrive_id, redrive_states
 from flowwatch.detection.redact import redact
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.models import DeadLetter
-from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    may_read,
-    scope_filters,
-)
-from flowwatch_api.query import search, search_page, sort_by, text_query, time_range
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, may_read, scope_filters
+from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.query import search, text_query, time_range
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"], route_class=AuthFirstRoute,
                    responses=BAD_REQUEST)
 
-SORT = sort_by("received_at", "dead_letter_id")
-MAX_PAGE_SIZE = 500
+SORT = sort_on("received_at", "dead_letter_id")
 
 
 class OriginalPointer(BaseModel):
@@ -60,13 +51,8 @@ class DeadLetterView(DeadLetter):
     redrive: RedriveRecord | None = None
 
 
-class DeadLettersPage(BaseModel):
+class DeadLettersPage(ExactPage[DeadLetterView]):
     """One page of dead letters, newest first. ``total`` counts every match."""
-
-    items: list[DeadLetterView]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: str = Field(default="eq", description="Always `eq` here.")
 
 
 def _views(es: Elasticsearch, prefix: str, principal: Principal, docs: list[dict[str, Any]]) -> list[DeadLetterView]:
@@ -87,8 +73,8 @@ def _views(es: Elasticsearch, prefix: str, principal: Principal, docs: list[dict
 @router.get("", response_model=DeadLettersPage, summary="Search dead letters (why, when, where the original is)")
 def list_dead_letters(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
     reason: Annotated[list[str] | None, Query(description="invalid_json, schema_violation, too_large, "
                                               "key_mismatch; repeatable.")] = None,
@@ -110,9 +96,9 @@ def list_dead_letters(
         filters.append({"term": {"event_id": event_id}})
     filters += time_range("received_at", from_, to) + text_query(q, ["error"])
     prefix = settings.es_index_prefix
-    hits, next_cursor, total = search_page(es, dead_letters_index(prefix), filters, SORT, size, cursor)
-    return DeadLettersPage(items=_views(es, prefix, principal, [h["_source"] for h in hits]),
-                           next_cursor=next_cursor, total=total)
+    page = search_page(es, dead_letters_index(prefix), filters, SORT, size, cursor)
+    return DeadLettersPage(items=_views(es, prefix, principal, [h["_source"] for h in page.hits]),
+                           next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get("/{dead_letter_id}", response_model=DeadLetterView, summary="One dead letter by id",
@@ -120,8 +106,8 @@ def list_dead_letters(
 def get_dead_letter(
     dead_letter_id: Annotated[str, Path(min_length=1, max_length=128, description="SHA-256 of the original.")],
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> DeadLetterView:
     """The dead letter ``dead_letter_id``. Raises 404 when it does not exist or belongs to another
     processor than a platform key's (the same answer), 503."""

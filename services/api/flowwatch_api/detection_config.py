@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from confluent_kafka import KafkaException
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Body, HTTPException, Path, Request, status
 from fastapi.exceptions import RequestValidationError
 
 from flowwatch.apikeys import Role
@@ -28,12 +28,11 @@ from flowwatch.detection.custom import BUILTIN_ENTITIES
 from flowwatch.detection.settings_topic import SETTINGS_KEY, SETTINGS_TOPIC, encoded_key, read_latest
 from flowwatch.settings import ApiSettings
 from flowwatch.stack import StackError, create_topics
-from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, app_es, app_settings, require_roles
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
+from flowwatch_api.deps import AdminPrincipal, AllTenantsReader, EsDep, PublisherPrincipal, SettingsDep
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
 
 router = APIRouter(tags=["detection"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
-READERS = (Role.ADMIN, Role.SOC_ANALYST, Role.REGULATOR)
 RETRY_AFTER_SECONDS = "5"
 _lock = threading.Lock()  # read-modify-write of the per-processor route
 
@@ -106,7 +105,7 @@ def _audit(es: Elasticsearch, prefix: str, principal: Principal, action: str, ta
                        404: {"description": "No settings recorded through the API."},
                        503: {"description": "Kafka unavailable."}})  # fmt: skip
 def get_detection_config(
-    request: Request, principal: Annotated[Principal, require_roles(*READERS)]
+    request: Request, principal: AllTenantsReader
 ) -> dict[str, Any]:
     """The last settings document recorded through the API, as workers read it: allow/deny entries as
     SHA-256 or patterns, custom recognizers, ``updated_at``/``updated_by``. Admin, SOC analyst, regulator.
@@ -127,9 +126,9 @@ def get_detection_config(
 def put_detection_config(
     request: Request,
     body: Annotated[dict[str, Any], Body()],
-    principal: Annotated[Principal, require_roles(Role.ADMIN)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: AdminPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """Validate the document (shape in ``docs/detection.md``), hash plain list values, produce it to
     ``detection-settings`` and audit ``detection_config.put``; answers 202 with the stored form. Workers
@@ -151,9 +150,9 @@ def put_processor_lists(
     request: Request,
     processor_id: Annotated[str, Path(min_length=1, max_length=200)],
     body: Annotated[dict[str, Any], Body()],
-    principal: Annotated[Principal, require_roles(Role.ADMIN, Role.PLATFORM)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: PublisherPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     """``{"allow": [...], "deny": [...]}`` becomes ``processors[processor_id]`` of the settings in force;
     admin for any processor, a platform key for its own only. Audited as ``detection_config.processor.put``.

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.apikeys import Role
@@ -21,33 +20,21 @@ from flowwatch.es_indices import ledger_index
 from flowwatch.exports.models import LedgerRecord
 from flowwatch.rules.export import Mechanism
 from flowwatch.rules.export_pack import ExportRulePack, load_export_packs, window_id
-from flowwatch.settings import ApiSettings
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    scope_filters,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, scope_filters
 from flowwatch_api.csv_export import CSV_RESPONSE, LEDGER_COLUMNS, PAGE, csv_response, pages
-from flowwatch_api.findings import MAX_PAGE_SIZE
-from flowwatch_api.query import search, search_page, sort_by
+from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
+from flowwatch_api.query import search
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("updated_at", "id")
+SORT = sort_on("updated_at", "id")
 MAX_CURRENT = 100
 """Most records one processor can have in its current windows (one per applicable pack)."""
 
 
-class LedgerPage(BaseModel):
+class LedgerPage(Page[LedgerRecord]):
     """One page of ledger records, most recently updated first. ``total`` counts every match."""
-
-    items: list[LedgerRecord]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
 
 
 class CurrentLedger(BaseModel):
@@ -81,8 +68,8 @@ def check_may_read(principal: Principal, processor_id: str) -> None:
             summary="Export ledger records (newest first, cursor paging; CSV with format=csv)")
 def list_ledger(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
     = None,
     pack_id: Annotated[list[str] | None, Query(description="Export rule pack, e.g. cn_export_2024; repeatable.")]
@@ -112,9 +99,9 @@ def list_ledger(
                           ("required_mechanism", [str(m) for m in required_mechanism or []])):
         if values:
             filters.append({"terms": {field: list(values)}})
-    hits, next_cursor, total = search_page(es, ledger_index(settings.es_index_prefix), filters, SORT, size, cursor)
-    items = [LedgerRecord.model_validate(h["_source"]) for h in hits]
-    return LedgerPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, ledger_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [LedgerRecord.model_validate(h["_source"]) for h in page.hits]
+    return LedgerPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(
@@ -126,8 +113,8 @@ def list_ledger(
 def current_ledger(
     processor_id: Annotated[str, Path(min_length=1, description="The processor id.")],
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> CurrentLedger:
     """The processor's record(s) in the counting window(s) of now (one per export rule pack in force: the
     calendar year under the 2024 Provisions). ``items`` is empty when nothing was exported in the window.

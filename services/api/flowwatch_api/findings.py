@@ -3,9 +3,9 @@ dashboard aggregations (``/v1/findings/stats``).
 
 Every query is ANDed with ``auth.scope_filters(principal)``, so a platform key only sees its processor; a
 finding fetched by id is checked with ``auth.may_read``. Findings live in daily indices; newest-first pages
-walk them from the newest (``partitions.walk_page``). Paging uses ES ``search_after`` on
+walk them from the newest (``paging.walk_page``). Paging uses ES ``search_after`` on
 ``[occurred_at, finding_id asc]``; the cursor is the urlsafe base64 (unpadded) of the last hit's sort
-values, opaque to clients.
+values, opaque to clients (``flowwatch_api.paging``).
 """
 
 from __future__ import annotations
@@ -13,39 +13,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
-from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_from_source
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    app_es,
-    app_settings,
-    may_read,
-    scope_filters,
-)
-from flowwatch_api.partitions import (
-    PartitionAggCache,
-    TotalRelation,
-    aggregate_partitions,
-    flat_page,
-    get_by_id,
-    in_range,
-    list_partitions,
-    merge_counts,
-    walk_page,
-)
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, may_read, scope_filters
+from flowwatch_api.deps import AggCacheDep, CurrentPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, PartitionedPage, flat_page, sort_on, walk_page
+from flowwatch_api.partitions import aggregate_partitions, get_by_id, in_range, list_partitions, merge_counts
 from flowwatch_api.query import text_query, time_range, unprocessable
 
 router = APIRouter(prefix="/v1/findings", tags=["findings"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-MAX_PAGE_SIZE = 500
 TEXT_FIELDS = ["processor_name", "processor_id", "event_id", "entity_types", "categories", "activity",
                "source_region", "destination_region", "kind"]
 """Fields searched by ``q``."""
@@ -54,21 +35,8 @@ Interval = Literal["hour", "day", "week", "month"]
 STATS_DEFAULT_DAYS = 30
 
 
-def sort_on(field: str, id_field: str, descending: bool) -> list[dict[str, Any]]:
-    """``field`` (descending or not; documents without it last), then ``id_field`` ascending."""
-    return [
-        {field: {"order": "desc" if descending else "asc", "missing": "_last", "unmapped_type": "date"}},
-        {id_field: {"order": "asc", "unmapped_type": "keyword"}},
-    ]
-
-
-class FindingsPage(BaseModel):
+class FindingsPage(PartitionedPage[Finding]):
     """One page of findings. ``total`` counts the matches (``total_relation = "gte"``: at least that many)."""
-
-    items: list[Finding]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: TotalRelation = Field(default="eq", description="`gte`: `total` is a lower bound.")
 
 
 class TimeBucket(BaseModel):
@@ -129,8 +97,8 @@ ToParam = Annotated[AwareDatetime | None, Query(description="RFC 3339; occurred_
 @router.get("", response_model=FindingsPage, summary="Search findings (filters, full text, sorting, cursor paging)")
 def list_findings(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: ProcessorsParam = None,
     processor: OldProcessorParam = None,
     entity_type: Annotated[
@@ -157,10 +125,9 @@ def list_findings(
                                event_id, q)
     filters += time_range("occurred_at", from_, to)
     parts = in_range(list_partitions(es, findings_pattern(settings.es_index_prefix)), from_, to)
-    query = {"bool": {"filter": filters}}
     descending = sort.startswith("-")
     order = sort_on("occurred_at", "finding_id", descending)
-    page = (walk_page if descending else flat_page)(es, parts, query, order, size, cursor)
+    page = (walk_page if descending else flat_page)(es, parts, filters, order, size, cursor)
     return FindingsPage(items=[finding_from_source(h["_source"]) for h in page.hits],
                         next_cursor=page.next_cursor, total=page.total, total_relation=page.total_relation)
 
@@ -170,19 +137,13 @@ def _interval(interval: Interval) -> dict[str, str]:
             "week": {"calendar_interval": "week"}, "month": {"calendar_interval": "month"}}[interval]
 
 
-def agg_cache(request: Request) -> PartitionAggCache:
-    """The app's per-partition aggregation cache."""
-    cache: PartitionAggCache = request.app.state.agg_cache
-    return cache
-
-
 @router.get("/stats", response_model=FindingsStats, summary="Counts of findings for dashboards",
             response_model_by_alias=True)
 def findings_stats(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
-    cache: Annotated[PartitionAggCache, Depends(agg_cache)],
+    es: EsDep,
+    settings: SettingsDep,
+    cache: AggCacheDep,
     processor_id: ProcessorsParam = None,
     processor: OldProcessorParam = None,
     from_: Annotated[AwareDatetime | None, Query(alias="from", description="RFC 3339; default: the start of "
@@ -246,8 +207,8 @@ def findings_stats(
 def get_finding(
     finding_id: str,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> Finding:
     """The finding ``finding_id``. Raises 404 when it does not exist OR belongs to a processor the key may
     not read (same answer, so existence does not leak across tenants)."""

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from elasticsearch import Elasticsearch, NotFoundError
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -32,28 +32,17 @@ from flowwatch.incidents.models import IncidentRecord, IncidentUpdate, Individua
 from flowwatch.models import IncidentType
 from flowwatch.rules.incident_pack import IncidentRulePack, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
-from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import incident_from_source
-from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
-    CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    may_read,
-    require_roles,
-    scope_filters,
-)
-from flowwatch_api.findings import MAX_PAGE_SIZE
-from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
-from flowwatch_api.query import search, search_page, sort_by, time_range, unprocessable
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
+from flowwatch_api.deps import CurrentPrincipal, EsDep, IncidentProducerDep, SettingsDep, WriterPrincipal
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.producer import BrokerUnavailable
+from flowwatch_api.query import search, time_range, unprocessable
 from flowwatch_api.report_html import render_pdf, render_report
 
 router = APIRouter(prefix="/v1/incidents", tags=["incidents"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("occurred_at", "id")
+SORT = sort_on("occurred_at", "id")
 WAIVABLE: frozenset[str] = frozenset({"notify_individuals"})
 """Obligations that may be waived: the notice to individuals (PIPL Art. 57 para 2). The incident's rule
 pack must also give the obligation a ``waiver_basis``."""
@@ -74,12 +63,9 @@ ONE_INCIDENT: dict[int | str, dict[str, Any]] = {
 }
 
 
-class IncidentsPage(BaseModel):
+class IncidentsPage(ExactPage[IncidentRecord]):
     """One page of incidents, newest ``occurred_at`` first (unknown last). ``total`` counts every match."""
 
-    items: list[IncidentRecord]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
     total_relation: Literal["eq"] = Field(default="eq", description="Always `eq`: `total` is exact.")
 
 
@@ -281,11 +267,6 @@ def find_incident(
     return incident_from_source(hits[0])
 
 
-def _producer(request: Request) -> UpdateProducer:
-    producer: UpdateProducer = request.app.state.producer
-    return producer
-
-
 # ---------------------------------------------------------------------------------------------------
 # Routes
 # ---------------------------------------------------------------------------------------------------
@@ -294,8 +275,8 @@ def _producer(request: Request) -> UpdateProducer:
 @router.get("", response_model=IncidentsPage, summary="Search incidents (newest first, cursor paging)")
 def list_incidents(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
     = None,
     status_: Annotated[
@@ -333,11 +314,9 @@ def list_incidents(
         filters.append({"terms": {"type": [str(t) for t in type_]}})
     filters += obligation_filter(list(obligation or []), status_, now)
     filters += time_range("occurred_at", from_, to)
-    hits, next_cursor, total = search_page(
-        es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor
-    )
-    items = [served(incident_from_source(h["_source"]), principal, now) for h in hits]
-    return IncidentsPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, incidents_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [served(incident_from_source(h["_source"]), principal, now) for h in page.hits]
+    return IncidentsPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(
@@ -349,8 +328,8 @@ def list_incidents(
 def get_incident(
     incident_id: IncidentIdPath,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: ProcessorParam = None,
 ) -> IncidentRecord:
     """The incident record (obligations as of now). Every role; platform keys only their processor's
@@ -368,8 +347,8 @@ def get_incident(
 def get_report(
     incident_id: IncidentIdPath,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     response: Response,
     processor_id: ProcessorParam = None,
     download: DownloadParam = False,
@@ -402,8 +381,8 @@ def report_filename(record: IncidentRecord) -> str:
 def get_report_html(
     incident_id: IncidentIdPath,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: ProcessorParam = None,
     download: DownloadParam = False,
 ) -> HTMLResponse:
@@ -427,8 +406,8 @@ def get_report_html(
 def get_report_pdf(
     incident_id: IncidentIdPath,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: ProcessorParam = None,
     download: DownloadParam = False,
 ) -> Response:
@@ -461,10 +440,10 @@ def mark_obligation(
     obligation: Annotated[ObligationId, Path(description="regulator_report, followup_report or "
                                                          "notify_individuals.")],
     mark: Annotated[Mark, Body()],
-    principal: Annotated[Principal, require_roles(Role.ADMIN, Role.SOC_ANALYST, Role.PLATFORM)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
-    producer: Annotated[UpdateProducer, Depends(_producer)],
+    principal: WriterPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
+    producer: IncidentProducerDep,
     processor_id: ProcessorParam = None,
 ) -> IncidentUpdate:
     """Record that ``obligation`` was performed (``{"action": "done", "at": <RFC 3339, default now>,

@@ -16,10 +16,10 @@ nothing), 503 when Kafka does not acknowledge.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -28,8 +28,8 @@ from flowwatch.models import MAX_EVENT_BYTES, FlowEvent
 from flowwatch.validation import Rejected as EventRejected
 from flowwatch.validation import parse_event
 from flowwatch_api.abuse import rate_limits_of
-from flowwatch_api.auth import Principal, require_roles
-from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
+from flowwatch_api.deps import EventsProducerDep, PublisherPrincipal
+from flowwatch_api.producer import BrokerUnavailable
 
 router = APIRouter(prefix="/v1/events", tags=["ingest"])
 
@@ -78,11 +78,6 @@ def add_event_schema(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
-def _producer(request: Request) -> UpdateProducer:
-    producer: UpdateProducer = request.app.state.events_producer
-    return producer
-
-
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -108,8 +103,8 @@ def _producer(request: Request) -> UpdateProducer:
 )
 async def ingest(
     request: Request,
-    principal: Annotated[Principal, require_roles(Role.ADMIN, Role.PLATFORM)],
-    producer: Annotated[UpdateProducer, Depends(_producer)],
+    principal: PublisherPrincipal,
+    producer: EventsProducerDep,
 ) -> Any:
     """Validate and produce the events (see module doc)."""
     body = await request.body()  # at most FLOWWATCH_API_MAX_BODY_INGEST bytes (flowwatch_api.abuse.RequestLimits)

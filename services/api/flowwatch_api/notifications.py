@@ -19,15 +19,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from pydantic import BaseModel
 
-from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.settings import ApiSettings
-from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, app_es, app_settings, require_roles
-from flowwatch_api.query import search_page, sort_by
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
+from flowwatch_api.deps import AnalystPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
 from flowwatch_notifier import store
 from flowwatch_notifier.models import (
     ROUTE_ID_PATTERN,
@@ -43,10 +42,8 @@ from flowwatch_notifier.models import (
 router = APIRouter(tags=["notifications"], route_class=AuthFirstRoute, responses={
     **BAD_REQUEST, 403: {"description": "Only admin and soc_analyst keys read and manage notifications."}})
 
-MANAGERS = (Role.ADMIN, Role.SOC_ANALYST)
-Manager = Annotated[Principal, require_roles(*MANAGERS)]
 RouteIdPath = Annotated[str, Path(pattern=ROUTE_ID_PATTERN, description="Route id: a-z, 0-9, `_.-`, ≤ 63.")]
-SORT = sort_by("created_at", "notification_id")
+SORT = sort_on("created_at", "notification_id")
 
 
 class RoutesList(BaseModel):
@@ -55,13 +52,8 @@ class RoutesList(BaseModel):
     items: list[RouteView]
 
 
-class NotificationsPage(BaseModel):
+class NotificationsPage(ExactPage[Notification]):
     """One page of notification records, newest first."""
-
-    items: list[Notification]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
-    total_relation: str = Field(default="eq", description="Always `eq` here.")
 
 
 def _audit(es: Elasticsearch, settings: ApiSettings, principal: Principal, action: str, route_id: str,
@@ -73,9 +65,9 @@ def _audit(es: Elasticsearch, settings: ApiSettings, principal: Principal, actio
 
 @router.get("/v1/notification-routes", response_model=RoutesList, summary="List notification routes")
 def list_routes(
-    _principal: Manager,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    _principal: AnalystPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RoutesList:
     """Every route (secrets never included). Admin and SOC analyst keys. Raises 403, 503."""
     return RoutesList(items=[view_of(r) for r in store.load_routes(es, settings.es_index_prefix)])
@@ -85,9 +77,9 @@ def list_routes(
             responses={404: {"description": "No such route."}})
 def get_route(
     route_id: RouteIdPath,
-    _principal: Manager,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    _principal: AnalystPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RouteView:
     """The route ``route_id``. Raises 403, 404, 503."""
     route = store.get_route(es, settings.es_index_prefix, route_id)
@@ -102,10 +94,10 @@ def get_route(
 def put_route(
     route_id: RouteIdPath,
     spec: RouteSpec,
-    principal: Manager,
+    principal: AnalystPrincipal,
     response: Response,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RouteView:
     """Store the route (200 replaced, 201 created) and an audit record. Raises 403, 422, 503."""
     prefix = settings.es_index_prefix
@@ -133,9 +125,9 @@ def put_route(
                           404: {"description": "No such route."}})
 def delete_route(
     route_id: RouteIdPath,
-    principal: Manager,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: AnalystPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> Response:
     """Delete the route and write an audit record. Raises 403, 404, 503."""
     if not store.delete_route(es, settings.es_index_prefix, route_id):
@@ -147,15 +139,15 @@ def delete_route(
 @router.get("/v1/notifications", response_model=NotificationsPage,
             summary="Search notification records (delivered, dead-lettered, sending)")
 def list_notifications(
-    _principal: Manager,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    _principal: AnalystPrincipal,
+    es: EsDep,
+    settings: SettingsDep,
     state: Annotated[list[NotificationState] | None, Query(description="sending, delivered, dead_lettered.")]
     = None,
     route_id: Annotated[list[str] | None, Query(description="Route id; repeatable.")] = None,
     alert_id: Annotated[str | None, Query(max_length=200, description="Alert id.")] = None,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeatable.")] = None,
-    size: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size.")] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="`next_cursor` of the previous page.")] = None,
 ) -> NotificationsPage:
     """Notification records matching every given filter, newest first. Raises 400, 403, 422, 503."""
@@ -165,7 +157,6 @@ def list_notifications(
             filters.append({"terms": {field: list(values)}})
     if alert_id is not None:
         filters.append({"term": {"alert_id": alert_id}})
-    hits, next_cursor, total = search_page(es, store.notifications_index(settings.es_index_prefix), filters, SORT,
-                                           size, cursor)
-    return NotificationsPage(items=[Notification.model_validate(h["_source"]) for h in hits],
-                             next_cursor=next_cursor, total=total)
+    page = search_page(es, store.notifications_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    return NotificationsPage(items=[Notification.model_validate(h["_source"]) for h in page.hits],
+                             next_cursor=page.next_cursor, total=page.total)

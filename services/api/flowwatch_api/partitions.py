@@ -1,5 +1,5 @@
-"""Queries over time-partitioned indices (findings by hour or day, alerts by ISO week): newest-first walks,
-lookups by id, and per-partition aggregation caching.
+"""Queries over time-partitioned indices (findings by hour or day, alerts by ISO week): the partitions of a
+pattern, lookups by id, and per-partition aggregation caching (pages of them: ``flowwatch_api.paging``).
 
 Why: the embedded engine (noida-db) answers every search by scanning each document of the searched indices
 (≈ 5–7 µs per finding or alert on the reference machine, more for bigger documents; docs/engines.md), so a
@@ -8,10 +8,8 @@ shards the same way (``can_match`` with sort on the time field); doing it here k
 both engines.
 
 - ``list_partitions``: the indices of a pattern with the UTC interval each covers, newest first.
-- ``walk_page``: a page sorted by the partition's own time field, descending: partitions are searched from
-  the newest in growing batches (1, 1, 2, 4, … indices) until the page is full. Disjoint partitions make the
-  concatenation of the batches' hits the global order. ``total`` counts the matches in the searched
-  partitions; ``total_relation`` is ``"gte"`` when some were not searched.
+- ``paging.walk_page``: a page sorted by the partition's own time field, descending, searching partitions from
+  the newest until the page is full (``paging.flat_page``: other orders, every partition at once).
 - ``get_by_id``: a multi-get of ``doc_id`` in the newest ``MGET_FIRST`` partitions, then in the rest (each a
   key lookup, not a scan).
 - ``PartitionAggCache`` / ``aggregate_partitions``: a size-0 aggregation run per partition (one ``_msearch``
@@ -29,12 +27,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dt_time
-from typing import Any, Literal
+from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
-from fastapi import HTTPException, status
 
-from flowwatch_api.query import decode_cursor, encode_cursor, search
+from flowwatch_api.query import search
 from flowwatch_api.query import time_range as _range
 
 CLOSED_TTL = 60.0
@@ -47,9 +44,6 @@ MGET_FIRST = 48
 """Partitions (newest first) a lookup by id tries before the others: two days of hourly findings indices."""
 MSEARCH_BATCH = 64
 """Most partition aggregations sent in one ``_msearch`` request."""
-TotalRelation = Literal["eq", "gte"]
-MAX_BATCH = 16
-"""Most partitions searched by one request of a walk."""
 
 
 @dataclass(frozen=True)
@@ -101,80 +95,6 @@ def list_partitions(es: Elasticsearch, pattern: str) -> list[Partition]:
 def in_range(parts: list[Partition], from_: datetime | None, to: datetime | None) -> list[Partition]:
     """Partitions that can hold a document with ``from_ <= t < to``."""
     return [p for p in parts if (from_ is None or p.end > from_) and (to is None or p.start < to)]
-
-
-def _decode(cursor: str | None) -> list[Any] | None:
-    if not cursor:  # an empty cursor means the first page
-        return None
-    try:
-        return decode_cursor(cursor)
-    except ValueError:
-        raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="invalid cursor") from None
-
-
-@dataclass
-class Page:
-    """One page: the hits, the cursor of the next page (None on the last), and the total matches."""
-
-    hits: list[dict[str, Any]]
-    next_cursor: str | None
-    total: int
-    total_relation: TotalRelation
-
-
-def walk_page(
-    es: Elasticsearch,
-    parts: list[Partition],
-    query: dict[str, Any],
-    sort: list[dict[str, Any]],
-    size: int,
-    cursor: str | None,
-) -> Page:
-    """A page of ``query`` sorted by ``sort`` whose first key is the partitions' time field, DESCENDING
-    (see module doc). ``parts`` newest first. Raises HTTPException 400 for a bad cursor."""
-    after = _decode(cursor)
-    if after is not None:  # partitions entirely newer than the cursor hold nothing after it
-        at = datetime.fromtimestamp(after[0] / 1000, tz=UTC) if isinstance(after[0], int) else None
-        if at is not None and after[0] < 2**62:
-            parts = [p for p in parts if p.start <= at]
-    hits: list[dict[str, Any]] = []
-    total, searched, batch = 0, 0, 1
-    while searched < len(parts) and len(hits) <= size:
-        chunk = parts[searched : searched + batch]
-        body: dict[str, Any] = {"query": query, "sort": sort, "size": size + 1 - len(hits),
-                                "track_total_hits": True}  # fmt: skip
-        if after is not None:
-            body["search_after"] = after
-        resp = search(es, ",".join(p.index for p in chunk), **body)
-        hits.extend(resp["hits"]["hits"])
-        total += int(resp["hits"]["total"]["value"])
-        searched += len(chunk)
-        batch = min(MAX_BATCH, batch * 2) if searched > 1 else 1
-    page, more = hits[:size], len(hits) > size
-    return Page(page, encode_cursor(page[-1]["sort"]) if more else None, total,
-                "eq" if searched >= len(parts) else "gte")
-
-
-def flat_page(
-    es: Elasticsearch,
-    parts: list[Partition],
-    query: dict[str, Any],
-    sort: list[dict[str, Any]],
-    size: int,
-    cursor: str | None,
-) -> Page:
-    """A page of ``query`` in any ``sort`` order, searching every partition in ``parts`` at once."""
-    if not parts:
-        _decode(cursor)
-        return Page([], None, 0, "eq")
-    body: dict[str, Any] = {"query": query, "sort": sort, "size": size + 1, "track_total_hits": True}
-    after = _decode(cursor)
-    if after is not None:
-        body["search_after"] = after
-    resp = search(es, ",".join(p.index for p in parts), **body)
-    hits = resp["hits"]["hits"]
-    page, more = hits[:size], len(hits) > size
-    return Page(page, encode_cursor(page[-1]["sort"]) if more else None, int(resp["hits"]["total"]["value"]), "eq")
 
 
 def covers(part: Partition, from_: datetime | None, to: datetime | None) -> bool:

@@ -1,42 +1,15 @@
-"""Search helpers shared by the incident and alert routes: tolerant search, time ranges, cursor pages.
+"""Search helpers shared by the routes: tolerant search, time ranges, full text, the 422 of a bad parameter.
 
-Cursors are those of ``findings`` (urlsafe base64 of the last hit's ``[epoch_ms, id]`` sort values): every
-list sorts on one date field descending, then a keyword id ascending.
+Cursor paging (cursors, sort order, the page searches and models) is ``flowwatch_api.paging``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
-from fastapi import HTTPException, status
 from fastapi.exceptions import RequestValidationError
-
-
-def encode_cursor(sort_values: list[Any]) -> str:
-    """Opaque cursor (urlsafe base64, no padding) of a hit's sort values ``[epoch_ms, finding_id]``."""
-    raw = json.dumps(sort_values, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(cursor: str) -> list[Any]:
-    """Sort values of a cursor made by ``encode_cursor``. Raises ValueError when it is not one."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise ValueError("invalid cursor") from exc
-    if (
-        not isinstance(values, list) or len(values) != 2
-        or not isinstance(values[0], int) or isinstance(values[0], bool) or not isinstance(values[1], str)
-    ):
-        raise ValueError("invalid cursor")
-    return values
-
 
 EMPTY: dict[str, Any] = {"hits": {"hits": [], "total": {"value": 0}}}
 
@@ -81,36 +54,3 @@ def text_query(q: str | None, fields: list[str]) -> list[dict[str, Any]]:
     if q is None or not q.strip():
         return []
     return [{"simple_query_string": {"query": q, "fields": fields, "default_operator": "and", "lenient": True}}]
-
-
-def sort_by(date_field: str, id_field: str) -> list[dict[str, Any]]:
-    """Newest first on ``date_field`` (documents without it last), then ``id_field`` ascending."""
-    return [
-        {date_field: {"order": "desc", "missing": "_last", "unmapped_type": "date"}},
-        {id_field: {"order": "asc", "unmapped_type": "keyword"}},
-    ]
-
-
-def search_page(
-    es: Elasticsearch, index: str, filters: list[dict[str, Any]], sort: list[dict[str, Any]], size: int,
-    cursor: str | None,
-) -> tuple[list[dict[str, Any]], str | None, int]:
-    """One page of hits: ``(hits, next_cursor or None, total matches)``.
-
-    Raises HTTPException 400 for a cursor not made by this API; Elasticsearch errors propagate.
-    """
-    body: dict[str, Any] = {
-        "query": {"bool": {"filter": filters}},
-        "sort": sort,
-        "size": size + 1,  # one extra hit tells whether another page exists
-        "track_total_hits": True,
-    }
-    if cursor:  # an empty cursor means the first page
-        try:
-            body["search_after"] = decode_cursor(cursor)
-        except ValueError:
-            raise HTTPException(status_code=status.HTTP_400_BAD_REQUEST, detail="invalid cursor") from None
-    resp = search(es, index, **body)
-    hits = resp["hits"]["hits"]
-    page, more = hits[:size], len(hits) > size
-    return page, (encode_cursor(page[-1]["sort"]) if more else None), int(resp["hits"]["total"]["value"])

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from elasticsearch import Elasticsearch
-from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Body, HTTPException, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flowwatch.apikeys import Role
@@ -25,28 +25,24 @@ from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import registry_index
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
-from flowwatch.settings import ApiSettings
-from flowwatch_api.audit_log import actor_of
-from flowwatch_api.auth import (
-    BAD_REQUEST,
-    AuthFirstRoute,
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, scope_filters
+from flowwatch_api.deps import (
+    AdminPrincipal,
+    AllTenantsReader,
     CurrentPrincipal,
-    Principal,
-    app_es,
-    app_settings,
-    require_roles,
-    scope_filters,
+    EsDep,
+    PublisherPrincipal,
+    RegistryProducerDep,
+    SettingsDep,
 )
-from flowwatch_api.findings import MAX_PAGE_SIZE
+from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
-from flowwatch_api.query import search, search_page, sort_by, unprocessable
+from flowwatch_api.query import search, unprocessable
 
 router = APIRouter(tags=["registry"], route_class=AuthFirstRoute, responses=BAD_REQUEST)
 
-SORT = sort_by("updated_at", "processor_id")
+SORT = sort_on("updated_at", "processor_id")
 RETRY_AFTER_SECONDS = "5"
-READERS = (Role.ADMIN, Role.SOC_ANALYST, Role.REGULATOR)
-"""Roles that read every processor's registry entry and the restriction list."""
 
 ProcessorIdPath = Annotated[str, Path(min_length=1, max_length=200, description="The processor id.")]
 
@@ -77,12 +73,8 @@ class Restrictions(BaseModel):
     recipients: list[RestrictedRecipient]
 
 
-class ProcessorsPage(BaseModel):
+class ProcessorsPage(Page[RegistryEntry]):
     """One page of registry entries, most recently updated first. ``total`` counts every match."""
-
-    items: list[RegistryEntry]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")
-    total: int = Field(ge=0)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -159,11 +151,6 @@ def send(producer: UpdateProducer, key: str, record: BaseModel) -> None:
         ) from exc
 
 
-def _producer(request: Request) -> UpdateProducer:
-    producer: UpdateProducer = request.app.state.registry_producer
-    return producer
-
-
 # ---------------------------------------------------------------------------------------------------
 # Routes: processors
 # ---------------------------------------------------------------------------------------------------
@@ -183,10 +170,10 @@ def _producer(request: Request) -> UpdateProducer:
 def put_processor(
     processor_id: ProcessorIdPath,
     body: Annotated[Registration, Body()],
-    principal: Annotated[Principal, require_roles(Role.ADMIN, Role.PLATFORM)],
-    producer: Annotated[UpdateProducer, Depends(_producer)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: PublisherPrincipal,
+    producer: RegistryProducerDep,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RegistryEntry:
     """Record ``{"profile": ProcessorProfile, "mechanisms": [FiledMechanism]}`` as the processor's whole
     registry entry (2024 Provisions Arts. 7–9; GBA Guideline Art. 2).
@@ -211,8 +198,8 @@ def put_processor(
             summary="Registered processors (most recently updated first, cursor paging)")
 def list_processors(
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
     processor_id: Annotated[list[str] | None, Query(description="Processor id; repeat for any of several.")]
     = None,
     mechanism_type: Annotated[
@@ -236,11 +223,9 @@ def list_processors(
     if ciio is not None:
         filters.append({"term": {"profile.ciio": ciio}})
     filters += mechanism_filter(mechanism_type, mechanism_active)
-    hits, next_cursor, total = search_page(
-        es, registry_index(settings.es_index_prefix), filters, SORT, size, cursor
-    )
-    items = [RegistryEntry.model_validate(h["_source"]) for h in hits]
-    return ProcessorsPage(items=items, next_cursor=next_cursor, total=total)
+    page = search_page(es, registry_index(settings.es_index_prefix), filters, SORT, size, cursor)
+    items = [RegistryEntry.model_validate(h["_source"]) for h in page.hits]
+    return ProcessorsPage(items=items, next_cursor=page.next_cursor, total=page.total)
 
 
 @router.get(
@@ -252,8 +237,8 @@ def list_processors(
 def get_processor(
     processor_id: ProcessorIdPath,
     principal: CurrentPrincipal,
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RegistryEntry:
     """The processor's profile and filed mechanisms as last indexed. A platform key reads only its own
     (another processor's is a 404, the same answer as a missing one). Raises 404, 503."""
@@ -278,10 +263,10 @@ def get_processor(
 )
 def put_restrictions(
     body: Annotated[Restrictions, Body()],
-    principal: Annotated[Principal, require_roles(Role.ADMIN)],
-    producer: Annotated[UpdateProducer, Depends(_producer)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: AdminPrincipal,
+    producer: RegistryProducerDep,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RestrictionList:
     """Record ``{"recipients": [{"name", "reason"?, "source"?}]}`` as the whole restriction list (exports to
     a listed recipient raise an alert; names compare case-, width- and punctuation-insensitively). Admin
@@ -305,9 +290,9 @@ def put_restrictions(
     responses={403: {"description": "Platform keys."}, 404: {"description": "No list has been recorded."}},
 )
 def get_restrictions(
-    principal: Annotated[Principal, require_roles(*READERS)],
-    es: Annotated[Elasticsearch, Depends(app_es)],
-    settings: Annotated[ApiSettings, Depends(app_settings)],
+    principal: AllTenantsReader,
+    es: EsDep,
+    settings: SettingsDep,
 ) -> RestrictionList:
     """The restriction list as last indexed. Admin, SOC analyst and regulator keys; platform → 403.
     Raises 404 when none was ever recorded, 503."""
