@@ -824,7 +824,7 @@ def naive_scope(sizes: dict[str, int], kind: str) -> tuple[str, str]:
 
 
 def cursor_values(cursor: str) -> list[Any]:
-    """The sort values inside an API cursor (urlsafe base64 of JSON, see flowwatch_api.query)."""
+    """The sort values inside an API cursor (urlsafe base64 of JSON, see flowwatch_api.paging)."""
     return list(json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))))
 
 
