@@ -137,7 +137,7 @@ def test_sigkilled_egress_worker_counts_every_person_once(make_stack) -> None:  
         want = f"want {per_processor + 1} flows each"
         log = Path(stack.state.components["detector-1"].log).read_text(encoding="utf-8", errors="replace")
         told = [line[:400] for line in log.splitlines()
-                if "skipped updates" in line or "still pending" in line or "index rebuilt" in line or "DIAG" in line]
+                if "skipped records" in line or "still pending" in line or "index rebuilt" in line or "DIAG" in line]
         raise AssertionError(f"{exc}: {want}, ledger (flows, persons, sensitive) {held}; the worker said: "
                              f"{told[-40:] or 'nothing about gaps or pending acknowledgements'}; the changelog "
                              f"holds {changelog_summary(stack.state.kafka_bootstrap)}") from exc

@@ -4,6 +4,7 @@ beyond the end of the partition (the egress agent then retries its batch)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 from flowwatch.engines import Engine, start_noida
 from flowwatch.settings import KafkaSettings
 from flowwatch.stack import create_topics
-from flowwatch_detector.gap_reader import read_range
+from flowwatch_detector import metrics
+from flowwatch_detector.gap_reader import read_range, read_skipped
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
@@ -35,6 +37,11 @@ def test_reads_exactly_the_asked_offsets(noida: Engine) -> None:
     assert [(e.key, e.value) for e in middle] == [(f"k{i}".encode(), f"v{i}".encode()) for i in range(10, 20)]
     assert [e.message.offset for e in read_range(settings, "g", 0, 45, 50)] == list(range(45, 50))
     assert read_range(settings, "g", 0, 7, 7) == []
+
+    counted = metrics.GAP_RECORDS.labels(topic="g")._value.get()
+    skipped = asyncio.run(read_skipped(settings, "g", 0, 30, 33))  # what an agent calls: a thread, counted
+    assert [e.message.offset for e in skipped] == [30, 31, 32]
+    assert metrics.GAP_RECORDS.labels(topic="g")._value.get() == counted + 3
 
 
 def test_gives_up_on_a_range_past_the_end(noida: Engine) -> None:

@@ -24,7 +24,7 @@ from flowwatch.observability import logging_config, metrics_port, start_metrics_
 from flowwatch.settings import DETECTOR_APP_ID, DetectorSettings, topics
 from flowwatch_detector import egress, fetch_backoff, incidents, metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
-from flowwatch_detector.gap_reader import ContiguityGuard, install_seek_snapshot, read_range
+from flowwatch_detector.gap_reader import ContiguityGuard, install_seek_snapshot, read_skipped
 from flowwatch_detector.loopmon import LoopMonitor, make_probe_task, stats_path
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
@@ -175,11 +175,7 @@ async def _with_skipped(batch: list[RawEvent]) -> list[RawEvent]:
     for (topic, partition), first in firsts.items():
         if (hole := guard.missing(topic, partition, first)) is None:
             continue
-        read = await asyncio.to_thread(read_range, settings, topic, partition, *hole)
-        log.warning("%s partition %d: batch starts at offset %d, expected %d: read the %d skipped flow events "
-                    "from the broker and scanned them first", topic, partition, first, hole[0], len(read))
-        metrics.GAP_RECORDS.labels(topic=topic).inc(len(read))
-        skipped += [event.message for event in read]
+        skipped += [event.message for event in await read_skipped(settings, topic, partition, hole[0], first)]
     return skipped
 
 

@@ -42,7 +42,7 @@ from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks, until_applied
-from flowwatch_detector.gap_reader import read_range
+from flowwatch_detector.gap_reader import read_skipped
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -134,12 +134,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         first, after = events[0].message.offset, events[-1].message.offset + 1
         if (expected := ledger_log.check_offset(partition, first)) is not None:
             # the consumer skipped input (gap_reader's module doc): read it past Faust and apply it first
-            missing = await asyncio.to_thread(read_range, settings, topics.export_updates, partition, expected, first)
-            log.warning("export-updates partition %d: batch starts at offset %d, the ledger expected %d: read the %d "
-                        "skipped updates from the broker and applied them first", partition, first, expected,
-                        len(missing))
-            metrics.GAP_RECORDS.labels(topic=topics.export_updates).inc(len(missing))
-            events = [*missing, *events]
+            events = [*await read_skipped(settings, topics.export_updates, partition, expected, first), *events]
         acks: list[Any] = []
         ledgers: dict[tuple[str, str], LedgerRecord] = {}
         alerts: dict[str, tuple[ExportUpdate, Alert]] = {}

@@ -20,6 +20,7 @@ it in a thread (``asyncio.to_thread``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from flowwatch.kafka_client import confluent_config
 from flowwatch.settings import KafkaSettings
+from flowwatch_detector import metrics
 from flowwatch_detector.processing import RawEvent
 
 log = logging.getLogger("flowwatch.detector.gaps")
@@ -90,6 +92,18 @@ def read_range(settings: KafkaSettings, topic: str, partition: int, start: int, 
                            f"({len(out)} records read)")
     finally:
         consumer.close()
+
+
+async def read_skipped(settings: KafkaSettings, topic: str, partition: int, start: int,
+                       first: int) -> list[SkippedEvent]:
+    """``read_range(start, first)`` in a worker thread, for a batch whose first offset ``first`` lies past
+    ``start``, the offset the agent expected: logged (a warning naming both offsets) and counted in
+    ``flowwatch_input_gap_records_total``. Raises what ``read_range`` raises (the agent retries its batch)."""
+    read = await asyncio.to_thread(read_range, settings, topic, partition, start, first)
+    log.warning("%s partition %d: batch starts at offset %d, %d expected: read the %d skipped records from the "
+                "broker, applied before the batch", topic, partition, first, start, len(read))
+    metrics.GAP_RECORDS.labels(topic=topic).inc(len(read))
+    return read
 
 
 IN_PROCESS_GAP = 2
