@@ -28,10 +28,11 @@ from flowwatch.es_indices import alerts_pattern
 from flowwatch.incidents.models import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.rules.incident_pack import ObligationId
 from flowwatch.settings import ApiSettings
+from flowwatch.wire import HISTORY_KEPT, MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
 from flowwatch_api.csv_export import ALERT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.deps import AggCacheDep, AnalystPrincipal, CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, PartitionedPage, flat_page, sort_on, walk_page
+from flowwatch_api.paging import PartitionedPage, flat_page, sort_on, walk_page
 from flowwatch_api.partitions import (
     PartitionAggCache,
     aggregate_partitions,
@@ -51,7 +52,6 @@ SORTS: dict[str, tuple[str, bool]] = {
     "-raised_at": ("raised_at", True), "raised_at": ("raised_at", False),
     "-last_raised_at": ("last_raised_at", True), "-count": ("count", True), "due_at": ("due_at", False),
 }
-HISTORY_KEPT = 50
 WRITE_RETRIES = 5
 STATS_DEFAULT_DAYS = 365
 

@@ -13,10 +13,11 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from flowwatch.audit import AuditRecord, TargetType
 from flowwatch.es_indices import audit_index
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, scope_filters
 from flowwatch_api.csv_export import AUDIT_COLUMNS, CSV_RESPONSE, PAGE, csv_response, pages
 from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.paging import ExactPage, search_page, sort_on
 from flowwatch_api.query import text_query, time_range
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], route_class=AuthFirstRoute, responses=BAD_REQUEST)

@@ -22,9 +22,10 @@ from flowwatch.cli.dead_letters import RedriveRecord, redrive_id, redrive_states
 from flowwatch.detection.redact import redact
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.models import DeadLetter
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, may_read, scope_filters
 from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.paging import ExactPage, search_page, sort_on
 from flowwatch_api.query import search, text_query, time_range
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"], route_class=AuthFirstRoute,

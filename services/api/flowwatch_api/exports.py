@@ -20,10 +20,11 @@ from flowwatch.es_indices import ledger_index
 from flowwatch.exports.models import LedgerRecord
 from flowwatch.rules.export import Mechanism
 from flowwatch.rules.export_pack import ExportRulePack, load_export_packs, window_id
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, scope_filters
 from flowwatch_api.csv_export import CSV_RESPONSE, LEDGER_COLUMNS, PAGE, csv_response, pages
 from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
+from flowwatch_api.paging import Page, search_page, sort_on
 from flowwatch_api.query import search
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"], route_class=AuthFirstRoute, responses=BAD_REQUEST)

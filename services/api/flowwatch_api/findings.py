@@ -19,9 +19,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from flowwatch.es_indices import findings_pattern
 from flowwatch.models import Finding
 from flowwatch.stored_form import finding_from_source
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, may_read, scope_filters
 from flowwatch_api.deps import AggCacheDep, CurrentPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, PartitionedPage, flat_page, sort_on, walk_page
+from flowwatch_api.paging import PartitionedPage, flat_page, sort_on, walk_page
 from flowwatch_api.partitions import aggregate_partitions, get_by_id, in_range, list_partitions, merge_counts
 from flowwatch_api.query import text_query, time_range, unprocessable
 

@@ -33,9 +33,10 @@ from flowwatch.models import IncidentType
 from flowwatch.rules.incident_pack import IncidentRulePack, ObligationId, load_packs
 from flowwatch.rules.obligations import DONE_FIELD, Obligation, Status
 from flowwatch.stored_form import incident_from_source
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, may_read, scope_filters
 from flowwatch_api.deps import CurrentPrincipal, EsDep, IncidentProducerDep, SettingsDep, WriterPrincipal
-from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.paging import ExactPage, search_page, sort_on
 from flowwatch_api.producer import BrokerUnavailable
 from flowwatch_api.query import search, time_range, unprocessable
 from flowwatch_api.report_html import render_pdf, render_report

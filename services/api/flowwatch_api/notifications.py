@@ -24,9 +24,10 @@ from pydantic import BaseModel
 
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.settings import ApiSettings
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
 from flowwatch_api.deps import AnalystPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import MAX_PAGE_SIZE, ExactPage, search_page, sort_on
+from flowwatch_api.paging import ExactPage, search_page, sort_on
 from flowwatch_notifier import store
 from flowwatch_notifier.models import (
     ROUTE_ID_PATTERN,

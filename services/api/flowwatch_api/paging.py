@@ -37,8 +37,6 @@ from pydantic import BaseModel, Field
 from flowwatch_api.partitions import Partition
 from flowwatch_api.query import search
 
-MAX_PAGE_SIZE = 500
-"""Largest ``size`` a list takes."""
 MAX_BATCH = 16
 """Most partitions searched by one request of a walk."""
 TotalRelation = Literal["eq", "gte"]

@@ -25,6 +25,7 @@ from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import registry_index
 from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, scope_filters
 from flowwatch_api.deps import (
     AdminPrincipal,
@@ -35,7 +36,7 @@ from flowwatch_api.deps import (
     RegistryProducerDep,
     SettingsDep,
 )
-from flowwatch_api.paging import MAX_PAGE_SIZE, Page, search_page, sort_on
+from flowwatch_api.paging import Page, search_page, sort_on
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
 from flowwatch_api.query import search, unprocessable
 

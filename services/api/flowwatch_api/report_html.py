@@ -18,14 +18,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from flowwatch.incidents.models import IncidentRecord
-
-CHINA = ZoneInfo("Asia/Shanghai")
+from flowwatch.wire import CHINA
 
 OBLIGATION_NAMES = {
     "regulator_report": "向主管部门报告 Report to the regulator",

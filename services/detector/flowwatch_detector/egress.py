@@ -40,6 +40,7 @@ from flowwatch.models import utc_now
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
+from flowwatch.wire import HEADER_ERROR, HEADER_REASON, MAX_ERROR_BYTES
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks, until_applied
 from flowwatch_detector.gap_reader import read_skipped
@@ -146,7 +147,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 log.warning("invalid export update kept in the dead-letter topic: %s", exc,
                             extra={"event_id": event_id_of(value), "reason": "invalid_export_update"})
                 metrics.DEAD_LETTERS.labels(reason="invalid_export_update").inc()
-                headers = [("fw-reason", b"invalid_export_update"), ("fw-error", str(exc).encode()[:4000])]
+                headers = [(HEADER_REASON, b"invalid_export_update"),
+                           (HEADER_ERROR, str(exc).encode()[:MAX_ERROR_BYTES])]
                 acks.append(await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
             adding = len(update.person_keys) + len(update.sensitive_person_keys)

@@ -38,6 +38,7 @@ from flowwatch.models import utc_now
 from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 from flowwatch.settings import INCIDENT_STATE_TABLE, DetectorSettings, Topics
+from flowwatch.wire import HEADER_ERROR, HEADER_REASON, MAX_ERROR_BYTES
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import SetLog, await_acks, until_applied
 from flowwatch_detector.processing import event_id_of
@@ -106,7 +107,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
                 log.warning("invalid incident update kept in the dead-letter topic: %s", exc,
                             extra={"event_id": event_id_of(value), "reason": "invalid_incident_update"})
                 metrics.DEAD_LETTERS.labels(reason="invalid_incident_update").inc()
-                headers = [("fw-reason", b"invalid_incident_update"), ("fw-error", str(exc).encode()[:4000])]
+                headers = [(HEADER_REASON, b"invalid_incident_update"),
+                           (HEADER_ERROR, str(exc).encode()[:MAX_ERROR_BYTES])]
                 await (await dlq_topic.send(key=event.key, value=value, headers=headers, force=True))
                 continue
             key = f"{processor_id}\x1f{incident_id}"

@@ -35,8 +35,7 @@ from flowwatch.es_indices import (
 )
 from flowwatch.exports.registry import RESTRICTIONS_KEY
 from flowwatch.stored_form import FINDING, INCIDENT, PackSpec, pack
-
-HEADER_DEAD_LETTER = "fw-dead-letter"
+from flowwatch.wire import HEADER_DEAD_LETTER, HISTORY_KEPT
 
 
 class BadRecord(ValueError):
@@ -46,8 +45,6 @@ class BadRecord(ValueError):
 VERSION_TYPE = "external_gte"
 FOLD_RETRIES = 5
 """Retries of an alert fold when a triage write changed the document meanwhile."""
-HISTORY_KEPT = 50
-"""Triage entries kept in an alert (the audit index keeps them all)."""
 FOLD_SCRIPT = f"""
 if (params.count <= ctx._source.count) {{ ctx.op = 'noop'; }} else {{
   ctx._source.count = params.count;

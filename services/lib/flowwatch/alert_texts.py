@@ -17,14 +17,13 @@ import re
 from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel
 
 from flowwatch.incidents.models import Alert
+from flowwatch.wire import CHINA
 
-CHINA = ZoneInfo("Asia/Shanghai")
 Language = Literal["zh", "en"]
 
 

@@ -12,7 +12,6 @@ import hmac
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flowwatch import __version__
 from flowwatch.detection.categories import CategoryTable, default_table
@@ -22,8 +21,8 @@ from flowwatch.detection.scanner import Scanner
 from flowwatch.detection.types import Match
 from flowwatch.ids import finding_id
 from flowwatch.models import EntitySummary, Finding, FlowEvent, SubjectCountBasis
+from flowwatch.wire import CHINA
 
-CHINA = ZoneInfo("Asia/Shanghai")
 DETECTOR_VERSION = f"flowwatch-detector/{__version__}"
 MAX_SAMPLES = 3
 TEXT_FIELD = "text"

@@ -29,9 +29,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flowwatch.calendars.arrangements import YearArrangement, load_arrangements
 from flowwatch.calendars.statutory import statutory_holidays
+from flowwatch.wire import LEGAL_TZ
 
-DEFAULT_TZ = "Asia/Shanghai"
-"""Local time zone of PRC deadlines (China Standard Time, UTC+08:00, no DST)."""
+DEFAULT_TZ = LEGAL_TZ
+"""Local time zone of PRC deadlines (``flowwatch.wire.LEGAL_TZ``)."""
 
 DayBasis = Literal["arrangement", "chinese_calendar", "estimated"]
 

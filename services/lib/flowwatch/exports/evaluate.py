@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flowwatch.exports.models import ExportUpdate
 from flowwatch.exports.registry import RegistryEntry, RestrictionList
@@ -45,8 +44,8 @@ from flowwatch.rules.export import (
 )
 from flowwatch.rules.export_pack import ExportRulePack, Mechanism
 from flowwatch.rules.incident_pack import Citation
+from flowwatch.wire import CHINA
 
-CHINA = ZoneInfo("Asia/Shanghai")
 PIPL_38 = Citation(
     document="中华人民共和国个人信息保护法",
     article="Art. 38",
