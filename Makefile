@@ -60,11 +60,11 @@ bench-detection: install
 	$(BIN)/python bench/detection.py
 
 eval: install
-	$(BIN)/python -m flowwatch.evaluation
+	$(BIN)/python -m flowwatch_tools.evaluation
 
 lint: install
 	$(BIN)/ruff check services tests bench
-	$(BIN)/mypy services/lib/flowwatch services/indexer services/detector
+	$(BIN)/mypy services/lib/flowwatch services/indexer services/detector services/tools/flowwatch_tools
 
 lock:
 	rm -rf /tmp/flowwatch-lock && $(PYTHON) -m venv /tmp/flowwatch-lock

@@ -60,10 +60,10 @@ from api_latency import (  # noqa: E402
 )
 
 from flowwatch.apikeys import Role, create_key  # noqa: E402
-from flowwatch.engines import Engine, start_noida, stop_process_group  # noqa: E402
+from flowwatch.cluster import ensure_topics  # noqa: E402
 from flowwatch.es_indices import ensure_templates  # noqa: E402
 from flowwatch.settings import topics  # noqa: E402
-from flowwatch.stack import create_topics  # noqa: E402
+from flowwatch_tools.engines import Engine, start_noida, stop_process_group  # noqa: E402
 from tests.flows import event  # noqa: E402
 
 RESULTS = HERE / "results" / "api_abuse.json"
@@ -341,7 +341,7 @@ def run(quick: bool) -> dict[str, Any]:
         engine = start_noida(workdir / "noida")
         assert engine.es_url is not None
         es = Elasticsearch(engine.es_url, request_timeout=120)
-        create_topics(engine.kafka_bootstrap, {topics().flow_events: 4})
+        ensure_topics(engine.kafka_bootstrap, {topics().flow_events: 4})
         ensure_templates(es, PREFIX)
         params = Params(20261121, 5_000 if quick else 20_000, 500, 20, 7, 2,
                         datetime.now(UTC).replace(microsecond=0).isoformat())

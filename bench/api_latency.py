@@ -48,10 +48,10 @@ import httpx
 import orjson
 from elasticsearch import Elasticsearch
 
+from flowwatch.alerts import Alert
 from flowwatch.apikeys import create_key
 from flowwatch.detection.categories import default_table
 from flowwatch.detection.masking import mask
-from flowwatch.engines import Engine, free_port, start_noida, stop_process_group
 from flowwatch.es_indices import (
     alerts_index,
     ensure_templates,
@@ -64,12 +64,13 @@ from flowwatch.exports.models import LedgerRecord, ThresholdProgress
 from flowwatch.findings import DETECTOR_VERSION
 from flowwatch.ids import alert_id, derived_id, finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
-from flowwatch.incidents.models import Alert, IncidentUpdate
+from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.models import Finding
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.rules.incident_pack import load_packs
 from flowwatch.stored_form import FINDING, finding_from_source, incident_source, pack
+from flowwatch_tools.engines import Engine, free_port, start_noida, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

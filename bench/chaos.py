@@ -3,12 +3,12 @@
     python bench/chaos.py [--quick] [--scenario poison|broker-restart|stack-restart|api-abuse] [--json]
 
 Each scenario starts its own stack in a temporary folder, sends events, breaks something, and accounts for
-every event in Elasticsearch by id (``flowwatch.replay.account``). Printed per scenario: events sent,
+every event in Elasticsearch by id (``flowwatch_tools.replay.account``). Printed per scenario: events sent,
 findings, dead letters, lost (no finding and no dead letter), duplicated (documents beyond one per event),
 time to recover (seconds from the end of the fault until every event is accounted for), and the state checks
 (readiness during the outage, service processes that survived, API keys, registry, export ledger).
 
-- ``poison``: the ``flowwatch.poison`` corpus interleaved with good events, into ``flow-events`` and through
+- ``poison``: the ``flowwatch_tools.poison`` corpus interleaved with good events, into ``flow-events`` and through
   ``POST /v1/events``: each poison event one dead letter with its reason, each good one one finding.
 - ``broker-restart``: the engine is stopped (SIGTERM) for 30 s (``--quick``: 8 s) with a backlog in flight;
   ``/readyz`` must name both dependencies, ingest answer 503; the engine is started on the same ports and the
@@ -46,11 +46,11 @@ from confluent_kafka import Producer  # noqa: E402
 from elasticsearch import Elasticsearch  # noqa: E402
 
 from flowwatch.apikeys import Role, create_key  # noqa: E402
-from flowwatch.engines import pid_alive  # noqa: E402
 from flowwatch.es_indices import dead_letters_index, findings_pattern, ledger_index  # noqa: E402
-from flowwatch.poison import base_event, corpus  # noqa: E402
-from flowwatch.replay import Expected, account, expectation, produce  # noqa: E402
-from flowwatch.stack import Stack  # noqa: E402
+from flowwatch_tools.engines import pid_alive  # noqa: E402
+from flowwatch_tools.poison import base_event, corpus  # noqa: E402
+from flowwatch_tools.replay import Expected, account, expectation, produce  # noqa: E402
+from flowwatch_tools.stack import Stack  # noqa: E402
 
 PROCESSORS = 4
 

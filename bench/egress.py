@@ -34,8 +34,8 @@ sys.path.insert(0, str(HERE))
 
 from run import run_passthrough, say  # noqa: E402
 
-from flowwatch.engines import stop_process_group  # noqa: E402
-from flowwatch.stack import Stack  # noqa: E402
+from flowwatch_tools.engines import stop_process_group  # noqa: E402
+from flowwatch_tools.stack import Stack  # noqa: E402
 
 RESULTS = HERE / "results" / "egress.json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 
-from flowwatch.samples.checksums import bank_card, resident_id
+from flowwatch_tools.samples.checksums import bank_card, resident_id
 
 TARGET_BYTES = 1024
 FILLER = "本次数据传输用于订单履约与售后服务，接收方已签署数据处理协议并承诺按约定目的使用。"

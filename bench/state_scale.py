@@ -47,8 +47,8 @@ sys.path.insert(0, str(HERE))
 from run import say  # noqa: E402
 
 from flowwatch.settings import DETECTOR_APP_ID, INCIDENT_STATE_TABLE  # noqa: E402
-from flowwatch.stack import Stack  # noqa: E402
 from flowwatch_detector.batched_state import SetLog  # noqa: E402
+from flowwatch_tools.stack import Stack  # noqa: E402
 
 RESULTS = HERE / "results" / "state_scale.json"
 PROCESSOR = "p-state-bench"

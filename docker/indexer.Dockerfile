@@ -15,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY services ./services
 RUN /opt/flowwatch/bin/pip install --no-deps . \
  && /opt/flowwatch/bin/pip check \
- && /opt/flowwatch/bin/python -c "import flowwatch_indexer.worker, flowwatch.cli.cluster" \
+ && /opt/flowwatch/bin/python -c "import flowwatch_indexer.worker, flowwatch.cluster" \
  && /opt/flowwatch/bin/python -m compileall -q /opt/flowwatch/lib
 
 FROM python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d AS runtime

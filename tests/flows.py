@@ -7,7 +7,7 @@ import random
 from datetime import datetime
 from typing import Any
 
-from flowwatch.samples.checksums import bank_card, mobile, resident_id
+from flowwatch_tools.samples.checksums import bank_card, mobile, resident_id
 
 
 def event(i: int, processor: str, rng: random.Random, region: str = "US") -> dict:

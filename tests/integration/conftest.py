@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from flowwatch.replay import Expected, produce
-from flowwatch.stack import Stack
+from flowwatch_tools.replay import Expected, produce
+from flowwatch_tools.stack import Stack
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 
 from elasticsearch import Elasticsearch, helpers
 
+from flowwatch.alerts import Alert, Severity, TriageEntry
 from flowwatch.audit import Actor, AuditRecord, write_audit
 from flowwatch.es_indices import (
     alerts_index,
@@ -27,13 +28,13 @@ from flowwatch.es_indices import (
     registry_index,
 )
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
+from flowwatch.exports.rules import FiledMechanism, Mechanism, ProcessorProfile
 from flowwatch.ids import finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
-from flowwatch.incidents.models import Alert, IncidentRecord, IncidentUpdate, Severity, TriageEntry
+from flowwatch.incidents.models import IncidentRecord, IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.models import EntitySummary, EventKind, Finding, SubjectCountBasis
-from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.rules.incident_pack import Citation, load_packs
 from flowwatch.stored_form import finding_source, incident_source

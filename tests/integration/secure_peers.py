@@ -427,8 +427,8 @@ class Pki:
 
 def start_tansu_behind(work_dir: Any, advertised_port: int) -> Any:
     """Start Tansu (memory storage) on a free port, advertising ``127.0.0.1:advertised_port`` (the peer in front
-    of it) in Metadata and FindCoordinator answers. Returns the ``flowwatch.engines.Engine``."""
-    from flowwatch.engines import Engine, EngineError, _spawn, free_port, tansu_binary, wait_ready
+    of it) in Metadata and FindCoordinator answers. Returns the ``flowwatch_tools.engines.Engine``."""
+    from flowwatch_tools.engines import Engine, EngineError, _spawn, free_port, tansu_binary, wait_ready
 
     port = free_port()
     work_dir.mkdir(parents=True, exist_ok=True)

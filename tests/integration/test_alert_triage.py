@@ -18,15 +18,15 @@ import pytest
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
+from flowwatch.alerts import Alert, Severity
 from flowwatch.apikeys import Role, create_key
-from flowwatch.engines import Engine, start_noida
 from flowwatch.es_indices import alerts_index, ensure_templates
 from flowwatch.ids import alert_id
-from flowwatch.incidents.models import Alert, Severity
 from flowwatch.rules.incident_pack import Citation
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 from flowwatch_indexer.documents import alert_action
+from flowwatch_tools.engines import Engine, start_noida
 
 pytestmark = pytest.mark.integration
 

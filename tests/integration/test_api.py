@@ -18,13 +18,13 @@ from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
-from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import ensure_templates, findings_index
 from flowwatch.ids import finding_id
 from flowwatch.models import EntitySummary, EventKind, Finding, SubjectCountBasis
 from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_source
 from flowwatch_api.app import create_app
+from flowwatch_tools.engines import Engine, free_port, start_noida
 
 pytestmark = pytest.mark.integration
 

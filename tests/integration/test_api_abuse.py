@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer
 
 from flowwatch.apikeys import Role, create_key
-from flowwatch.stack import Stack
+from flowwatch_tools.stack import Stack
 from tests.flows import event
 from tests.integration.conftest import es_of
 

@@ -45,11 +45,11 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
-from flowwatch.engines import Engine, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ApiSettings, topics
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
+from flowwatch_tools.engines import Engine, start_noida
 from tests.integration.fuzz_support import (
     SECRET_MARK,
     TENANT_A,
@@ -102,7 +102,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         prefix = f"fwfuzz{uuid.uuid4().hex[:10]}"
         # Kafka is up with every topic: a write that answers 503 is then a finding, not the environment
-        create_topics(engine.kafka_bootstrap, topics().all_with_partitions())
+        ensure_topics(engine.kafka_bootstrap, topics().all_with_partitions())
         ensure_templates(es, prefix)
         keys: dict[str, str] = {}
         keys["admin"] = create_key(es, prefix, Role.ADMIN, name="fuzz-admin")[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flowwatch.engines import pid_alive
+from flowwatch_tools.engines import pid_alive
 from tests.flows import INVALID, encode, event
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def cli(home: Path, *args: str, timeout: float = 240) -> subprocess.CompletedPro
     env = {**os.environ, "FLOWWATCH_HOME": str(home)}
     for var in ("FLOWWATCH_KAFKA_BOOTSTRAP", "FLOWWATCH_ES_URL"):
         env.pop(var, None)
-    return subprocess.run([sys.executable, "-m", "flowwatch.cli.main", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "flowwatch_tools.cli.main", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 

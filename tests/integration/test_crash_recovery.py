@@ -17,7 +17,7 @@ import time
 import pytest
 
 from flowwatch.es_indices import findings_pattern
-from flowwatch.replay import account, produce
+from flowwatch_tools.replay import account, produce
 from tests.flows import encode, event
 from tests.integration.conftest import PacedProducer, es_of
 

@@ -27,14 +27,14 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from flowwatch.apikeys import Role, create_key
-from flowwatch.cli.main import app as cli_app
-from flowwatch.engines import Engine, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import dead_letters_index, ensure_templates
 from flowwatch.ids import dead_letter_id
 from flowwatch.models import DeadLetter
 from flowwatch.settings import ApiSettings
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
+from flowwatch_tools.cli.main import app as cli_app
+from flowwatch_tools.engines import Engine, start_noida
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +100,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         prefix = f"fwdlq{uuid.uuid4().hex[:8]}"
         dlq, source = f"dlq-{prefix}", f"events-{prefix}"
-        create_topics(engine.kafka_bootstrap, {dlq: 1, source: 1})
+        ensure_topics(engine.kafka_bootstrap, {dlq: 1, source: 1})
         ensure_templates(es, prefix)
         now = datetime.now(UTC).replace(microsecond=0)
         cases = [

@@ -16,14 +16,14 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
+from flowwatch.cluster import ensure_topics
 from flowwatch.detection.config import value_hash
-from flowwatch.engines import Engine, start_noida
 from flowwatch.es_indices import audit_index, ensure_templates
 from flowwatch.settings import ApiSettings, topics
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
 from flowwatch_detector import processing
 from flowwatch_detector.processing import RawEvent, init_worker, process_batch
+from flowwatch_tools.engines import Engine, start_noida
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     es = Elasticsearch(engine.es_url, request_timeout=30)
     try:
         prefix = f"fwdet{uuid.uuid4().hex[:10]}"
-        create_topics(engine.kafka_bootstrap, topics().all_with_partitions())
+        ensure_topics(engine.kafka_bootstrap, topics().all_with_partitions())
         ensure_templates(es, prefix)
         keys = {
             "admin": create_key(es, prefix, Role.ADMIN, name="admin-1")[0],

@@ -15,7 +15,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from flowwatch.apikeys import Role, create_key
-from flowwatch.replay import produce
+from flowwatch_tools.replay import produce
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from flowwatch.engines import Engine, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.settings import KafkaSettings
-from flowwatch.stack import create_topics
 from flowwatch_detector import metrics
 from flowwatch_detector.gap_reader import read_range, read_skipped
+from flowwatch_tools.engines import Engine, start_noida
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def noida(tmp_path: Path) -> Iterator[Engine]:
     engine = start_noida(tmp_path / "noida")
-    create_topics(engine.kafka_bootstrap, {"g": 1})
+    ensure_topics(engine.kafka_bootstrap, {"g": 1})
     yield engine
     engine.stop()
 

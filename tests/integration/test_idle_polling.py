@@ -15,10 +15,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from confluent_kafka import Consumer
 
-from flowwatch.engines import Engine, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.kafka_idle import IdleFetchGuard
-from flowwatch.stack import create_topics
 from flowwatch_detector import fetch_backoff
+from flowwatch_tools.engines import Engine, start_noida
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def cpu_seconds(pid: int) -> float:
 @pytest.fixture
 def noida(tmp_path: Path) -> Iterator[Engine]:
     engine = start_noida(tmp_path / "noida")
-    create_topics(engine.kafka_bootstrap, {"t": 4})
+    ensure_topics(engine.kafka_bootstrap, {"t": 4})
     yield engine
     engine.stop()
 
@@ -84,7 +84,7 @@ def test_paused_confluent_consumer_does_not_spin_and_loses_nothing(noida: Engine
 
 
 def test_aiokafka_long_poll_on_the_client(noida: Engine) -> None:
-    create_topics(noida.kafka_bootstrap, {"plain": 4, "quiet": 4})
+    ensure_topics(noida.kafka_bootstrap, {"plain": 4, "quiet": 4})
 
     async def idle_cpu(backoff: float, group: str, expect: int) -> tuple[float, list[bytes]]:
         fetch_backoff.install(backoff)

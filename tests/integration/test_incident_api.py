@@ -23,21 +23,22 @@ from confluent_kafka import Consumer
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
+from flowwatch.alerts import Alert, Severity
 from flowwatch.apikeys import Role, create_key
-from flowwatch.engines import Engine, free_port, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import alerts_index, alerts_pattern, ensure_templates, incidents_index
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.alerts import due_alerts
-from flowwatch.incidents.models import Alert, IncidentRecord, IncidentUpdate, Severity
+from flowwatch.incidents.models import IncidentRecord, IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.rules.incident_pack import load_packs, pack_for
 from flowwatch.settings import ApiSettings, IndexerSettings, topics
-from flowwatch.stack import create_topics
 from flowwatch.stored_form import incident_from_source, incident_source
 from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
+from flowwatch_tools.engines import Engine, free_port, start_noida
 from tests.integration.conftest import produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -158,7 +159,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     thread: threading.Thread | None = None
     try:
         prefix = f"fwinc{uuid.uuid4().hex[:10]}"
-        create_topics(engine.kafka_bootstrap, t.all_with_partitions())
+        ensure_topics(engine.kafka_bootstrap, t.all_with_partitions())
         ensure_templates(es, prefix)
         data = build_data()
         a = data.incidents["A"]

@@ -17,11 +17,11 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
-from flowwatch.engines import Engine, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ApiSettings, topics
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
+from flowwatch_tools.engines import Engine, start_noida
 from tests.flows import event
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         prefix = f"fwingest{uuid.uuid4().hex[:8]}"
         ensure_templates(es, prefix)
-        create_topics(engine.kafka_bootstrap, {topics().flow_events: 2})
+        ensure_topics(engine.kafka_bootstrap, {topics().flow_events: 2})
         keys = {
             "admin": create_key(es, prefix, Role.ADMIN)[0],
             "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme")[0],

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowwatch.replay import account, produce
+from flowwatch_tools.replay import account, produce
 from tests.flows import encode, event
 from tests.integration.conftest import es_of
 

@@ -31,14 +31,14 @@ from aiosmtpd.controller import Controller
 from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
+from flowwatch.alerts import Alert
 from flowwatch.apikeys import Role, create_key
-from flowwatch.engines import Engine, free_port, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import ensure_templates
-from flowwatch.incidents.models import Alert
 from flowwatch.settings import ApiSettings
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
 from flowwatch_notifier.worker import Notifier, NotifierSettings
+from flowwatch_tools.engines import Engine, free_port, start_noida
 from tests.integration.conftest import produce_keyed, wait_for
 from tests.unit.test_notify_channels import obligation_alerts
 
@@ -127,7 +127,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     try:
         prefix = f"fwnote{uuid.uuid4().hex[:8]}"
         topic = f"alerts-{prefix}"
-        create_topics(engine.kafka_bootstrap, {topic: 2})
+        ensure_topics(engine.kafka_bootstrap, {topic: 2})
         ensure_templates(es, prefix)
         admin = {"Authorization": f"Bearer {create_key(es, prefix, Role.ADMIN, name='soc-lead')[0]}"}
         app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
@@ -308,7 +308,7 @@ def test_the_local_stack_notifies_a_real_incident_deadline_once(make_stack) -> N
     it, signed, to the route created through the stack's API — once, also when the event is sent again."""
     import httpx
 
-    from flowwatch.replay import produce
+    from flowwatch_tools.replay import produce
     from tests.integration.test_incident_agent import incident_event
 
     server, rec = start_receiver()

@@ -12,8 +12,8 @@ from confluent_kafka import Consumer
 from flowwatch.apikeys import create_key
 from flowwatch.es_indices import dead_letters_index, findings_index, findings_pattern
 from flowwatch.ids import dead_letter_id, finding_id
-from flowwatch.replay import account, produce
 from flowwatch.stored_form import FINDING, unpack
+from flowwatch_tools.replay import account, produce
 from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 

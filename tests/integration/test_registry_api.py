@@ -21,17 +21,17 @@ from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
-from flowwatch.engines import Engine, free_port, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.es_indices import ensure_templates, ledger_index, registry_index
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
 from flowwatch.settings import ApiSettings, IndexerSettings, topics
-from flowwatch.stack import create_topics
 from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
+from flowwatch_tools.engines import Engine, free_port, start_noida
 from tests.integration.conftest import produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -96,7 +96,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     thread: threading.Thread | None = None
     try:
         prefix = f"fwreg{uuid.uuid4().hex[:10]}"
-        create_topics(engine.kafka_bootstrap, t.all_with_partitions())
+        ensure_topics(engine.kafka_bootstrap, t.all_with_partitions())
         ensure_templates(es, prefix)
         records = {
             "bank-now": ledger("p-bank", NOW, 120_000, NOW - timedelta(minutes=1), name="Bank"),

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from flowwatch.engines import Engine, start_noida
 from flowwatch.es_client import ElasticsearchConfigError, check_es, make_es
 from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ElasticsearchSettings
+from flowwatch_tools.engines import Engine, start_noida
 from tests.integration.secure_peers import EsAuthPeer, Pki
 
 pytestmark = pytest.mark.integration
@@ -128,7 +128,7 @@ def test_plain_http_to_a_tls_port_is_explained(peer: EsAuthPeer) -> None:
 def _cli(args: list[str], env: dict[str, str], home: Path) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}
     full.update(env, FLOWWATCH_HOME=str(home))
-    return subprocess.run([sys.executable, "-m", "flowwatch.cli.main", *args], env=full, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "flowwatch_tools.cli.main", *args], env=full, capture_output=True,
                           text=True, timeout=120)
 
 

@@ -25,10 +25,10 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from flowwatch.cli.cluster import ensure_topics
-from flowwatch.engines import Engine, free_port, start_noida
+from flowwatch.cluster import ensure_topics
 from flowwatch.kafka_client import KafkaConfigError, aiokafka_kwargs, check_kafka, confluent_config
 from flowwatch.settings import KafkaSettings
+from flowwatch_tools.engines import Engine, free_port, start_noida
 from tests.integration.secure_peers import EsAuthPeer, KafkaSecurePeer, Pki, start_tansu_behind
 
 pytestmark = pytest.mark.integration
@@ -214,9 +214,9 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(chosen: Secured, noid
     findings; the CLI's init-cluster with a wrong password fails with the clear message."""
     secured = chosen
     from flowwatch.es_client import make_es
-    from flowwatch.replay import replay
-    from flowwatch.samples.generator import generate
     from flowwatch.settings import ElasticsearchSettings, Topics
+    from flowwatch_tools.replay import replay
+    from flowwatch_tools.samples.generator import generate
 
     assert noida.es_port is not None
     es_peer = EsAuthPeer(("127.0.0.1", noida.es_port), api_keys={"fw": ("api-secret", "all")},
@@ -240,14 +240,14 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(chosen: Secured, noid
         assert report.findings > 0
         assert secured.peer.authenticated.count(("flowwatch", "SCRAM-SHA-512")) >= 3  # detector, indexer, API ...
         bad = subprocess.run(
-            [sys.executable, "-m", "flowwatch.cli.main", "init-cluster", "--no-elasticsearch", "--timeout", "5"],
+            [sys.executable, "-m", "flowwatch_tools.cli.main", "init-cluster", "--no-elasticsearch", "--timeout", "5"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **env,
                  "FLOWWATCH_KAFKA_SASL_PASSWORD": "wrong", "FLOWWATCH_HOME": str(tmp_path)},
             capture_output=True, text=True, timeout=120)
         assert bad.returncode == 1
         assert "refused the SASL credentials of user 'flowwatch'" in bad.stderr and "Traceback" not in bad.stderr
         attach = subprocess.run(  # `flowwatch up --external` checks before it starts anything
-            [sys.executable, "-m", "flowwatch.cli.main", "up", "--external", "--no-ilm"],
+            [sys.executable, "-m", "flowwatch_tools.cli.main", "up", "--external", "--no-ilm"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **env,
                  "FLOWWATCH_KAFKA_SASL_PASSWORD": "wrong", "FLOWWATCH_HOME": str(tmp_path / "attach-bad")},
             capture_output=True, text=True, timeout=180)

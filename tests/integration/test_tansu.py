@@ -8,8 +8,8 @@ import pytest
 
 from flowwatch.es_indices import findings_index
 from flowwatch.ids import finding_id
-from flowwatch.replay import account, produce
 from flowwatch.stored_form import FINDING, unpack
+from flowwatch_tools.replay import account, produce
 from tests.flows import INVALID, at, encode, event
 from tests.integration.conftest import es_of
 

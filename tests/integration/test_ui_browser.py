@@ -29,9 +29,9 @@ import uvicorn
 from elasticsearch import Elasticsearch, helpers
 from pydantic import SecretStr
 
+from flowwatch.alerts import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.apikeys import Role, create_key
 from flowwatch.audit import Actor, AuditRecord, TargetType, write_audit
-from flowwatch.engines import Engine, free_port, start_noida
 from flowwatch.es_indices import (
     alerts_index,
     dead_letters_index,
@@ -43,15 +43,7 @@ from flowwatch.es_indices import (
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
 from flowwatch.ids import alert_id, dead_letter_id, derived_id, finding_id
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
-from flowwatch.incidents.models import (
-    Alert,
-    AlertStatus,
-    IncidentRecord,
-    IncidentUpdate,
-    Severity,
-    TriageAction,
-    TriageEntry,
-)
+from flowwatch.incidents.models import IncidentRecord, IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.models import (
     DeadLetter,
@@ -62,16 +54,9 @@ from flowwatch.models import (
     IncidentType,
     SubjectCountBasis,
 )
-from flowwatch.rules.export_pack import Mechanism, export_pack_for, load_export_packs, window_id, window_start
-from flowwatch.rules.incident_pack import Citation, ObligationId, load_packs
-from flowwatch.rules.obligations import DONE_FIELD
-from flowwatch.rules.obligations import Status as ObligationStatus
-from flowwatch.settings import ApiSettings
-from flowwatch.stored_form import finding_source, incident_source
-from flowwatch_api.app import create_app
-from flowwatch_notifier import store as notify_store
-from flowwatch_notifier.models import Attempt as NotifyAttempt
-from flowwatch_notifier.models import (
+from flowwatch.notifications import store as notify_store
+from flowwatch.notifications.models import Attempt as NotifyAttempt
+from flowwatch.notifications.models import (
     Channel,
     ChannelKind,
     Notification,
@@ -80,7 +65,15 @@ from flowwatch_notifier.models import (
     RouteMatch,
     notification_id,
 )
-from flowwatch_notifier.models import Language as RouteLanguage
+from flowwatch.notifications.models import Language as RouteLanguage
+from flowwatch.rules.export_pack import Mechanism, export_pack_for, load_export_packs, window_id, window_start
+from flowwatch.rules.incident_pack import Citation, ObligationId, load_packs
+from flowwatch.rules.obligations import DONE_FIELD
+from flowwatch.rules.obligations import Status as ObligationStatus
+from flowwatch.settings import ApiSettings
+from flowwatch.stored_form import finding_source, incident_source
+from flowwatch_api.app import create_app
+from flowwatch_tools.engines import Engine, free_port, start_noida
 
 pytestmark = pytest.mark.integration
 
@@ -1175,7 +1168,7 @@ def test_routes_are_created_edited_and_deleted_in_the_ui(env: Env, open_page: Ca
     page.uncheck("#r-enabled")
     navigate(page, lambda: page.click("[data-testid=route-save]"))
     assert page.get_attribute("tr[data-testid=route-row][data-route=wecom-ui]", "data-enabled") == "false"
-    from flowwatch_notifier import store as routes_store
+    from flowwatch.notifications import store as routes_store
 
     kept = routes_store.get_route(env.es, env.prefix, "wecom-ui")
     assert kept is not None and kept.channel.url.endswith("key=SECRET-KEY") and kept.enabled is False

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flowwatch.compliance_summary import alert_counts, obligation_counts
+from flowwatch_tools.compliance_summary import alert_counts, obligation_counts
 
 
 def test_counts() -> None:

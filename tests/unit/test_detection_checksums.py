@@ -5,7 +5,7 @@ from __future__ import annotations
 from stdnum.cn import ric
 
 from flowwatch.detection import checksums
-from flowwatch.samples import checksums as samples
+from flowwatch_tools.samples import checksums as samples
 
 
 def test_samples_re_export_the_same_functions() -> None:

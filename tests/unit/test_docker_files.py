@@ -207,12 +207,12 @@ def _third_party_imports() -> set[str]:
                 modules |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 modules.add(node.module.split(".")[0])
-    own = {"flowwatch", "flowwatch_detector", "flowwatch_indexer", "flowwatch_api", "flowwatch_notifier"}
+    own = {"flowwatch", "flowwatch_detector", "flowwatch_indexer", "flowwatch_api", "flowwatch_notifier", "flowwatch_tools"}
     return {m for m in modules if m not in sys.stdlib_module_names and m not in own and m != "__future__"}
 
 
 EXTRA_ONLY = {"presidio_analyzer": "services/lib/flowwatch/detection/presidio.py",
-              "snownlp": "services/lib/flowwatch/evaluation/"}
+              "snownlp": "services/tools/flowwatch_tools/evaluation/"}
 """Modules of the extras (``presidio``, ``samples``) and the only code that may import them: an adapter and the
 evaluation tooling, which the services never import."""
 
@@ -371,7 +371,7 @@ def test_compose_engines_are_pinned_kraft_kafka_and_elasticsearch_8(compose: dic
 def test_compose_runs_every_service_after_init(compose: dict[str, Any]) -> None:
     services = compose["services"]
     init = services["init"]
-    assert init["entrypoint"] == ["python", "-m", "flowwatch.cli.cluster"]
+    assert init["entrypoint"] == ["python", "-m", "flowwatch.cluster"]
     assert init["depends_on"] == {"kafka": {"condition": "service_healthy"},
                                   "elasticsearch": {"condition": "service_healthy"}}
     detectors = {name: s for name, s in services.items() if name.startswith("detector")}
@@ -406,5 +406,5 @@ def test_readme_documents_deployment_before_the_development_engines() -> None:
     assert readme.index("## Deployment") < readme.index("## Engines for development")
     section = readme[readme.index("## Deployment"):readme.index("## Engines for development")]
     for needle in ("docker/compose.yaml", "FLOWWATCH_HASH_KEY", "helm/flowwatch", "values-production.yaml",
-                   "existingSecret", "flowwatch.cli.cluster"):
+                   "existingSecret", "flowwatch.cluster"):
         assert needle in section, needle

@@ -1,4 +1,4 @@
-"""Evaluation harness (flowwatch.evaluation): corpus, metrics, prose sample, command.
+"""Evaluation harness (flowwatch_tools.evaluation): corpus, metrics, prose sample, command.
 
 Recognizer quality is not asserted here (``make eval`` measures it); these tests check that the corpus is
 deterministic and correctly labelled and that the metrics compute what they claim.
@@ -19,8 +19,8 @@ from stdnum.cn import ric, uscc
 
 from flowwatch.detection.terms import terms
 from flowwatch.detection.types import Match
-from flowwatch.evaluation import __main__ as cli
-from flowwatch.evaluation.corpus import (
+from flowwatch_tools.evaluation import __main__ as cli
+from flowwatch_tools.evaluation.corpus import (
     CHECKSUM_TYPES,
     DEFAULT_N_DOCS,
     ENTITY_TYPES,
@@ -31,11 +31,11 @@ from flowwatch.evaluation.corpus import (
     generate_corpus,
     template_split,
 )
-from flowwatch.evaluation.display import masked_context
-from flowwatch.evaluation.metrics import Counts, Span, f_beta, match_document, score
-from flowwatch.evaluation.prose_fp import ProseSample, prose_sample, scan_prose
-from flowwatch.evaluation.run import error_examples, gold_spans, score_split
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.evaluation.display import masked_context
+from flowwatch_tools.evaluation.metrics import Counts, Span, f_beta, match_document, score
+from flowwatch_tools.evaluation.prose_fp import ProseSample, prose_sample, scan_prose
+from flowwatch_tools.evaluation.run import error_examples, gold_spans, score_split
+from flowwatch_tools.samples import checksums as ck
 
 TERM_TYPES = ("MEDICAL_TERM", "RELIGIOUS_BELIEF", "BIOMETRIC")
 DATE = re.compile(r"(?P<y>(?:19|20)\d\d)(?:年\d{1,2}月\d{1,2}日|(?P<sep>[-/.])\d\d(?P=sep)\d\d)")

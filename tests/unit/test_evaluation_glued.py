@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.evaluation.__main__ import glued_bars
-from flowwatch.evaluation.glued import GLUED_TEMPLATES, generate_glued_corpus
-from flowwatch.evaluation.run import scan_corpus
+from flowwatch_tools.evaluation.__main__ import glued_bars
+from flowwatch_tools.evaluation.glued import GLUED_TEMPLATES, generate_glued_corpus
+from flowwatch_tools.evaluation.run import scan_corpus
 
 
 def test_glued_corpus_is_deterministic_test_only_and_labelled() -> None:

@@ -22,8 +22,8 @@ from flowwatch.es_indices import (
     templates,
 )
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
-from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.exports.rules import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch_indexer.documents import BadRecord, epoch_micros, ledger_action, registry_action, registry_key
 from flowwatch_indexer.worker import Indexer

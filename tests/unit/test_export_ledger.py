@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from flowwatch.exports.models import ExportUpdate
-from flowwatch.exports.registry import RegistryEntry, RestrictedRecipient, RestrictionList
+from flowwatch.exports.rules import FiledMechanism, ProcessorProfile
 from flowwatch.exports.step import process_update
-from flowwatch.rules.export import FiledMechanism, ProcessorProfile
+from flowwatch.registry.models import RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.rules.export_pack import Mechanism, load_export_packs
 
 CN = ZoneInfo("Asia/Shanghai")

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from flowwatch.models import Activity, ExemptionClaim
-from flowwatch.rules.export import (
+from flowwatch.exports.rules import (
     CONTRACT_CLAIM_DOUBTFUL_PERSONS,
     ExemptionDecision,
     ExportCounts,
@@ -32,6 +31,7 @@ from flowwatch.rules.export import (
     required_mechanism,
     restricted_recipient,
 )
+from flowwatch.models import Activity, ExemptionClaim
 from flowwatch.rules.export_pack import (
     PackError,
     export_pack_for,

@@ -16,7 +16,7 @@ from flowwatch.detection.scanner import default_scanner
 from flowwatch.findings import DETECTOR_VERSION, MAX_SAMPLES, build_finding, keyed_hash
 from flowwatch.ids import finding_id
 from flowwatch.models import FlowEvent, SubjectCountBasis
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.samples import checksums as ck
 
 KEY = b"test-hash-key"
 DETECTED = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)

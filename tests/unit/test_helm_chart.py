@@ -4,7 +4,7 @@ Rendering: ``helm-python-sdk`` binds Helm's Go SDK (``libhelm_c``, shipped in th
 is needed; ``Chart.render`` is ``helm template`` (hooks included, no cluster). Validation: every manifest goes
 through ``kubernetes-validate`` (strict: unknown fields fail) for Kubernetes ``K8S_VERSION``, whose schemas ship in
 the package; the KEDA ``ScaledObject`` (a CRD, no Kubernetes schema) through a strict schema of the fields the
-chart uses, written from KEDA v2.20's CRD. Also: the init Job's ``flowwatch.cli.cluster`` against a fake
+chart uses, written from KEDA v2.20's CRD. Also: the init Job's ``flowwatch.cluster`` against a fake
 Elasticsearch client, with the policies the chart renders.
 """
 
@@ -23,8 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from flowwatch import es_indices
-from flowwatch.cli import cluster
+from flowwatch import cluster, es_indices
 from flowwatch.settings import ApiSettings, DetectorSettings, IndexerSettings, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,7 +340,7 @@ def test_mutual_tls_and_sasl_reach_every_kafka_client_of_the_chart() -> None:
     """The rendered environment, read by the services' own settings, gives each client SASL_SSL with the
     mounted CA and client certificate; the volumes hold the Secret the values name."""
     from flowwatch.kafka_client import confluent_config
-    from flowwatch.stack import settings_from
+    from flowwatch_tools.stack import settings_from
 
     values = _merge(DEV_VALUES, {
         "kafka": {"security": {"protocol": "SASL_SSL", "saslMechanism": "SCRAM-SHA-256", "tls": {
@@ -533,7 +532,7 @@ def test_init_job_is_a_pre_install_hook_that_runs_the_cluster_command(production
     pod = job["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "default"  # the chart's ServiceAccount does not exist before install
     c = container(job)
-    assert c["command"] == ["python", "-m", "flowwatch.cli.cluster"]
+    assert c["command"] == ["python", "-m", "flowwatch.cluster"]
     assert "--replication-factor=3" in c["args"] and "--ilm-dir=/etc/flowwatch/ilm" in c["args"]
     env = {e["name"]: e.get("value") for e in c["env"]}
     assert env["FLOWWATCH_TOPIC_PARTITIONS"] == "12"

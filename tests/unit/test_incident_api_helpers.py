@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.exceptions import RequestValidationError
 
-from flowwatch.engines import free_port
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import IncidentRecord, IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.rules.incident_pack import load_packs
 from flowwatch_api.incidents import MarkDone, MarkWaived, as_of, build_update, check_waivable, obligation_filter
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
+from flowwatch_tools.engines import free_port
 
 T0 = datetime(2025, 6, 10, 1, 0, tzinfo=UTC)
 DRAFT = "cn_incident_draft_2021"  # the policy pack's clocks (8 h, 3 and 5 working days)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
+from flowwatch.alerts import Alert
 from flowwatch.es_indices import (
     ALERT_MAPPINGS,
     INCIDENT_MAPPINGS,
@@ -19,7 +20,7 @@ from flowwatch.es_indices import (
     incidents_index,
     templates,
 )
-from flowwatch.incidents.models import Alert, IncidentRecord
+from flowwatch.incidents.models import IncidentRecord
 from flowwatch.rules.obligations import Obligation
 from flowwatch.settings import IndexerSettings, topics
 from flowwatch.stored_form import INCIDENT, OBLIGATION, PackSpec, unpack

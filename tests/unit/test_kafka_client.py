@@ -195,7 +195,7 @@ def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_local_stack_keeps_attach_mode_security_off_the_embedded_engines(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from flowwatch.stack import EMBEDDED_SECURITY, Stack, settings_from
+    from flowwatch_tools.stack import EMBEDDED_SECURITY, Stack, settings_from
 
     monkeypatch.setenv("FLOWWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     monkeypatch.setenv("FLOWWATCH_KAFKA_SASL_USERNAME", "u")

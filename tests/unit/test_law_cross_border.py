@@ -13,11 +13,7 @@ from zoneinfo import ZoneInfo
 from flowwatch.detection.scanner import default_scanner
 from flowwatch.exports.from_event import update_from_event
 from flowwatch.exports.models import ExportUpdate
-from flowwatch.exports.registry import RegistryEntry
-from flowwatch.exports.step import process_update
-from flowwatch.findings import scan_event
-from flowwatch.models import Activity, ExemptionClaim, FlowEvent
-from flowwatch.rules.export import (
+from flowwatch.exports.rules import (
     ExportCounts,
     FiledMechanism,
     Mechanism,
@@ -27,6 +23,10 @@ from flowwatch.rules.export import (
     mechanism_on_file,
     required_mechanism,
 )
+from flowwatch.exports.step import process_update
+from flowwatch.findings import scan_event
+from flowwatch.models import Activity, ExemptionClaim, FlowEvent
+from flowwatch.registry.models import RegistryEntry
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from flowwatch.exports.rules import ProcessorProfile
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
-from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import load_packs
 from flowwatch.rules.processor_duties import (
     processor_duties,

@@ -12,11 +12,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from flowwatch.exports.rules import ProcessorProfile
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.alerts import due_alerts, lead_time
 from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
-from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import load_packs, packs_for
 from flowwatch.rules.obligations import IncidentFacts, Obligation, compute_obligations
 

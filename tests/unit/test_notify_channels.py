@@ -21,14 +21,15 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from flowwatch.alert_texts import chinese, localized
+from flowwatch.alerts import Alert, Severity
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.alerts import due_alerts
-from flowwatch.incidents.models import Alert, IncidentUpdate, Severity
+from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
+from flowwatch.notifications.models import Channel, RouteMatch, mask_url, notification_id
 from flowwatch.rules.incident_pack import Citation, load_packs
 from flowwatch_notifier.channels import accepted, email_message, http_request, lines_of
 from flowwatch_notifier.delivery import RetryPolicy
-from flowwatch_notifier.models import Channel, RouteMatch, mask_url, notification_id
 
 CN = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2025, 6, 10, 9, 0, tzinfo=CN)

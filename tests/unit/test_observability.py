@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from faust.types import TP
 from prometheus_client import REGISTRY
 
-from flowwatch.engines import free_port
 from flowwatch.observability import (
     JsonFormatter,
     KafkaCheck,
@@ -34,6 +33,7 @@ from flowwatch_detector.processing import RawEvent, process_batch
 from flowwatch_indexer import metrics as indexer_metrics
 from flowwatch_indexer.documents import alert_action
 from flowwatch_indexer.worker import Indexer
+from flowwatch_tools.engines import free_port
 
 
 def value(name: str, **labels: str) -> float:
@@ -328,9 +328,9 @@ def test_compliance_gauges_are_cached_and_keep_their_values_while_es_is_down() -
 def test_the_api_exposes_build_info_and_the_compliance_gauges() -> None:
     from fastapi.testclient import TestClient
 
-    from flowwatch.engines import free_port
     from flowwatch.settings import ApiSettings
     from flowwatch_api.app import create_app
+    from flowwatch_tools.engines import free_port
 
     settings = ApiSettings(es_url=f"http://127.0.0.1:{free_port()}", kafka_bootstrap=f"127.0.0.1:{free_port()}")
     with TestClient(create_app(settings)) as client:

@@ -1,7 +1,7 @@
 """Poison input (issue 17 point 3): every malformed event is one dead letter with its reason, never an
 exception out of the batch, and good events beside it still get their findings.
 
-The corpus (``flowwatch.poison``) names each case and the reason it must get; hypothesis generates more
+The corpus (``flowwatch_tools.poison``) names each case and the reason it must get; hypothesis generates more
 (arbitrary bytes, any JSON value in any field, duplicate keys anywhere, timestamps anywhere in datetime's range
 with any offset). The detector's batch processing is called as the worker calls it (``process_batch``).
 """
@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flowwatch.models import TIMESTAMP_MAX, TIMESTAMP_MIN, DeadLetter, Finding
-from flowwatch.poison import KAFKA_SAFE_BYTES, base_event, corpus
 from flowwatch.validation import REASONS, Rejected, parse_event
 from flowwatch_detector import processing
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
+from flowwatch_tools.poison import KAFKA_SAFE_BYTES, base_event, corpus
 from tests.flows import encode, event
 
 KEY = b"poison-src"

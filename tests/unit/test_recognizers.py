@@ -19,7 +19,7 @@ from flowwatch.detection.recognizers import (
 from flowwatch.detection.recognizers.resident_id import region_known
 from flowwatch.detection.scanner import default_scanner
 from flowwatch.detection.types import Recognizer
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.samples import checksums as ck
 
 RID = ResidentIdRecognizer()
 CARD = BankCardRecognizer()

@@ -11,7 +11,7 @@ import random
 import pytest
 
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.samples import checksums as ck
 
 _rng = random.Random(16)
 

@@ -33,7 +33,7 @@ from flowwatch.detection.recognizers.tw_id import TwIdRecognizer
 from flowwatch.detection.recognizers.uscc import UsccRecognizer
 from flowwatch.detection.scanner import Scanner
 from flowwatch.detection.types import Recognizer
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.samples import checksums as ck
 
 USCC = UsccRecognizer()
 HK = HkIdRecognizer()
@@ -796,7 +796,7 @@ def test_prefilters_skip_texts_without_digits() -> None:
 
 
 def test_scanner_speed_on_chinese_prose() -> None:
-    prose = pytest.importorskip("flowwatch.samples.prose")
+    prose = pytest.importorskip("flowwatch_tools.samples.prose")
     try:
         texts = list(itertools.islice(prose.iter_reviews(), 3000)) + list(
             itertools.islice(prose.iter_peoples_daily_paragraphs(), 1000)

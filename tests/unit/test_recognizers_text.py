@@ -18,8 +18,8 @@ from flowwatch.detection.terms import field_is, terms
 from flowwatch.detection.types import Match
 from flowwatch.findings import build_finding
 from flowwatch.models import FlowEvent
-from flowwatch.samples import checksums as ck
-from flowwatch.samples.generator import COMMUNITIES, ROADS
+from flowwatch_tools.samples import checksums as ck
+from flowwatch_tools.samples.generator import COMMUNITIES, ROADS
 
 
 def found(text: str, hint: str = "") -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from flowwatch.apikeys import Role
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app

@@ -1,4 +1,4 @@
-"""Sample-flow generator, checksum makers and prose loader (flowwatch.samples)."""
+"""Sample-flow generator, checksum makers and prose loader (flowwatch_tools.samples)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 
 from flowwatch.models import ExemptionClaim, FlowEvent
-from flowwatch.samples import checksums as ck
-from flowwatch.samples import prose
-from flowwatch.samples.generator import (
+from flowwatch_tools.samples import checksums as ck
+from flowwatch_tools.samples import prose
+from flowwatch_tools.samples.generator import (
     DEFAULT_N_EVENTS,
     INVALID_KINDS,
     SampleEvent,

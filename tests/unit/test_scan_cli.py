@@ -11,12 +11,12 @@ import pytest
 from stdnum import luhn
 from typer.testing import CliRunner
 
-from flowwatch.cli import scan as scan_mod
-from flowwatch.cli.main import app
-from flowwatch.cli.scan import scan_text_stream
 from flowwatch.detection.context import default_rules
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.cli import scan as scan_mod
+from flowwatch_tools.cli.main import app
+from flowwatch_tools.cli.scan import scan_text_stream
+from flowwatch_tools.samples import checksums as ck
 
 KNOWN_ID = "11010519491231002X"
 CARD_19 = "6222021234567890128"

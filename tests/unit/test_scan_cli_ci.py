@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from flowwatch.cli.main import app
-from flowwatch.cli.scan import LineIndex, expand_inputs
+from flowwatch_tools.cli.main import app
+from flowwatch_tools.cli.scan import LineIndex, expand_inputs
 
 runner = CliRunner()
 KNOWN_ID = "11010519491231002X"

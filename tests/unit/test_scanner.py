@@ -15,7 +15,7 @@ from flowwatch.detection.masking import mask
 from flowwatch.detection.recognizers import BankCardRecognizer, ResidentIdRecognizer
 from flowwatch.detection.scanner import DEFAULT_THRESHOLD, FieldMatch, Scanner, default_scanner
 from flowwatch.detection.types import Match, Recognizer
-from flowwatch.samples import checksums as ck
+from flowwatch_tools.samples import checksums as ck
 
 KNOWN_ID = "11010519491231002X"
 CARD_19 = "6222021234567890128"

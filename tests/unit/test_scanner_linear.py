@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from flowwatch.detection.scanner import _resolve_overlaps, default_scanner
 from flowwatch.detection.types import Match
-from flowwatch.evaluation.corpus import generate_corpus
+from flowwatch_tools.evaluation.corpus import generate_corpus
 
 
 @cache

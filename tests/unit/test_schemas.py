@@ -10,7 +10,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from pydantic import ValidationError
 
 from flowwatch.models import INPUT_MODELS, OUTPUT_MODELS, FlowEvent, json_schema_of
-from flowwatch.samples.generator import generate
+from flowwatch_tools.samples.generator import generate
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

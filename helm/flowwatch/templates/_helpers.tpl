@@ -176,7 +176,7 @@ FLOWWATCH_TOPIC_REGISTRY: {{ $t.registry | quote }}
 
 {{/* Retention (legal minimums: docs/law.md, Retention) -------------------------------------------------- */}}
 
-{{/* values key -> record class of flowwatch.cli.cluster (file name of the policy) */}}
+{{/* values key -> record class of flowwatch.cluster (file name of the policy) */}}
 {{- define "flowwatch.recordClasses" -}}
 networkLogs: network-logs
 exportRecords: export-records
@@ -184,7 +184,7 @@ consentRecords: consent-records
 incidents: incidents
 {{- end -}}
 
-{{/* Legal minimum in days, over the longest calendar span (the same table as flowwatch.cli.cluster):
+{{/* Legal minimum in days, over the longest calendar span (the same table as flowwatch.cluster):
      networkLogs     CSL Art. 21(3)            ">= 6 months"  -> 184 days (1 July to 1 January)
      exportRecords   Draft Regs Art. 39(6)     ">= 3 years"   -> 1,096 days (with a leap day); also Art. 32
                      risk-assessment reports and PIPL Art. 56 PIA records (>= 3 years)

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Body, HTTPException, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from flowwatch.alert_texts import AlertText, localized
+from flowwatch.alerts import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import alerts_pattern
-from flowwatch.incidents.models import Alert, AlertStatus, Severity, TriageAction, TriageEntry
 from flowwatch.rules.incident_pack import ObligationId
 from flowwatch.settings import ApiSettings
 from flowwatch.wire import HISTORY_KEPT, MAX_PAGE_SIZE

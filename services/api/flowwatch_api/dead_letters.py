@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from flowwatch.apikeys import Role
-from flowwatch.cli.dead_letters import RedriveRecord, redrive_id, redrive_states
 from flowwatch.detection.redact import redact
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.models import DeadLetter
+from flowwatch.redrives import RedriveRecord, redrive_id, redrive_states
 from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, may_read, scope_filters
 from flowwatch_api.deps import CurrentPrincipal, EsDep, SettingsDep

@@ -22,12 +22,12 @@ from fastapi.exceptions import RequestValidationError
 
 from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
+from flowwatch.cluster import ClusterError, ensure_topics
 from flowwatch.detection.categories import default_table
 from flowwatch.detection.config import ConfigError, DetectionConfig, Lists, parse_config
 from flowwatch.detection.custom import BUILTIN_ENTITIES
 from flowwatch.detection.settings_topic import SETTINGS_KEY, SETTINGS_TOPIC, encoded_key, read_latest
 from flowwatch.settings import ApiSettings
-from flowwatch.stack import StackError, create_topics
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
 from flowwatch_api.deps import AdminPrincipal, AllTenantsReader, EsDep, PublisherPrincipal, SettingsDep
 from flowwatch_api.producer import BrokerUnavailable, UpdateProducer
@@ -65,10 +65,10 @@ def _publish(request: Request, config: DetectionConfig, by: str) -> dict[str, An
     stored = stamped.stored()
     producer = UpdateProducer(settings.kafka_bootstrap, SETTINGS_TOPIC)  # settings change rarely: one per write
     try:
-        create_topics(settings.kafka_bootstrap, {SETTINGS_TOPIC: 1}, timeout=10)
+        ensure_topics(settings.kafka_bootstrap, {SETTINGS_TOPIC: 1}, timeout=10)
         producer.send(encoded_key().decode(), DetectionConfig.model_validate(stored).model_dump_json(
             exclude_none=True).encode())
-    except (StackError, BrokerUnavailable) as exc:
+    except (ClusterError, BrokerUnavailable) as exc:
         raise _unavailable(f"event bus unavailable ({exc})") from exc
     finally:
         producer.close()

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from flowwatch.apikeys import Role
 from flowwatch.es_indices import ledger_index
 from flowwatch.exports.models import LedgerRecord
-from flowwatch.rules.export import Mechanism
+from flowwatch.exports.rules import Mechanism
 from flowwatch.rules.export_pack import ExportRulePack, load_export_packs, window_id
 from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, scope_filters

@@ -1,6 +1,6 @@
 """``/v1/notification-routes`` and ``/v1/notifications``: where alerts are sent, and what was sent.
 
-Routes (``flowwatch_notifier.models.RouteSpec``: match by severity, type and processor; one channel: webhook,
+Routes (``flowwatch.notifications.models.RouteSpec``: match by severity, type and processor; one channel: webhook,
 DingTalk, WeCom, Feishu, Lark or e-mail) are read and written by admin and SOC analyst keys only (platform and
 regulator keys: 403). Every write leaves an audit record (``notification_route.put`` / ``.delete``, target
 type ``notification_route``) with the masked channel, never the secret. A stored secret is never served
@@ -23,13 +23,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel
 
 from flowwatch.audit import AuditRecord, write_audit
-from flowwatch.settings import ApiSettings
-from flowwatch.wire import MAX_PAGE_SIZE
-from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
-from flowwatch_api.deps import AnalystPrincipal, EsDep, SettingsDep
-from flowwatch_api.paging import ExactPage, search_page, sort_on
-from flowwatch_notifier import store
-from flowwatch_notifier.models import (
+from flowwatch.notifications import store
+from flowwatch.notifications.models import (
     ROUTE_ID_PATTERN,
     Notification,
     NotificationState,
@@ -39,6 +34,11 @@ from flowwatch_notifier.models import (
     mask_url,
     view_of,
 )
+from flowwatch.settings import ApiSettings
+from flowwatch.wire import MAX_PAGE_SIZE
+from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of
+from flowwatch_api.deps import AnalystPrincipal, EsDep, SettingsDep
+from flowwatch_api.paging import ExactPage, search_page, sort_on
 
 router = APIRouter(tags=["notifications"], route_class=AuthFirstRoute, responses={
     **BAD_REQUEST, 403: {"description": "Only admin and soc_analyst keys read and manage notifications."}})

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from flowwatch.apikeys import Role
 from flowwatch.audit import AuditRecord, write_audit
 from flowwatch.es_indices import registry_index
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
-from flowwatch.rules.export import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.exports.rules import FiledMechanism, Mechanism, ProcessorProfile
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictedRecipient, RestrictionList
 from flowwatch.wire import MAX_PAGE_SIZE
 from flowwatch_api.auth import BAD_REQUEST, AuthFirstRoute, Principal, actor_of, scope_filters
 from flowwatch_api.deps import (

@@ -32,11 +32,11 @@ from typing import Any, cast
 import faust
 from pydantic import ValidationError
 
+from flowwatch.alerts import Alert
 from flowwatch.exports.models import ExportUpdate, LedgerRecord
-from flowwatch.exports.registry import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.exports.step import process_update
-from flowwatch.incidents.models import Alert
 from flowwatch.models import utc_now
+from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import load_export_packs
 from flowwatch.rules.processor_duties import registry_duty_alerts
 from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics

@@ -29,13 +29,13 @@ import faust
 import orjson
 from pydantic import ValidationError
 
-from flowwatch.exports.registry import RegistryEntry
+from flowwatch.exports.rules import ProcessorProfile
 from flowwatch.incidents.aggregate import IncidentState
 from flowwatch.incidents.alerts import due_alerts, next_alert_at
 from flowwatch.incidents.models import IncidentUpdate
 from flowwatch.incidents.report import build_record
 from flowwatch.models import utc_now
-from flowwatch.rules.export import ProcessorProfile
+from flowwatch.registry.models import RegistryEntry
 from flowwatch.rules.incident_pack import IncidentRulePack, load_packs
 from flowwatch.settings import INCIDENT_STATE_TABLE, DetectorSettings, Topics
 from flowwatch.wire import HEADER_ERROR, HEADER_REASON, MAX_ERROR_BYTES

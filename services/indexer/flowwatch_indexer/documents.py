@@ -33,7 +33,7 @@ from flowwatch.es_indices import (
     ledger_index,
     registry_index,
 )
-from flowwatch.exports.registry import RESTRICTIONS_KEY
+from flowwatch.registry.models import RESTRICTIONS_KEY
 from flowwatch.stored_form import FINDING, INCIDENT, PackSpec, pack
 from flowwatch.wire import HEADER_DEAD_LETTER, HISTORY_KEPT
 

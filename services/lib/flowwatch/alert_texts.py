@@ -21,7 +21,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from flowwatch.incidents.models import Alert
+from flowwatch.alerts import Alert
 from flowwatch.wire import CHINA
 
 Language = Literal["zh", "en"]

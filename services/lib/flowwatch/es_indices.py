@@ -8,7 +8,7 @@ query service can answer a newest-first page from the newest partitions only (is
 Dead letters, API keys, incidents, the ledger, the registry and the audit log have one index each.
 
 On a real Elasticsearch cluster, findings indices are daily (the Helm chart, compose and ``flowwatch up --external``
-set ``day``). ``flowwatch.cli.cluster`` binds them to an ILM policy that deletes an index once its newest record
+set ``day``). ``flowwatch.cluster`` binds them to an ILM policy that deletes an index once its newest record
 has been kept for the legal minimum. Hourly indices are only for the embedded engine, which scans every document of
 the indices a search names. On Elasticsearch they would only multiply shards (~720 a month). Rollover aliases and
 data streams are not used: a replayed finding must land in the index that already holds its id, and after a

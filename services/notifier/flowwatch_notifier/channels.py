@@ -28,8 +28,8 @@ from email.message import EmailMessage
 from typing import Any
 
 from flowwatch.alert_texts import CHINA, AlertText, catalogue
-from flowwatch.incidents.models import Alert
-from flowwatch_notifier.models import Channel, Language
+from flowwatch.alerts import Alert
+from flowwatch.notifications.models import Channel, Language
 
 WECOM_MAX_BYTES = 4096
 

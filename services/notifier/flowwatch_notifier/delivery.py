@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from flowwatch.alert_texts import AlertText
-from flowwatch.incidents.models import Alert
+from flowwatch.alerts import Alert
+from flowwatch.notifications.models import Attempt, Route
 from flowwatch_notifier.channels import accepted, email_message, http_request
-from flowwatch_notifier.models import Attempt, Route
 
 PERMANENT = frozenset(range(400, 500)) - {408, 425, 429}
 

@@ -32,17 +32,17 @@ from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from flowwatch.alert_texts import localized
+from flowwatch.alerts import Alert
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.ids import dead_letter_id
-from flowwatch.incidents.models import Alert
 from flowwatch.kafka_client import confluent_config
 from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.models import DeadLetter
+from flowwatch.notifications import store
+from flowwatch.notifications.models import Notification, Route, notification_id
 from flowwatch.observability import metrics_port, setup_logging, start_metrics_server
 from flowwatch.settings import ElasticsearchSettings, KafkaSettings, topics
-from flowwatch_notifier import store
 from flowwatch_notifier.delivery import RetryPolicy, deliver
-from flowwatch_notifier.models import Notification, Route, notification_id
 
 log = logging.getLogger("flowwatch_notifier")
 NOTIFICATIONS = Counter("flowwatch_notifications_total",

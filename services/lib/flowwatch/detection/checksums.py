@@ -1,5 +1,5 @@
 """Check digits and check characters validated at run time by the recognizers (issue 19: moved here from
-``flowwatch.samples.checksums``, which re-exports them for the sample makers).
+``flowwatch_tools.samples.checksums``, which re-exports them for the sample makers).
 
 python-stdnum has no module for the Hong Kong and Taiwan identity cards, so their rules are here; the
 resident-ID check character delegates to python-stdnum's GB 11643 implementation.

@@ -69,11 +69,11 @@ def ensure_topic(bootstrap: str, timeout: float = 10.0) -> bool:
     """Create ``SETTINGS_TOPIC`` (one partition) when it is missing, so followers can assign it at once.
     Returns False (and logs) when the broker does not answer: the follower keeps trying on its own, and a
     worker must not fail to start over its settings topic."""
-    from flowwatch.stack import StackError, create_topics
+    from flowwatch.cluster import ClusterError, ensure_topics
 
     try:
-        create_topics(bootstrap, {SETTINGS_TOPIC: 1}, timeout=timeout)
-    except StackError as exc:
+        ensure_topics(bootstrap, {SETTINGS_TOPIC: 1}, timeout=timeout)
+    except ClusterError as exc:
         log.warning("cannot create %s yet (%s); the settings follower will wait for it", SETTINGS_TOPIC, exc)
         return False
     return True

@@ -23,11 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from flowwatch.alerts import Alert, Severity
 from flowwatch.exports.models import ExportUpdate
-from flowwatch.exports.registry import RegistryEntry, RestrictionList
-from flowwatch.ids import alert_id
-from flowwatch.incidents.models import Alert, Severity
-from flowwatch.rules.export import (
+from flowwatch.exports.rules import (
     HK,
     MO,
     ExemptionDecision,
@@ -42,6 +40,8 @@ from flowwatch.rules.export import (
     required_mechanism,
     restricted_recipient,
 )
+from flowwatch.ids import alert_id
+from flowwatch.registry.models import RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import ExportRulePack, Mechanism
 from flowwatch.rules.incident_pack import Citation
 from flowwatch.wire import CHINA

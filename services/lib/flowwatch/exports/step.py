@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from flowwatch.alerts import Alert
 from flowwatch.exports.evaluate import FlowVerdict, default_profile, evaluate_flow
 from flowwatch.exports.ledger import RECENT_KEPT, AlertTally, KeyStore, WindowCounts, apply_flow
 from flowwatch.exports.models import ExportUpdate, LedgerRecord, ThresholdProgress
-from flowwatch.exports.registry import RegistryEntry, RestrictionList
+from flowwatch.exports.rules import ExportCounts, evaluate_exemption
 from flowwatch.ids import derived_id
-from flowwatch.incidents.models import Alert
-from flowwatch.rules.export import ExportCounts, evaluate_exemption
+from flowwatch.registry.models import RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import ExportRulePack, export_pack_for, window_id, window_start, years_in_window
 from flowwatch.rules.processor_duties import retention_note
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from flowwatch.alerts import Alert, Severity
 from flowwatch.ids import alert_id
 from flowwatch.incidents.aggregate import IncidentState
-from flowwatch.incidents.models import Alert, Severity
 from flowwatch.rules.incident_pack import IncidentRulePack
 from flowwatch.rules.obligations import Obligation
 

@@ -1,4 +1,4 @@
-"""Records of the incident pipeline: incidents and alerts, as served by ``/v1/incidents`` and ``/v1/alerts``
+"""Records of the incident pipeline, as served by ``/v1/incidents``
 (README, "API"; docs/api.md).
 
 - ``IncidentUpdate``: what the detector (from an incident event) or the API (marking an obligation done or
@@ -6,14 +6,13 @@
   appear only as keyed hashes (HMAC-SHA256 hex): raw PI never leaves the detector.
 - ``IncidentRecord``: the aggregated state of one incident with its obligations, the regulator-report
   record and the notice to individuals; indexed by ``id``.
-- ``Alert``: a deadline alert with its legal basis; indexed by ``alert_id`` (deterministic: replays and
-  restarts overwrite, never duplicate).
+
+Alerts (deadline alerts of incidents, and the export agent's alerts) are ``flowwatch.alerts.Alert``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -171,62 +170,3 @@ class IncidentRecord(_Model):
     alerts_raised: list[str] = Field(description="Dedup keys of the alerts already raised (each once).")
     retention: str | None = Field(default=None, description="How long the record is kept and why (Decree 790 "
                                   "Art. 12 and the longest related record).")
-
-
-class Severity(StrEnum):
-    """Alert severity."""
-
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-AlertStatus = Literal["open", "acknowledged", "resolved", "suppressed"]
-TriageAction = Literal["acknowledge", "assign", "resolve", "suppress", "reopen", "reopened_by_occurrence"]
-
-
-class TriageEntry(_Model):
-    """One change of an alert's triage state: who (``actor``, ``role``), when (``at``), what (``action``)
-    and why (``reason``), with the assignee / suppression end it set."""
-
-    at: datetime
-    actor: str
-    role: str
-    action: TriageAction
-    reason: str | None = None
-    assignee: str | None = None
-    suppressed_until: datetime | None = None
-
-
-class Alert(_Model):
-    """A rule alert: one document per ``dedup_key`` (index ``<prefix>-alerts-GGGG.wWW``, ISO week of ``raised_at``,
-    document id ``alert_id`` = hash of ``dedup_key``).
-
-    Repeated occurrences fold into it: ``count`` (occurrences, ≥ 1), ``raised_at`` (the first),
-    ``last_raised_at`` (the latest), ``title``/``message`` (of the latest). Triage (issue 6) sets ``status``,
-    ``assignee``, ``suppressed_until``, ``status_reason``, ``updated_at`` and appends to ``history``.
-    """
-
-    alert_id: str
-    dedup_key: str
-    type: str = Field(description="e.g. obligation_due_soon, obligation_overdue, obligation_late_at_detection.")
-    severity: Severity
-    processor_id: str
-    incident_id: str | None = None
-    obligation: ObligationId | None = None
-    due_at: datetime | None = None
-    rule_pack: str
-    legal_basis: Citation
-    title: str
-    message: str
-    raised_at: datetime
-    last_raised_at: datetime | None = Field(default=None, description="Latest occurrence (null: only one).")
-    status: AlertStatus = "open"
-    count: int = Field(default=1, ge=1, description="Occurrences folded into this alert.")
-    assignee: str | None = None
-    suppressed_until: datetime | None = Field(
-        default=None, description="A suppression ends here (null: until lifted); after it the alert is open.")
-    status_reason: str | None = None
-    updated_at: datetime | None = None
-    history: list[TriageEntry] = Field(default_factory=list, description="Latest triage entries, oldest first.")

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from flowwatch.alerts import Alert, Severity
+from flowwatch.exports.rules import ProcessorProfile
 from flowwatch.ids import alert_id
-from flowwatch.incidents.models import Alert, Severity
-from flowwatch.rules.export import ProcessorProfile
 from flowwatch.rules.incident_pack import Citation
 from flowwatch.workdays import DEFAULT_TZ, end_of_day
 

@@ -24,7 +24,7 @@ class HmtPermitRecognizer(Recognizer):
       of Public Security change reported by China News Service, 2008-09-12). Score 0.1.
 
     Sources: the announcements above and the sample maker's formats (``hmt_permit_hk_macau``,
-    ``hmt_permit_taiwan`` in ``flowwatch.samples.checksums``).
+    ``hmt_permit_taiwan`` in ``flowwatch_tools.samples.checksums``).
 
     Reporting rule for the bare Taiwan form: any 8-digit number could be one, so its base score 0.1 is
     reported only when a permit context word (台胞证, 通行证, 回乡证, permit …) is within the window or

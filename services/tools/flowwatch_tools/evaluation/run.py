@@ -7,9 +7,9 @@ from typing import Protocol
 
 from flowwatch.detection.scanner import FieldMatch
 from flowwatch.detection.types import Match
-from flowwatch.evaluation.corpus import Document
-from flowwatch.evaluation.display import masked_context
-from flowwatch.evaluation.metrics import Score, Span, match_document, score
+from flowwatch_tools.evaluation.corpus import Document
+from flowwatch_tools.evaluation.display import masked_context
+from flowwatch_tools.evaluation.metrics import Score, Span, match_document, score
 
 __all__ = [
     "SPLITS",

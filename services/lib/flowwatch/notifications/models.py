@@ -1,4 +1,4 @@
-"""Notification routes and delivery records (issue 15 point 1).
+"""Notification routes and delivery records (issue 15 point 1): the contract the API writes and the notifier reads.
 
 A **route** says which alerts go where: ``match`` (severities, alert types, processor ids; an empty list
 matches everything) and one ``channel`` (a JSON webhook, a DingTalk / WeCom / Feishu / Lark group bot, or
@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from flowwatch.incidents.models import Alert, Severity
+from flowwatch.alerts import Alert, Severity
 
 ChannelKind = Literal["webhook", "dingtalk", "wecom", "feishu", "lark", "email"]
 Language = Literal["zh", "en", "zh+en"]

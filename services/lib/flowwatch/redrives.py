@@ -1,4 +1,7 @@
-"""``flowwatch dead-letters``: list dead letters and redrive their kept originals, idempotently.
+"""Redrive of dead letters: re-produce their kept originals to the source topic, idempotently.
+
+The operation behind ``flowwatch dead-letters redrive`` (``flowwatch_tools.cli.dead_letters``) and the API's
+dead-letter views (``GET /v1/dead-letters`` shows each one's redrive state).
 
 A dead letter (``flowwatch.models.DeadLetter``, index ``<prefix>-deadletters``) points at the original bytes
 kept on the dead-letter topic (``dlq_topic``/``dlq_partition``/``dlq_offset``). ``redrive`` re-produces
@@ -20,14 +23,11 @@ offset and can be redriven again after the next fix. The value read back is chec
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-import typer
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from elasticsearch import ConflictError, Elasticsearch, NotFoundError
 from pydantic import BaseModel, ConfigDict
@@ -35,13 +35,12 @@ from pydantic import BaseModel, ConfigDict
 from flowwatch.es_indices import dead_letters_index
 from flowwatch.kafka_client import confluent_config, kafka_settings
 from flowwatch.models import DeadLetter
+from flowwatch.wire import HEADER_REDRIVE_OF
 
 STALE_CLAIM = timedelta(minutes=5)
 """A ``producing`` claim older than this is taken over by the next run."""
 READ_TIMEOUT = 10.0
 """Seconds to wait for one original on the dead-letter topic."""
-HEADER_REDRIVE_OF = "fw-redrive-of"
-"""Header of a redriven message: the dead letter's redrive id."""
 
 RedriveState = Literal["producing", "done"]
 Outcome = Literal["redriven", "already_redriven", "claimed_elsewhere", "original_missing", "original_mismatch",
@@ -242,45 +241,3 @@ def redrive(es: Elasticsearch, prefix: str, bootstrap: str, query: dict[str, Any
     finally:
         consumer.close()
     return report
-
-
-app = typer.Typer(help="Dead letters: redrive the kept originals after a fix (idempotent).", no_args_is_help=True)
-
-
-@app.command("redrive")
-def redrive_command(
-    reason: Annotated[list[str] | None, typer.Option(help="Only this reason (repeatable), e.g. schema_violation.")]
-    = None,
-    processor_id: Annotated[list[str] | None, typer.Option("--processor-id", help="Only this processor (repeatable).")]
-    = None,
-    dead_letter_id: Annotated[list[str] | None, typer.Option("--id", help="Only this dead letter (repeatable).")]
-    = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read and check the originals; produce nothing.")]
-    = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """Re-produce the kept originals of the matching dead letters to their source topic, each once."""
-    import getpass
-
-    from flowwatch.audit import Actor, AuditRecord, write_audit
-    from flowwatch.cli.main import _endpoints, console
-
-    kafka, es_url, prefix = _endpoints()
-    es = Elasticsearch(es_url, request_timeout=30)
-    user = getpass.getuser()
-    report = redrive(es, prefix, kafka, dead_letter_query(processor_id, reason, dead_letter_id), actor=f"cli:{user}",
-                     dry_run=dry_run)
-    redriven = [i["dead_letter_id"] for i in report.items if i["outcome"] == "redriven"]
-    if redriven:  # one audit record per run: the counts and (up to 100) the dead letters redriven
-        write_audit(es, prefix, AuditRecord(
-            actor=Actor(key_id="cli", name=user, role="admin"), action="dead_letter.redrive",
-            target_type="dead_letter", target_id=redriven[0] if len(redriven) == 1 else f"{len(redriven)} dead letters",
-            details={"counts": report.counts, "dead_letter_ids": redriven[:100], "filters": {
-                "reason": reason, "processor_id": processor_id, "id": dead_letter_id}}), ensure=True)
-    if as_json:
-        sys.stdout.write(json.dumps({"counts": report.counts, "items": report.items}) + "\n")
-    else:
-        for outcome, n in sorted(report.counts.items()):
-            console.print(f"{outcome}: {n}")
-        if not report.counts:
-            console.print("no matching dead letters")

@@ -38,8 +38,8 @@ from functools import cache
 
 from faker import Faker
 
-from flowwatch.samples import checksums as ck
-from flowwatch.samples.generator import (
+from flowwatch_tools.samples import checksums as ck
+from flowwatch_tools.samples.generator import (
     COMMUNITIES,
     HK_ADDRESSES,
     MAIL_DOMAINS,

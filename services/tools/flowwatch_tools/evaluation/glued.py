@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from flowwatch.evaluation.corpus import Document, Template, _Gen, _text_document
+from flowwatch_tools.evaluation.corpus import Document, Template, _Gen, _text_document
 
 GLUED_SEED = 20261203
 GLUED_N_DOCS = 600

@@ -23,7 +23,7 @@ Flowwatch needs (``flowwatch.kafka_client.REQUIRED_APIS``), and that Elasticsear
 Settings come from the environment like every service (``FLOWWATCH_KAFKA_*`` including the SASL/TLS settings,
 ``FLOWWATCH_ES_*`` including API key, CA bundle, fingerprint and cloud id, ``FLOWWATCH_TOPIC_*``), and its
 clients come from ``flowwatch.kafka_client`` and ``flowwatch.es_client``.
-Run it as ``python -m flowwatch.cli.cluster`` or register :func:`init_cluster_command` on the CLI.
+Run it as ``python -m flowwatch.cluster`` or register :func:`init_cluster_command` on the CLI.
 """
 
 from __future__ import annotations
@@ -363,7 +363,7 @@ def init_cluster_command(
 
 
 def main() -> None:
-    """``python -m flowwatch.cli.cluster``: the command without the ``flowwatch`` CLI."""
+    """``python -m flowwatch.cluster``: the command without the ``flowwatch`` CLI."""
     typer.run(init_cluster_command)
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from flowwatch.engines import (
+from flowwatch.cluster import ClusterError, ensure_topics
+from flowwatch.settings import KafkaSettings, Topics
+from flowwatch_tools.engines import (
     EngineError,
     free_port,
     pid_alive,
@@ -29,8 +30,6 @@ from flowwatch.engines import (
     start_tansu,
     stop_process_group,
 )
-from flowwatch.kafka_client import confluent_config, kafka_settings
-from flowwatch.settings import KafkaSettings, Topics
 
 EMBEDDED_SECURITY: dict[str, str] = {
     "FLOWWATCH_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT", "FLOWWATCH_KAFKA_SSL_CA_FILE": "",
@@ -152,7 +151,10 @@ class Stack:
             say(f"creating topics ({self.state.partitions} partitions)")
             local = settings_from(KafkaSettings, {**os.environ, **EMBEDDED_SECURITY,
                                                   "FLOWWATCH_KAFKA_BOOTSTRAP": self.state.kafka_bootstrap})
-            create_topics(local, self.topics().all_with_partitions())
+            try:
+                ensure_topics(local, self.topics().all_with_partitions(), timeout=30.0)
+            except ClusterError as exc:
+                raise StackError(str(exc)) from exc
         env = self.service_env()
         for i in range(1, self.workers + 1):
             member = {"FLOWWATCH_INSTANCE_ID": f"detector-{i}"} if self.static_membership else {}
@@ -245,7 +247,7 @@ class Stack:
 
     def _attach(self, say: Any) -> None:
         """Attach mode: check and prepare the external Kafka and Elasticsearch (``init-cluster``)."""
-        from flowwatch.cli.cluster import ClusterError, init_cluster
+        from flowwatch.cluster import ClusterError, init_cluster
         from flowwatch.settings import ElasticsearchSettings
 
         env = {**os.environ, **self.extra_env}
@@ -350,40 +352,6 @@ def settings_from(cls: type[Any], env: dict[str, str]) -> Any:
     prefix = cls.model_config.get("env_prefix", "")
     given = {name: env[f"{prefix}{name}".upper()] for name in cls.model_fields if f"{prefix}{name}".upper() in env}
     return cls(**given)
-
-
-def create_topics(bootstrap: str | KafkaSettings, wanted: dict[str, int], timeout: float = 30.0) -> None:
-    """Create every topic of ``wanted`` (name → partitions); existing topics are left as they are.
-
-    Raises StackError when the broker does not answer or a topic exists with fewer partitions.
-    """
-    settings = kafka_settings(bootstrap)
-    admin = AdminClient(confluent_config(settings))
-    bootstrap = settings.kafka_bootstrap
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            existing = admin.list_topics(timeout=5).topics
-            break
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise StackError(f"Kafka at {bootstrap} does not answer: {exc}") from exc
-            time.sleep(0.5)
-    missing = [NewTopic(t, n, 1) for t, n in wanted.items() if t not in existing]
-    if missing:
-        for topic, fut in admin.create_topics(missing, operation_timeout=10).items():
-            try:
-                fut.result()
-            except Exception as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise StackError(f"cannot create topic {topic}: {exc}") from exc
-    for _ in range(50):
-        md = admin.list_topics(timeout=5).topics
-        short = {t: len(md[t].partitions) for t in wanted if t in md and len(md[t].partitions) < wanted[t]}
-        if all(t in md for t in wanted) and not short:
-            return
-        time.sleep(0.2)
-    raise StackError(f"topics not ready with their partition counts: {wanted}")
 
 
 def _tail(path: str, chars: int = 3000) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from elasticsearch import BadRequestError, ConflictError, Elasticsearch, NotFoundError
 
-from flowwatch_notifier.models import Notification, Route
+from flowwatch.notifications.models import Notification, Route
 
 STALE_SENDING = timedelta(minutes=10)
 KW = {"type": "keyword"}

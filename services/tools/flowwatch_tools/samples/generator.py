@@ -37,8 +37,8 @@ from typing import Any
 import orjson
 from faker import Faker
 
-from flowwatch.samples import checksums as ck
-from flowwatch.samples.prose import sample_prose
+from flowwatch_tools.samples import checksums as ck
+from flowwatch_tools.samples.prose import sample_prose
 
 __all__ = [
     "DEFAULT_N_EVENTS",

@@ -1,4 +1,4 @@
-"""``python -m flowwatch.evaluation`` (``make eval``): scanner metrics on the labelled corpus and on prose.
+"""``python -m flowwatch_tools.evaluation`` (``make eval``): scanner metrics on the labelled corpus and on prose.
 
 Prints, for the headline split (``--split``, default ``test``; ``dev`` beside it): support, TP, FP, FN,
 precision, recall and F2 per entity type and overall (exact span match; the overlap-match F2 beside it),
@@ -7,7 +7,7 @@ then false positives per 100,000 characters of real prose, then the bars with PA
 * overall F2 ≥ 0.98 (exact match, headline split);
 * precision ≥ 0.99 for each checksum-validated type (CN_RESIDENT_ID, CN_BANK_CARD, CN_USCC, HK_ID, TW_ID);
 * ≤ 1 false positive per 100,000 characters of prose;
-* on the held-out glued templates (``flowwatch.evaluation.glued``, identifiers touching Chinese text,
+* on the held-out glued templates (``flowwatch_tools.evaluation.glued``, identifiers touching Chinese text,
   full-width punctuation or ASCII labels; test only, separate seed): F2 ≥ 0.98 over the identifier types
   (every type but PERSON, whose recall there is printed and is an open point) and precision ≥ 0.99 for each
   checksum-validated type.
@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from flowwatch.detection.scanner import default_scanner
-from flowwatch.evaluation.corpus import (
+from flowwatch_tools.evaluation.corpus import (
     CHECKSUM_TYPES,
     DEFAULT_N_DOCS,
     DEFAULT_SEED,
@@ -42,10 +42,10 @@ from flowwatch.evaluation.corpus import (
     Document,
     generate_corpus,
 )
-from flowwatch.evaluation.glued import GLUED_N_DOCS, GLUED_SEED, GLUED_TEMPLATES, generate_glued_corpus
-from flowwatch.evaluation.metrics import MODES, Score
-from flowwatch.evaluation.prose_fp import DEFAULT_PROSE_CHARS, ProseResult, prose_sample, scan_prose
-from flowwatch.evaluation.run import SPLITS, error_examples, scan_corpus, score_split
+from flowwatch_tools.evaluation.glued import GLUED_N_DOCS, GLUED_SEED, GLUED_TEMPLATES, generate_glued_corpus
+from flowwatch_tools.evaluation.metrics import MODES, Score
+from flowwatch_tools.evaluation.prose_fp import DEFAULT_PROSE_CHARS, ProseResult, prose_sample, scan_prose
+from flowwatch_tools.evaluation.run import SPLITS, error_examples, scan_corpus, score_split
 
 DEFAULT_JSON = Path("bench/results/eval.json")
 BAR_OVERALL_F2 = 0.98
@@ -77,7 +77,7 @@ class Bar:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options (see ``--help``)."""
     parser = argparse.ArgumentParser(
-        prog="python -m flowwatch.evaluation",
+        prog="python -m flowwatch_tools.evaluation",
         description="Precision/recall/F2 of the PI scanner on a labelled synthetic corpus, and false "
         "positives per 100,000 characters of real Chinese prose.",
     )
@@ -172,8 +172,8 @@ def glued_table(exact: Score) -> Table:
 def glued_bars(docs: Sequence[Document], predictions: Sequence[Sequence[Any]]) -> tuple[Score, list[Bar]]:
     """Scores on the glued templates and their bars: identifier types (all but PERSON) F2 ≥ 0.98, and
     precision of each checksum type present ≥ 0.99."""
-    from flowwatch.evaluation.metrics import score as score_pairs
-    from flowwatch.evaluation.run import gold_spans
+    from flowwatch_tools.evaluation.metrics import score as score_pairs
+    from flowwatch_tools.evaluation.run import gold_spans
 
     exact = score_split(docs, predictions, "test", "exact")
     ids = score_pairs(
@@ -272,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print()
     console.print(
         f"Held-out glued templates: seed {GLUED_SEED}, {GLUED_N_DOCS} documents, {len(GLUED_TEMPLATES)} templates "
-        f"(flowwatch.evaluation.glued; never used for tuning)",
+        f"(flowwatch_tools.evaluation.glued; never used for tuning)",
         soft_wrap=True,
     )
     console.print(glued_table(glued_exact))

