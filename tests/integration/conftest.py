@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
+from flowwatch.es_indices import ensure_templates
+from flowwatch_tools.engines import Engine, start_noida
 from flowwatch_tools.replay import Expected, produce
 from flowwatch_tools.stack import Stack
 
@@ -76,3 +80,38 @@ def produce_keyed(bootstrap: str, topic: str, records: list[tuple[bytes, bytes |
     for key, value in records:
         producer.produce(topic, value=value, key=key, on_delivery=lambda err, _m: errors.append(err) if err else None)
     assert producer.flush(30) == 0 and not errors, errors
+
+
+@dataclass
+class NoidaIndex:
+    """A running noida-db (Kafka and Elasticsearch in one process) with a fresh index prefix whose index
+    templates are in place: what the API-level test modules start from."""
+
+    engine: Engine
+    es: Elasticsearch
+    prefix: str
+
+
+@pytest.fixture(scope="module")
+def noida_es(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NoidaIndex]:
+    """One noida-db per test module, its ES client and an index prefix named after the module
+    (``fw<module>…``) with the index templates put; stopped after the module."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "")
+    engine = start_noida(tmp_path_factory.mktemp(f"noida-{module}") / "data")
+    assert engine.es_url is not None and engine.kafka_bootstrap
+    es = Elasticsearch(engine.es_url, request_timeout=30)
+    try:
+        prefix = f"fw{module[:12]}{uuid.uuid4().hex[:8]}"
+        ensure_templates(es, prefix)
+        yield NoidaIndex(engine, es, prefix)
+    finally:
+        es.close()
+        engine.stop()
+
+
+@pytest.fixture
+def noida(tmp_path: Path) -> Iterator[Engine]:
+    """A noida-db of its own for one test (its data in the test's folder), stopped after it."""
+    engine = start_noida(tmp_path / "noida" / "data")
+    yield engine
+    engine.stop()

@@ -20,13 +20,14 @@ from fastapi.testclient import TestClient
 
 from flowwatch.alerts import Alert, Severity
 from flowwatch.apikeys import Role, create_key
-from flowwatch.es_indices import alerts_index, ensure_templates
+from flowwatch.es_indices import alerts_index
 from flowwatch.ids import alert_id
 from flowwatch.rules.incident_pack import Citation
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 from flowwatch_indexer.documents import alert_action
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
+from tests.integration.conftest import NoidaIndex
 
 pytestmark = pytest.mark.integration
 
@@ -60,27 +61,19 @@ def index_occurrences(es: Elasticsearch, prefix: str, alerts: list[Alert]) -> No
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-triage") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
-    try:
-        prefix = f"fwtriage{uuid.uuid4().hex[:8]}"
-        ensure_templates(es, prefix)
-        keys = {
-            "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
-            "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
-            "regulator": create_key(es, prefix, Role.REGULATOR, name="cac")[0],
-            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme", name="acme-ops")[0],
-            "beta": create_key(es, prefix, Role.PLATFORM, processor_id="beta")[0],
-        }
-        settings = ApiSettings(es_url=engine.es_url, es_index_prefix=prefix, key_cache_seconds=0,
-                               kafka_bootstrap=engine.kafka_bootstrap or "127.0.0.1:9")
-        with TestClient(create_app(settings)) as client:
-            yield Env(engine, es, prefix, keys, client)
-    finally:
-        es.close()
-        engine.stop()
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
+    keys = {
+        "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
+        "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
+        "regulator": create_key(es, prefix, Role.REGULATOR, name="cac")[0],
+        "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme", name="acme-ops")[0],
+        "beta": create_key(es, prefix, Role.PLATFORM, processor_id="beta")[0],
+    }
+    settings = ApiSettings(es_url=engine.es_url, es_index_prefix=prefix, key_cache_seconds=0,
+                           kafka_bootstrap=engine.kafka_bootstrap or "127.0.0.1:9")
+    with TestClient(create_app(settings)) as client:
+        yield Env(engine, es, prefix, keys, client)
 
 
 def call(env: Env, method: str, path: str, key: str, **kw: Any) -> Any:

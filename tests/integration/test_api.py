@@ -18,13 +18,14 @@ from elasticsearch import Elasticsearch, helpers
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
-from flowwatch.es_indices import ensure_templates, findings_index
+from flowwatch.es_indices import findings_index
 from flowwatch.ids import finding_id
 from flowwatch.models import EntitySummary, EventKind, Finding, SubjectCountBasis
 from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_source
 from flowwatch_api.app import create_app
-from flowwatch_tools.engines import Engine, free_port, start_noida
+from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import NoidaIndex
 
 pytestmark = pytest.mark.integration
 
@@ -101,36 +102,28 @@ def expected_order(docs: list[Finding]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-api") / "data")
-    assert engine.es_url is not None
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
     es_url = engine.es_url
-    es = Elasticsearch(es_url)
-    try:
-        prefix = f"fwtest{uuid.uuid4().hex[:10]}"
-        ensure_templates(es, prefix)
-        docs = synthetic_findings()
-        actions = [
-            {"_index": findings_index(prefix, d.occurred_at), "_id": d.finding_id,
-             "_source": finding_source(d)}
-            for d in docs
-        ]
-        ok, errors = helpers.bulk(es, actions, refresh="wait_for")
-        assert ok == len(docs) and not errors
-        es.indices.refresh(index=f"{prefix}-findings-*")
-        keys = {
-            "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
-            "soc": create_key(es, prefix, Role.SOC_ANALYST)[0],
-            "regulator": create_key(es, prefix, "regulator")[0],
-            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn")[0],
-            "beta": create_key(es, prefix, Role.PLATFORM, processor_id="beta-hk")[0],
-        }
-        app = create_app(ApiSettings(es_url=es_url, es_index_prefix=prefix))
-        with TestClient(app) as client:
-            yield Env(engine, es_url, es, prefix, docs, keys, client)
-    finally:
-        es.close()
-        engine.stop()
+    docs = synthetic_findings()
+    actions = [
+        {"_index": findings_index(prefix, d.occurred_at), "_id": d.finding_id,
+         "_source": finding_source(d)}
+        for d in docs
+    ]
+    ok, errors = helpers.bulk(es, actions, refresh="wait_for")
+    assert ok == len(docs) and not errors
+    es.indices.refresh(index=f"{prefix}-findings-*")
+    keys = {
+        "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
+        "soc": create_key(es, prefix, Role.SOC_ANALYST)[0],
+        "regulator": create_key(es, prefix, "regulator")[0],
+        "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn")[0],
+        "beta": create_key(es, prefix, Role.PLATFORM, processor_id="beta-hk")[0],
+    }
+    app = create_app(ApiSettings(es_url=es_url, es_index_prefix=prefix))
+    with TestClient(app) as client:
+        yield Env(engine, es_url, es, prefix, docs, keys, client)
 
 
 def fetch_all(env: Env, key: str, params: dict[str, Any] | list[tuple[str, Any]], size: int = 7) -> list[str]:

@@ -25,7 +25,6 @@ the request (role, method, path, query, body) to replay.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -46,10 +45,10 @@ from schemathesis.specs.openapi.checks import (
 
 from flowwatch.apikeys import Role, create_key, generate_key, revoke_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api.app import create_app
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
+from tests.integration.conftest import NoidaIndex
 from tests.integration.fuzz_support import (
     SECRET_MARK,
     TENANT_A,
@@ -95,45 +94,37 @@ def bearer(key: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-fuzz") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
-    try:
-        prefix = f"fwfuzz{uuid.uuid4().hex[:10]}"
-        # Kafka is up with every topic: a write that answers 503 is then a finding, not the environment
-        ensure_topics(engine.kafka_bootstrap, topics().all_with_partitions())
-        ensure_templates(es, prefix)
-        keys: dict[str, str] = {}
-        keys["admin"] = create_key(es, prefix, Role.ADMIN, name="fuzz-admin")[0]
-        keys["regulator"] = create_key(es, prefix, Role.REGULATOR, name="fuzz-regulator")[0]
-        keys["platform_a"], a_record = create_key(es, prefix, Role.PLATFORM, processor_id=TENANT_A,
-                                                  name=f"{TENANT_A}-ops")
-        keys["platform_b"], b_record = create_key(es, prefix, Role.PLATFORM, processor_id=TENANT_B,
-                                                  name=f"{TENANT_B}-ops")
-        keys["revoked"], revoked = create_key(es, prefix, Role.ADMIN, name="fuzz-revoked")
-        assert revoke_key(es, prefix, revoked.key_id)
-        a = seed_tenant(es, prefix, TENANT_A, a_record.key_id)
-        b = seed_tenant(es, prefix, TENANT_B, b_record.key_id)
-        seed_restrictions(es, prefix)
-        # triage writes wait for a refresh (refresh=wait_for): refresh often so the fuzzing is not paced by it
-        es.indices.put_settings(index=f"{prefix}-*", settings={"index": {"refresh_interval": "100ms"}})
-        # anything of B's that A does not share (the shared event / incident ids and the counting window are
-        # A's too); B's key id appears in B's audit records
-        secrets = sorted({SECRET_MARK, b_record.key_id, *b.ids()} - set(a.ids()))
-        stored_ids = sorted({a_record.key_id, b_record.key_id, *a.ids(), *b.ids()})
-        # the fuzzer sends thousands of requests per key and many failed authentications: the rate limits
-        # (tests/unit/test_api_abuse.py, tests/integration/test_api_abuse.py) are opened wide here
-        wide = 1e9
-        api_settings = ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
-                                   kafka_bootstrap=engine.kafka_bootstrap, key_cache_seconds=0,
-                                   api_rate_ingest_events=wide, api_rate_ingest_burst=10**9, api_rate_write=wide,
-                                   api_rate_write_burst=10**9, api_rate_read=wide, api_rate_read_burst=10**9,
-                                   api_rate_auth_failures=wide, api_rate_auth_failures_burst=10**9)
-        yield Env(engine, es, prefix, api_settings, keys, a, b, stored_ids, secrets)
-    finally:
-        es.close()
-        engine.stop()
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
+    # Kafka is up with every topic: a write that answers 503 is then a finding, not the environment
+    ensure_topics(engine.kafka_bootstrap, topics().all_with_partitions())
+    keys: dict[str, str] = {}
+    keys["admin"] = create_key(es, prefix, Role.ADMIN, name="fuzz-admin")[0]
+    keys["regulator"] = create_key(es, prefix, Role.REGULATOR, name="fuzz-regulator")[0]
+    keys["platform_a"], a_record = create_key(es, prefix, Role.PLATFORM, processor_id=TENANT_A,
+                                              name=f"{TENANT_A}-ops")
+    keys["platform_b"], b_record = create_key(es, prefix, Role.PLATFORM, processor_id=TENANT_B,
+                                              name=f"{TENANT_B}-ops")
+    keys["revoked"], revoked = create_key(es, prefix, Role.ADMIN, name="fuzz-revoked")
+    assert revoke_key(es, prefix, revoked.key_id)
+    a = seed_tenant(es, prefix, TENANT_A, a_record.key_id)
+    b = seed_tenant(es, prefix, TENANT_B, b_record.key_id)
+    seed_restrictions(es, prefix)
+    # triage writes wait for a refresh (refresh=wait_for): refresh often so the fuzzing is not paced by it
+    es.indices.put_settings(index=f"{prefix}-*", settings={"index": {"refresh_interval": "100ms"}})
+    # anything of B's that A does not share (the shared event / incident ids and the counting window are
+    # A's too); B's key id appears in B's audit records
+    secrets = sorted({SECRET_MARK, b_record.key_id, *b.ids()} - set(a.ids()))
+    stored_ids = sorted({a_record.key_id, b_record.key_id, *a.ids(), *b.ids()})
+    # the fuzzer sends thousands of requests per key and many failed authentications: the rate limits
+    # (tests/unit/test_api_abuse.py, tests/integration/test_api_abuse.py) are opened wide here
+    wide = 1e9
+    api_settings = ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
+                               kafka_bootstrap=engine.kafka_bootstrap, key_cache_seconds=0,
+                               api_rate_ingest_events=wide, api_rate_ingest_burst=10**9, api_rate_write=wide,
+                               api_rate_write_burst=10**9, api_rate_read=wide, api_rate_read_burst=10**9,
+                               api_rate_auth_failures=wide, api_rate_auth_failures_burst=10**9)
+    yield Env(engine, es, prefix, api_settings, keys, a, b, stored_ids, secrets)
 
 
 @pytest.fixture

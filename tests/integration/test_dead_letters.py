@@ -28,13 +28,14 @@ from typer.testing import CliRunner
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import dead_letters_index, ensure_templates
+from flowwatch.es_indices import dead_letters_index
 from flowwatch.ids import dead_letter_id
 from flowwatch.models import DeadLetter
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 from flowwatch_tools.cli.main import app as cli_app
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
+from tests.integration.conftest import NoidaIndex
 
 pytestmark = pytest.mark.integration
 
@@ -93,43 +94,35 @@ def consume_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-dlq") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
-    try:
-        prefix = f"fwdlq{uuid.uuid4().hex[:8]}"
-        dlq, source = f"dlq-{prefix}", f"events-{prefix}"
-        ensure_topics(engine.kafka_bootstrap, {dlq: 1, source: 1})
-        ensure_templates(es, prefix)
-        now = datetime.now(UTC).replace(microsecond=0)
-        cases = [
-            (b"acme-cn", b'{"schema_version": "1.0", "event_id": "e1", "processor": {"id": "acme-cn"}}',
-             "schema_violation", "kind: Field required", "acme-cn"),
-            (b"beta-hk", b'{"broken json', "invalid_json", f"unexpected end of data near 'tel {PHONE}'", "beta-hk"),
-            (b"acme-cn", b'{"schema_version": "1.0", "event_id": "e2", "processor": {"id": "other"}}',
-             "key_mismatch", "key 'acme-cn' is not processor.id 'other'", "acme-cn"),
-        ]
-        originals, records = {}, []
-        for i, (key, value, reason, error, pid) in enumerate(cases):
-            rec = produce_dead_letter(engine.kafka_bootstrap, dlq, source, key, value, reason, error, pid,
-                                      now - timedelta(minutes=10 - i))
-            originals[rec["dead_letter_id"]] = (key, value)
-            records.append(rec)
-        for rec in records:
-            es.index(index=dead_letters_index(prefix), id=rec["dead_letter_id"], document=rec, refresh="wait_for")
-        keys = {
-            "admin": create_key(es, prefix, Role.ADMIN)[0],
-            "regulator": create_key(es, prefix, Role.REGULATOR)[0],
-            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn")[0],
-        }
-        app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
-                                     kafka_bootstrap=engine.kafka_bootstrap))
-        with TestClient(app) as client:
-            yield Env(engine, es, prefix, dlq, source, keys, client, originals)
-    finally:
-        es.close()
-        engine.stop()
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
+    dlq, source = f"dlq-{prefix}", f"events-{prefix}"
+    ensure_topics(engine.kafka_bootstrap, {dlq: 1, source: 1})
+    now = datetime.now(UTC).replace(microsecond=0)
+    cases = [
+        (b"acme-cn", b'{"schema_version": "1.0", "event_id": "e1", "processor": {"id": "acme-cn"}}',
+         "schema_violation", "kind: Field required", "acme-cn"),
+        (b"beta-hk", b'{"broken json', "invalid_json", f"unexpected end of data near 'tel {PHONE}'", "beta-hk"),
+        (b"acme-cn", b'{"schema_version": "1.0", "event_id": "e2", "processor": {"id": "other"}}',
+         "key_mismatch", "key 'acme-cn' is not processor.id 'other'", "acme-cn"),
+    ]
+    originals, records = {}, []
+    for i, (key, value, reason, error, pid) in enumerate(cases):
+        rec = produce_dead_letter(engine.kafka_bootstrap, dlq, source, key, value, reason, error, pid,
+                                  now - timedelta(minutes=10 - i))
+        originals[rec["dead_letter_id"]] = (key, value)
+        records.append(rec)
+    for rec in records:
+        es.index(index=dead_letters_index(prefix), id=rec["dead_letter_id"], document=rec, refresh="wait_for")
+    keys = {
+        "admin": create_key(es, prefix, Role.ADMIN)[0],
+        "regulator": create_key(es, prefix, Role.REGULATOR)[0],
+        "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn")[0],
+    }
+    app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
+                                 kafka_bootstrap=engine.kafka_bootstrap))
+    with TestClient(app) as client:
+        yield Env(engine, es, prefix, dlq, source, keys, client, originals)
 
 
 def test_list_shows_reason_error_time_and_original(env: Env) -> None:

@@ -6,7 +6,6 @@ change the findings of the next batch, with an audit record and no plain list va
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,13 +17,13 @@ from fastapi.testclient import TestClient
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
 from flowwatch.detection.config import value_hash
-from flowwatch.es_indices import audit_index, ensure_templates
+from flowwatch.es_indices import audit_index
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api.app import create_app
 from flowwatch_detector import processing
 from flowwatch_detector.processing import RawEvent, init_worker, process_batch
-from flowwatch_tools.engines import Engine, start_noida
-from tests.integration.conftest import wait_for
+from flowwatch_tools.engines import Engine
+from tests.integration.conftest import NoidaIndex, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,14 +44,10 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-detection-config") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
     try:
-        prefix = f"fwdet{uuid.uuid4().hex[:10]}"
         ensure_topics(engine.kafka_bootstrap, topics().all_with_partitions())
-        ensure_templates(es, prefix)
         keys = {
             "admin": create_key(es, prefix, Role.ADMIN, name="admin-1")[0],
             "soc": create_key(es, prefix, Role.SOC_ANALYST)[0],
@@ -68,8 +63,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             reader.stop()
             reader._thread.join(timeout=10)
             processing._detection_settings = None
-        es.close()
-        engine.stop()
 
 
 def auth(env: Env, who: str) -> dict[str, str]:

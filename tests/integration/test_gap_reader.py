@@ -5,8 +5,6 @@ beyond the end of the partition (the egress agent then retries its batch)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +12,17 @@ from flowwatch.cluster import ensure_topics
 from flowwatch.settings import KafkaSettings
 from flowwatch_detector import metrics
 from flowwatch_detector.gap_reader import read_range, read_skipped
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def noida(tmp_path: Path) -> Iterator[Engine]:
-    engine = start_noida(tmp_path / "noida")
-    ensure_topics(engine.kafka_bootstrap, {"g": 1})
-    yield engine
-    engine.stop()
+def noida(noida: Engine) -> Engine:
+    """The conftest's noida-db with this module's topics."""
+    ensure_topics(noida.kafka_bootstrap, {"g": 1})
+    return noida
 
 
 def test_reads_exactly_the_asked_offsets(noida: Engine) -> None:

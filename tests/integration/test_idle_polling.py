@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from confluent_kafka import Consumer
 from flowwatch.cluster import ensure_topics
 from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch_detector import fetch_backoff
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
@@ -31,11 +30,10 @@ def cpu_seconds(pid: int) -> float:
 
 
 @pytest.fixture
-def noida(tmp_path: Path) -> Iterator[Engine]:
-    engine = start_noida(tmp_path / "noida")
-    ensure_topics(engine.kafka_bootstrap, {"t": 4})
-    yield engine
-    engine.stop()
+def noida(noida: Engine) -> Engine:
+    """The conftest's noida-db with this module's topics."""
+    ensure_topics(noida.kafka_bootstrap, {"t": 4})
+    return noida
 
 
 def _idle_cpu(engine: Engine, step: object, seconds: float) -> float:

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from flowwatch.alerts import Alert, Severity
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import alerts_index, alerts_pattern, ensure_templates, incidents_index
+from flowwatch.es_indices import alerts_index, alerts_pattern, incidents_index
 from flowwatch.incidents.aggregate import IncidentState, SetPersonStore
 from flowwatch.incidents.alerts import due_alerts
 from flowwatch.incidents.models import IncidentRecord, IncidentUpdate
@@ -38,8 +38,8 @@ from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
-from flowwatch_tools.engines import Engine, free_port, start_noida
-from tests.integration.conftest import produce_keyed, wait_for
+from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import NoidaIndex, produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -150,17 +150,13 @@ def stored_version(es: Elasticsearch, index: str, doc_id: str) -> int | None:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-incidents") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
     t = topics()
     indexer: Indexer | None = None
     thread: threading.Thread | None = None
     try:
-        prefix = f"fwinc{uuid.uuid4().hex[:10]}"
         ensure_topics(engine.kafka_bootstrap, t.all_with_partitions())
-        ensure_templates(es, prefix)
         data = build_data()
         a = data.incidents["A"]
         produce(engine.kafka_bootstrap, t.incidents,
@@ -200,8 +196,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             indexer.stop()
         if thread is not None:
             thread.join(timeout=30)
-        es.close()
-        engine.stop()
 
 
 def get(env: Env, path: str, key: str, params: Any = None) -> Any:

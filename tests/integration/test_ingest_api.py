@@ -13,16 +13,15 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
-from elasticsearch import Elasticsearch
 from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ApiSettings, topics
 from flowwatch_api.app import create_app
-from flowwatch_tools.engines import Engine, start_noida
+from flowwatch_tools.engines import Engine
 from tests.flows import event
+from tests.integration.conftest import NoidaIndex
 
 pytestmark = pytest.mark.integration
 
@@ -35,27 +34,19 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-ingest") / "data")
-    assert engine.es_url is not None and engine.kafka_bootstrap
-    es = Elasticsearch(engine.es_url, request_timeout=30)
-    try:
-        prefix = f"fwingest{uuid.uuid4().hex[:8]}"
-        ensure_templates(es, prefix)
-        ensure_topics(engine.kafka_bootstrap, {topics().flow_events: 2})
-        keys = {
-            "admin": create_key(es, prefix, Role.ADMIN)[0],
-            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme")[0],
-            "soc": create_key(es, prefix, Role.SOC_ANALYST)[0],
-            "regulator": create_key(es, prefix, Role.REGULATOR)[0],
-        }
-        app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
-                                     kafka_bootstrap=engine.kafka_bootstrap))
-        with TestClient(app) as client:
-            yield Env(engine, keys, client)
-    finally:
-        es.close()
-        engine.stop()
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
+    ensure_topics(engine.kafka_bootstrap, {topics().flow_events: 2})
+    keys = {
+        "admin": create_key(es, prefix, Role.ADMIN)[0],
+        "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme")[0],
+        "soc": create_key(es, prefix, Role.SOC_ANALYST)[0],
+        "regulator": create_key(es, prefix, Role.REGULATOR)[0],
+    }
+    app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
+                                 kafka_bootstrap=engine.kafka_bootstrap))
+    with TestClient(app) as client:
+        yield Env(engine, keys, client)
 
 
 def consume(env: Env, want: set[str], timeout: float = 30.0) -> dict[str, tuple[bytes, bytes]]:

@@ -34,12 +34,11 @@ from fastapi.testclient import TestClient
 from flowwatch.alerts import Alert
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import ensure_templates
 from flowwatch.settings import ApiSettings
 from flowwatch_api.app import create_app
 from flowwatch_notifier.worker import Notifier, NotifierSettings
-from flowwatch_tools.engines import Engine, free_port, start_noida
-from tests.integration.conftest import produce_keyed, wait_for
+from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import NoidaIndex, produce_keyed, wait_for
 from tests.unit.test_notify_channels import obligation_alerts
 
 pytestmark = pytest.mark.integration
@@ -115,20 +114,16 @@ class Env:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-notify") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
     server, receiver = start_receiver()
     mailbox = Mailbox()
     smtp_port = free_port()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     try:
-        prefix = f"fwnote{uuid.uuid4().hex[:8]}"
         topic = f"alerts-{prefix}"
         ensure_topics(engine.kafka_bootstrap, {topic: 2})
-        ensure_templates(es, prefix)
         admin = {"Authorization": f"Bearer {create_key(es, prefix, Role.ADMIN, name='soc-lead')[0]}"}
         app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
                                      kafka_bootstrap=engine.kafka_bootstrap))
@@ -138,8 +133,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     finally:
         smtp.stop()
         server.shutdown()
-        es.close()
-        engine.stop()
 
 
 def notifier(env: Env, group: str) -> tuple[Notifier, threading.Thread]:

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from flowwatch.apikeys import Role, create_key
 from flowwatch.cluster import ensure_topics
-from flowwatch.es_indices import ensure_templates, ledger_index, registry_index
+from flowwatch.es_indices import ledger_index, registry_index
 from flowwatch.exports.models import LedgerRecord, ThresholdProgress
 from flowwatch.registry.models import RESTRICTIONS_KEY, RegistryEntry, RestrictionList
 from flowwatch.rules.export_pack import export_pack_for, load_export_packs, window_id, window_start
@@ -31,8 +31,8 @@ from flowwatch_api.app import create_app
 from flowwatch_api.producer import UpdateProducer
 from flowwatch_indexer.documents import epoch_micros
 from flowwatch_indexer.worker import Indexer
-from flowwatch_tools.engines import Engine, free_port, start_noida
-from tests.integration.conftest import produce_keyed, wait_for
+from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import NoidaIndex, produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -87,17 +87,13 @@ def stored(es: Elasticsearch, index: str, doc_id: str) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-registry") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
     t = topics()
     indexer: Indexer | None = None
     thread: threading.Thread | None = None
     try:
-        prefix = f"fwreg{uuid.uuid4().hex[:10]}"
         ensure_topics(engine.kafka_bootstrap, t.all_with_partitions())
-        ensure_templates(es, prefix)
         records = {
             "bank-now": ledger("p-bank", NOW, 120_000, NOW - timedelta(minutes=1), name="Bank"),
             "bank-last-year": ledger("p-bank", LAST_YEAR, 900, LAST_YEAR, required="none"),
@@ -135,8 +131,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             indexer.stop()
         if thread is not None:
             thread.join(timeout=30)
-        es.close()
-        engine.stop()
 
 
 def call(env: Env, method: str, path: str, key: str, body: Any = None, params: Any = None) -> Any:

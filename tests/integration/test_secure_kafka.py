@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, Producer
 from flowwatch.cluster import ensure_topics
 from flowwatch.kafka_client import KafkaConfigError, aiokafka_kwargs, check_kafka, confluent_config
 from flowwatch.settings import KafkaSettings
-from flowwatch_tools.engines import Engine, free_port, start_noida
+from flowwatch_tools.engines import Engine, free_port
 from tests.integration.secure_peers import EsAuthPeer, KafkaSecurePeer, Pki, start_tansu_behind
 
 pytestmark = pytest.mark.integration
@@ -197,13 +197,6 @@ def test_protocol_version_check_over_the_secured_connection(secured: Secured) ->
 
 
 # ---------------------------------------------------------------- the whole pipeline, attach mode
-
-
-@pytest.fixture
-def noida(tmp_path: Path) -> Iterator[Engine]:
-    engine = start_noida(tmp_path / "noida" / "data")
-    yield engine
-    engine.stop()
 
 
 @pytest.mark.parametrize("chosen", ["sasl-ssl-scram-sha-512"], indirect=True)

@@ -14,7 +14,6 @@ import re
 import shutil
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,6 @@ from flowwatch.audit import Actor, AuditRecord, TargetType, write_audit
 from flowwatch.es_indices import (
     alerts_index,
     dead_letters_index,
-    ensure_templates,
     findings_index,
     incidents_index,
     ledger_index,
@@ -73,7 +71,8 @@ from flowwatch.rules.obligations import Status as ObligationStatus
 from flowwatch.settings import ApiSettings
 from flowwatch.stored_form import finding_source, incident_source
 from flowwatch_api.app import create_app
-from flowwatch_tools.engines import Engine, free_port, start_noida
+from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import NoidaIndex
 
 pytestmark = pytest.mark.integration
 
@@ -313,47 +312,39 @@ class ServerThread:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    engine = start_noida(tmp_path_factory.mktemp("noida-ui") / "data")
-    assert engine.es_url is not None
-    es = Elasticsearch(engine.es_url, request_timeout=30)
-    try:
-        prefix = f"fwui{uuid.uuid4().hex[:8]}"
-        ensure_templates(es, prefix)
-        findings = [make_finding(i, d) for i, d in enumerate(FINDING_DAYS)]
-        alerts = seeded_alerts()
-        ledger = seeded_ledger()
-        actions: list[dict[str, Any]] = [
-            {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": finding_source(f)}
-            for f in findings
-        ]
-        actions += [
-            {"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
-            for a in alerts.values()
-        ]
-        actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
-                    for r in (INCIDENT_A, INCIDENT_B)]
-        actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
-        actions += [{"_index": dead_letters_index(prefix), "_id": d.dead_letter_id,
-                     "_source": d.model_dump(mode="json")} for d in seeded_dead_letters()]
-        ok, errors = helpers.bulk(es, actions, refresh="wait_for")
-        assert ok == len(actions) and not errors
-        seed_notifications(es, prefix, alerts)
-        for record in seeded_audit():
-            write_audit(es, prefix, record)
-        keys = {
-            "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
-            "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
-            "regulator": create_key(es, prefix, Role.REGULATOR, name="cac")[0],
-            "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn", name="acme-ops")[0],
-        }
-        app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
-                                     kafka_bootstrap=engine.kafka_bootstrap or "127.0.0.1:9"))
-        with ServerThread(app) as base:
-            yield Env(engine, es, prefix, base, keys, findings, alerts, ledger)
-    finally:
-        es.close()
-        engine.stop()
+def env(noida_es: NoidaIndex) -> Iterator[Env]:
+    engine, es, prefix = noida_es.engine, noida_es.es, noida_es.prefix
+    findings = [make_finding(i, d) for i, d in enumerate(FINDING_DAYS)]
+    alerts = seeded_alerts()
+    ledger = seeded_ledger()
+    actions: list[dict[str, Any]] = [
+        {"_index": findings_index(prefix, f.occurred_at), "_id": f.finding_id, "_source": finding_source(f)}
+        for f in findings
+    ]
+    actions += [
+        {"_index": alerts_index(prefix, a.raised_at), "_id": a.alert_id, "_source": a.model_dump(mode="json")}
+        for a in alerts.values()
+    ]
+    actions += [{"_index": incidents_index(prefix), "_id": r.id, "_source": incident_source(r)}
+                for r in (INCIDENT_A, INCIDENT_B)]
+    actions += [{"_index": ledger_index(prefix), "_id": r.id, "_source": r.model_dump(mode="json")} for r in ledger]
+    actions += [{"_index": dead_letters_index(prefix), "_id": d.dead_letter_id,
+                 "_source": d.model_dump(mode="json")} for d in seeded_dead_letters()]
+    ok, errors = helpers.bulk(es, actions, refresh="wait_for")
+    assert ok == len(actions) and not errors
+    seed_notifications(es, prefix, alerts)
+    for record in seeded_audit():
+        write_audit(es, prefix, record)
+    keys = {
+        "admin": create_key(es, prefix, Role.ADMIN, name="admin")[0],
+        "soc": create_key(es, prefix, Role.SOC_ANALYST, name="analyst-li")[0],
+        "regulator": create_key(es, prefix, Role.REGULATOR, name="cac")[0],
+        "acme": create_key(es, prefix, Role.PLATFORM, processor_id="acme-cn", name="acme-ops")[0],
+    }
+    app = create_app(ApiSettings(es_url=engine.es_url, es_index_prefix=prefix,
+                                 kafka_bootstrap=engine.kafka_bootstrap or "127.0.0.1:9"))
+    with ServerThread(app) as base:
+        yield Env(engine, es, prefix, base, keys, findings, alerts, ledger)
 
 
 @pytest.fixture(scope="module")

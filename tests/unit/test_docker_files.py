@@ -207,7 +207,8 @@ def _third_party_imports() -> set[str]:
                 modules |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 modules.add(node.module.split(".")[0])
-    own = {"flowwatch", "flowwatch_detector", "flowwatch_indexer", "flowwatch_api", "flowwatch_notifier", "flowwatch_tools"}
+    own = {"flowwatch", "flowwatch_detector", "flowwatch_indexer", "flowwatch_api", "flowwatch_notifier",
+           "flowwatch_tools"}
     return {m for m in modules if m not in sys.stdlib_module_names and m not in own and m != "__future__"}
 
 

@@ -334,49 +334,23 @@ REGISTRY_MAPPINGS: dict[str, Any] = {
 
 
 def templates(prefix: str) -> dict[str, dict[str, Any]]:
-    """Index templates by name: ``{name: {"index_patterns": [...], "template": {...}}}``."""
-    one_shard = {"number_of_shards": 1}
+    """Index templates by name: ``{name: {"index_patterns": [...], "template": {...}, "priority": 100}}``,
+    one shard each."""
+    patterns_and_mappings: dict[str, tuple[str, dict[str, Any]]] = {
+        "findings": (findings_pattern(prefix), FINDING_MAPPINGS),
+        "deadletters": (dead_letters_index(prefix), DEAD_LETTER_MAPPINGS),
+        "apikeys": (api_keys_index(prefix), API_KEY_MAPPINGS),
+        "incidents": (incidents_index(prefix), INCIDENT_MAPPINGS),
+        "alerts": (alerts_pattern(prefix), ALERT_MAPPINGS),
+        "audit": (audit_index(prefix), AUDIT_MAPPINGS),
+        "ledger": (ledger_index(prefix), LEDGER_MAPPINGS),
+        "registry": (registry_index(prefix), REGISTRY_MAPPINGS),
+    }
     return {
-        f"{prefix}-findings": {
-            "index_patterns": [findings_pattern(prefix)],
-            "template": {"settings": one_shard, "mappings": FINDING_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-deadletters": {
-            "index_patterns": [dead_letters_index(prefix)],
-            "template": {"settings": one_shard, "mappings": DEAD_LETTER_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-apikeys": {
-            "index_patterns": [api_keys_index(prefix)],
-            "template": {"settings": one_shard, "mappings": API_KEY_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-incidents": {
-            "index_patterns": [incidents_index(prefix)],
-            "template": {"settings": one_shard, "mappings": INCIDENT_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-alerts": {
-            "index_patterns": [alerts_pattern(prefix)],
-            "template": {"settings": one_shard, "mappings": ALERT_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-audit": {
-            "index_patterns": [audit_index(prefix)],
-            "template": {"settings": one_shard, "mappings": AUDIT_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-ledger": {
-            "index_patterns": [ledger_index(prefix)],
-            "template": {"settings": one_shard, "mappings": LEDGER_MAPPINGS},
-            "priority": 100,
-        },
-        f"{prefix}-registry": {
-            "index_patterns": [registry_index(prefix)],
-            "template": {"settings": one_shard, "mappings": REGISTRY_MAPPINGS},
-            "priority": 100,
-        },
+        f"{prefix}-{name}": {"index_patterns": [pattern],
+                             "template": {"settings": {"number_of_shards": 1}, "mappings": mappings},
+                             "priority": 100}
+        for name, (pattern, mappings) in patterns_and_mappings.items()
     }
 
 

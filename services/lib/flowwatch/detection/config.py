@@ -115,7 +115,24 @@ def _check_pattern(v: str | None) -> str | None:
     return v
 
 
-class ListEntry(BaseModel):
+class _EntityAndPattern(BaseModel):
+    """Checks shared by list entries and custom recognizers: ``entity`` in UPPER_SNAKE_CASE, ``pattern`` at most
+    ``MAX_PATTERN_CHARS`` characters and compiling as a regular expression (ValueError otherwise)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("entity", check_fields=False)
+    @classmethod
+    def _entity_name(cls, v: str | None) -> str | None:
+        return _check_entity(v)
+
+    @field_validator("pattern", check_fields=False)
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return _check_pattern(v)
+
+
+class ListEntry(_EntityAndPattern):
     """One allow- or deny-list entry: exactly one of ``value`` (plain, hashed at load), ``sha256`` or
     ``pattern``; ``entity`` restricts it to one type (required for deny patterns: the type reported)."""
 
@@ -127,16 +144,6 @@ class ListEntry(BaseModel):
     entity: str | None = None
     score: float = Field(default=0.9, ge=0.0, le=1.0, description="Deny patterns: score of the match.")
     note: str | None = Field(default=None, max_length=500)
-
-    @field_validator("entity")
-    @classmethod
-    def _entity_name(cls, v: str | None) -> str | None:
-        return _check_entity(v)
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        return _check_pattern(v)
 
     @field_validator("sha256")
     @classmethod
@@ -172,7 +179,7 @@ class Lists(BaseModel):
         return self
 
 
-class RecognizerSpec(BaseModel):
+class RecognizerSpec(_EntityAndPattern):
     """A custom recognizer: a regex, optional context words, checksum (by name), category and score."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -184,16 +191,6 @@ class RecognizerSpec(BaseModel):
     category: str = GENERAL
     score: float = Field(default=0.6, ge=0.0, le=1.0)
     description: str | None = Field(default=None, max_length=500)
-
-    @field_validator("entity")
-    @classmethod
-    def _entity_name(cls, v: str | None) -> str | None:
-        return _check_entity(v)
-
-    @field_validator("pattern")
-    @classmethod
-    def _regex(cls, v: str | None) -> str | None:
-        return _check_pattern(v)
 
     @field_validator("checksum")
     @classmethod

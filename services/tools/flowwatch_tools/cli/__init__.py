@@ -1,1 +1,2 @@
-"""The ``flowwatch`` command line (typer)."""
+"""The ``flowwatch`` command line (typer): the local stack (``up``/``down``/``status``/``demo``), samples and
+replay, ``scan``, ``keys``, ``dead-letters redrive`` and ``init-cluster`` (``flowwatch.cluster``)."""
