@@ -1,10 +1,14 @@
-"""``gap_reader.ContiguityGuard``: which offsets of a partition the consumer skipped — after a seek from the
-committed offset exactly, while a worker keeps the partition only holes of two or more offsets (a hole of
-one is a transaction marker)."""
+"""``gap_reader.ContiguityGuard``: which offsets of a partition the consumer skipped — each batch from the
+offset after the last one the agent handled (after a seek any hole, between seeks only holes of two or more
+offsets: a hole of one is a transaction marker); the committed offset of a seek only for a partition the agent
+has handled nothing of since its assignment."""
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
+
+from faust.types import TP
 
 from flowwatch_detector.gap_reader import ContiguityGuard
 
@@ -29,3 +33,49 @@ def test_first_batch_after_a_seek_starts_at_the_committed_offset() -> None:
 def test_a_replay_below_the_committed_offset_is_not_a_hole() -> None:
     guard = ContiguityGuard(SimpleNamespace(consumer=consumer(1, {("t", 0): 50})))
     assert guard.missing("t", 0, 40) is None
+
+
+def test_a_commit_past_unhandled_records_does_not_hide_them() -> None:
+    # the broker-restart run of 2026-12-04 (docs/faults.md): flow-events[0] sought to 409, the first batch
+    # at 904; the agent handled up to 908; a second seek found Faust's commit at 925 (it had taken 909..924
+    # for a compaction gap): the guard trusted the commit and 16 events were lost
+    app = SimpleNamespace(consumer=consumer(1, {("flow-events", 0): 409}))
+    guard = ContiguityGuard(app)
+    assert guard.missing("flow-events", 0, 904) == (409, 904)
+    guard.done("flow-events", 0, 908)
+    app.consumer = consumer(2, {("flow-events", 0): 925})
+    assert guard.missing("flow-events", 0, 925) == (909, 925)
+    guard.done("flow-events", 0, 930)
+    app.consumer = consumer(3, {("flow-events", 0): 931})
+    assert guard.missing("flow-events", 0, 931) is None
+
+
+def test_after_a_seek_a_hole_of_one_offset_is_read() -> None:
+    # Faust's _new_offset commits over one missing offset at the head of its acked offsets
+    app = SimpleNamespace(consumer=consumer(1, {("t", 0): 0}))
+    guard = ContiguityGuard(app)
+    assert guard.missing("t", 0, 0) is None
+    guard.done("t", 0, 99)
+    assert guard.missing("t", 0, 101) is None  # between seeks: a transaction marker
+    app.consumer = consumer(2, {("t", 0): 102})
+    assert guard.missing("t", 0, 102) == (100, 102)
+
+
+def test_a_partition_that_left_the_worker_starts_again_from_the_committed_offset() -> None:
+    app = SimpleNamespace(consumer=consumer(1, {("t", 0): 0, ("t", 1): 0}))
+    guard = ContiguityGuard(app)
+    guard.done("t", 0, 99)
+    guard.done("t", 1, 49)
+    guard.assigned({TP("t", 1)})  # t/0 went to another worker, which handled it up to 2,000
+    app.consumer = consumer(2, {("t", 0): 2000, ("t", 1): 50})
+    assert guard.missing("t", 0, 2000) is None
+    assert guard.missing("t", 1, 60) == (50, 60)
+
+
+def test_the_assignment_signal_forgets_other_partitions() -> None:
+    app = SimpleNamespace(consumer=consumer(1, {("t", 0): 5}))
+    guard = ContiguityGuard(app)
+    guard.done("t", 0, 10)
+    asyncio.run(guard.on_partitions_assigned(object(), set()))  # Faust sends the new assignment: empty
+    app.consumer = consumer(2, {("t", 0): 5})
+    assert guard.missing("t", 0, 20) == (5, 20)

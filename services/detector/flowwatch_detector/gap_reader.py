@@ -107,20 +107,25 @@ async def read_skipped(settings: KafkaSettings, topic: str, partition: int, star
 
 
 IN_PROCESS_GAP = 2
-"""Offsets a partition may jump while a worker keeps it before ``ContiguityGuard`` reads the hole: 1 is a
-transaction marker of a transactional producer (Kafka gives it an offset and no record), so holes of one
-offset are not read; the first batch after a seek is checked from the committed offset exactly."""
+"""Offsets a partition may jump between two batches, with no seek in between, before ``ContiguityGuard`` reads
+the hole: 1 is a transaction marker of a transactional producer (Kafka gives it an offset and no record), so
+such holes of one offset are not read. After a seek every hole is read, one offset included."""
 
 
 class ContiguityGuard:
     """For an agent without its own source offsets (the pii agent): which offsets of a source partition
     the Faust consumer skipped.
 
-    After each seek to the committed offsets (Faust's ``Consumer.perform_seek``, on every assignment:
-    ``install_seek_snapshot`` records them), the first batch of a partition must start at the committed
-    offset; later batches right after the previous one (holes of fewer than ``IN_PROCESS_GAP`` offsets are
-    transaction markers). ``missing(topic, partition, first)`` returns the (start, end) offsets to read with
-    ``read_range``, or None; ``done(topic, partition, last)`` records the last offset the agent handled."""
+    The guard remembers the last offset the agent handled per partition (``done``); every batch must start
+    right after it. Between two batches with no seek in between holes of fewer than ``IN_PROCESS_GAP`` offsets
+    are transaction markers; after a seek (Faust's ``Consumer.perform_seek``: every rebalance, and whenever
+    Faust's fetcher finds the flow stopped; ``install_seek_snapshot`` counts them) any hole is read. The
+    committed offsets a seek went to are used only for a partition the agent has handled nothing of since it
+    was assigned (a fresh worker, or a partition that came from another worker): Faust's commit can be past
+    records no agent handled (``Consumer._add_gap`` takes a skipped range for a compaction gap, and its
+    ``_new_offset`` commits over a single missing offset), so it is not trusted while the guard knows better.
+    ``missing(topic, partition, first)`` returns the (start, end) offsets to read with ``read_range``, or
+    None."""
 
     def __init__(self, app: Any) -> None:
         self.app = app  # a faust.App; its consumer is read when needed (it is created lazily)
@@ -128,22 +133,42 @@ class ContiguityGuard:
         self._seen_seek: dict[tuple[str, int], int] = {}
 
     def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
-        """The offsets before ``first`` (the first of a batch) that were never delivered, as (start, end)."""
+        """The offsets before ``first`` (the first offset of a batch) that were never delivered to the agent,
+        as (start, end) with ``start <= offset < end``; None when nothing is missing or the guard has nothing
+        to check against (no offset handled and no seek seen for the partition)."""
         key = (topic, partition)
         seeks, committed = _seek_snapshot(self.app.consumer)
-        if self._seen_seek.get(key) != seeks:  # first batch since the last seek: start at the committed offset
-            self._seen_seek[key] = seeks
-            self._last.pop(key, None)
-            start = committed.get(key)
-            return (start, first) if start is not None and first > start else None
+        after_seek = self._seen_seek.get(key) != seeks
+        self._seen_seek[key] = seeks
         last = self._last.get(key)
-        if last is not None and first - last - 1 >= IN_PROCESS_GAP:
-            return last + 1, first
-        return None
+        if last is not None:
+            start, least = last + 1, (1 if after_seek else IN_PROCESS_GAP)
+        else:  # nothing handled of it since it was assigned: the committed offset of the seek
+            start, least = (committed.get(key) if after_seek else None), 1
+        if start is None or first - start < least:
+            return None
+        sought = committed.get(key)
+        if after_seek and last is not None and sought is not None and sought > start:
+            log.warning("%s partition %d: committed offset %d (the seek's) is past offset %d, the first the agent "
+                        "has not handled: Faust committed over records it never delivered", topic, partition,
+                        sought, start)
+        return start, first
 
     def done(self, topic: str, partition: int, last: int) -> None:
         """The agent handled everything of ``topic``/``partition`` up to offset ``last``."""
         self._last[(topic, partition)] = max(last, self._last.get((topic, partition), -1))
+
+    def assigned(self, partitions: Any) -> None:
+        """A rebalance assigned ``partitions`` (an iterable of Faust ``TP``, the whole new assignment): forget
+        what was handled of every other partition (another worker may take it on from its committed offset;
+        remembering it would only read records that worker handled again, never lose one)."""
+        keep = {(tp.topic, tp.partition) for tp in partitions}
+        for key in [k for k in self._last if k not in keep]:
+            del self._last[key]
+
+    async def on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Faust ``app.on_partitions_assigned`` signal receiver: ``assigned(...)`` with the new assignment."""
+        self.assigned(args[0] if args else kwargs.get("assigned", ()))
 
 
 def _seek_snapshot(consumer: Any) -> tuple[int, dict[tuple[str, int], int]]:
