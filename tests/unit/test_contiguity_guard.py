@@ -79,3 +79,22 @@ def test_the_assignment_signal_forgets_other_partitions() -> None:
     asyncio.run(guard.on_partitions_assigned(object(), set()))  # Faust sends the new assignment: empty
     app.consumer = consumer(2, {("t", 0): 5})
     assert guard.missing("t", 0, 20) == (5, 20)
+
+
+def test_a_hole_inside_a_batch_is_found() -> None:
+    # the broker-restart run of 2026-12-04 (d3): flow-events[2] delivered ..., 909, 920, ... in one batch;
+    # a check of the batch's first offset only lost 910..919
+    app = SimpleNamespace(consumer=consumer(1, {("t", 2): 0}))
+    guard = ContiguityGuard(app)
+    assert guard.holes("t", 2, [0, 1, 2]) == []
+    guard.done("t", 2, 2)
+    assert guard.holes("t", 2, [3, 4, 5, 16, 17, 19, 40]) == [(6, 16), (20, 40)]  # 18: a transaction marker
+    guard.done("t", 2, 40)
+    assert guard.holes("t", 2, [41, 10, 11, 42]) == []  # a replay below what was handled is not a hole
+
+
+def test_the_first_batch_after_a_seek_is_checked_against_the_commit_then_within_itself() -> None:
+    app = SimpleNamespace(consumer=consumer(1, {("t", 0): 100}))
+    guard = ContiguityGuard(app)
+    assert guard.holes("t", 0, [100, 101, 105]) == [(102, 105)]
+    assert guard.holes("t", 1, [7, 9]) == []  # no commit known: from the first delivered, markers allowed

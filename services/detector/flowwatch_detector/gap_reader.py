@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,35 +125,51 @@ class ContiguityGuard:
     was assigned (a fresh worker, or a partition that came from another worker): Faust's commit can be past
     records no agent handled (``Consumer._add_gap`` takes a skipped range for a compaction gap, and its
     ``_new_offset`` commits over a single missing offset), so it is not trusted while the guard knows better.
-    ``missing(topic, partition, first)`` returns the (start, end) offsets to read with ``read_range``, or
-    None."""
+    ``holes(topic, partition, offsets)`` returns the (start, end) ranges to read with ``read_range``."""
 
     def __init__(self, app: Any) -> None:
         self.app = app  # a faust.App; its consumer is read when needed (it is created lazily)
         self._last: dict[tuple[str, int], int] = {}
         self._seen_seek: dict[tuple[str, int], int] = {}
 
-    def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
-        """The offsets before ``first`` (the first offset of a batch) that were never delivered to the agent,
-        as (start, end) with ``start <= offset < end``; None when nothing is missing or the guard has nothing
-        to check against (no offset handled and no seek seen for the partition)."""
+    def holes(self, topic: str, partition: int, offsets: Sequence[int]) -> list[tuple[int, int]]:
+        """The offsets of ``topic``/``partition`` never delivered to the agent before or between ``offsets``
+        (the partition's offsets in one batch, in delivery order), as (start, end) ranges with
+        ``start <= offset < end``, in order; [] when nothing is missing or the guard has nothing to check
+        against (no offset handled and no seek seen for the partition). Faust has been seen to leave a hole in
+        the middle of a batch as well as before it, so every offset is checked. An offset at or below one
+        already handled is a replay (after a seek back), not a hole."""
         key = (topic, partition)
         seeks, committed = _seek_snapshot(self.app.consumer)
         after_seek = self._seen_seek.get(key) != seeks
         self._seen_seek[key] = seeks
         last = self._last.get(key)
         if last is not None:
-            start, least = last + 1, (1 if after_seek else IN_PROCESS_GAP)
+            expected: int | None = last + 1
         else:  # nothing handled of it since it was assigned: the committed offset of the seek
-            start, least = (committed.get(key) if after_seek else None), 1
-        if start is None or first - start < least:
-            return None
+            expected = committed.get(key) if after_seek else None
+        least = 1 if after_seek else IN_PROCESS_GAP
+        found: list[tuple[int, int]] = []
         sought = committed.get(key)
-        if after_seek and last is not None and sought is not None and sought > start:
-            log.warning("%s partition %d: committed offset %d (the seek's) is past offset %d, the first the agent "
-                        "has not handled: Faust committed over records it never delivered", topic, partition,
-                        sought, start)
-        return start, first
+        for i, offset in enumerate(offsets):
+            if expected is not None and offset - expected >= least:
+                found.append((expected, offset))
+                if i > 0:
+                    log.warning("%s partition %d: offsets %d..%d missing inside a batch (%d delivered after %d)",
+                                topic, partition, expected, offset - 1, offset, offsets[i - 1])
+                elif after_seek and last is not None and sought is not None and sought > expected:
+                    log.warning("%s partition %d: the seek's committed offset %d is past offset %d, the first the "
+                                "agent has not handled (Faust committed over records it never delivered)", topic,
+                                partition, sought, expected)
+            expected = offset + 1 if expected is None else max(expected, offset + 1)
+            least = IN_PROCESS_GAP
+        return found
+
+    def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
+        """``holes`` of a batch whose first offset of the partition is ``first``, checked on that one: the
+        (start, end) range before it, or None."""
+        found = self.holes(topic, partition, [first])
+        return found[0] if found else None
 
     def done(self, topic: str, partition: int, last: int) -> None:
         """The agent handled everything of ``topic``/``partition`` up to offset ``last``."""

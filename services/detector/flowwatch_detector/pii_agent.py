@@ -91,16 +91,16 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
                 guard.done(event.topic, event.partition, event.offset)
 
     async def with_skipped(batch: list[RawEvent]) -> list[RawEvent]:
-        """The flow events before ``batch``'s first offset of each partition that the consumer never delivered,
-        read from the broker (``gap_reader``), in offset order; [] when nothing is missing."""
-        firsts: dict[tuple[str, int], int] = {}
+        """The flow events before and between ``batch``'s offsets of each partition that the consumer never
+        delivered, read from the broker (``gap_reader``), in offset order per partition; [] when nothing is
+        missing."""
+        offsets: dict[tuple[str, int], list[int]] = {}
         for event in batch:
-            firsts.setdefault((event.topic, event.partition), event.offset)
+            offsets.setdefault((event.topic, event.partition), []).append(event.offset)
         skipped: list[RawEvent] = []
-        for (topic, partition), first in firsts.items():
-            if (hole := guard.missing(topic, partition, first)) is None:
-                continue
-            skipped += [e.message for e in await read_skipped(settings, topic, partition, hole[0], first)]
+        for (topic, partition), delivered in offsets.items():
+            for start, end in guard.holes(topic, partition, delivered):
+                skipped += [e.message for e in await read_skipped(settings, topic, partition, start, end)]
         return skipped
 
     async def emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:
