@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from faust.types import TP
 
-from flowwatch_detector.gap_reader import ContiguityGuard
+from flowwatch_detector.gap_reader import ContiguityGuard, inner_holes
 
 
 def consumer(seeks: int, committed: dict[tuple[str, int], int]) -> SimpleNamespace:
@@ -98,3 +98,10 @@ def test_the_first_batch_after_a_seek_is_checked_against_the_commit_then_within_
     guard = ContiguityGuard(app)
     assert guard.holes("t", 0, [100, 101, 105]) == [(102, 105)]
     assert guard.holes("t", 1, [7, 9]) == []  # no commit known: from the first delivered, markers allowed
+
+
+def test_inner_holes_of_a_batch() -> None:
+    assert inner_holes([5, 6, 7]) == []
+    assert inner_holes([5, 7, 8]) == []  # 6: a transaction marker
+    assert inner_holes([5, 7, 8], least=1) == [(6, 7)]
+    assert inner_holes([5, 6, 20, 21, 3, 4, 30]) == [(7, 20), (22, 30)]  # 3, 4: a replay

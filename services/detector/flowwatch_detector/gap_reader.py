@@ -113,6 +113,19 @@ the hole: 1 is a transaction marker of a transactional producer (Kafka gives it 
 such holes of one offset are not read. After a seek every hole is read, one offset included."""
 
 
+def inner_holes(offsets: Sequence[int], least: int = IN_PROCESS_GAP) -> list[tuple[int, int]]:
+    """The ranges (start, end), ``start <= offset < end``, missing between consecutive ``offsets`` (one
+    partition's offsets of a batch, in delivery order) of at least ``least`` offsets (default: a hole of one is
+    a transaction marker); offsets at or below the highest before them (a replay) open no hole."""
+    found: list[tuple[int, int]] = []
+    top: int | None = None
+    for offset in offsets:
+        if top is not None and offset - top - 1 >= least:
+            found.append((top + 1, offset))
+        top = offset if top is None else max(top, offset)
+    return found
+
+
 class ContiguityGuard:
     """For an agent without its own source offsets (the pii agent): which offsets of a source partition
     the Faust consumer skipped.
