@@ -1,6 +1,6 @@
 """Does noida-db keep every record it acknowledged when it is stopped while records arrive?
 
-    python bench/noida_ack_loss.py [--stop sigterm|down] [--records-per-s N] [--keep DIR]
+    python bench/noida_ack_loss.py [--stop sigterm|down] [--records-per-s N] [--value-bytes N] [--keep DIR]
 
 Starts noida-db (Kafka + Elasticsearch, as ``flowwatch.stack`` does) in a temporary folder, creates a
 4-partition topic, produces to it with ``acks=all`` (no retries, no idempotence: a delivery report without
@@ -43,9 +43,10 @@ PARTITIONS = 4
 
 
 def produce_until(bootstrap: str, stop: threading.Event, acked: dict[bytes, tuple[int, int]],
-                  per_s: int) -> None:
-    """Produce ``v0000000``, ``v0000001``, … (about ``per_s`` a second) until ``stop`` is set; record each
-    acknowledged value with its (partition, offset) in ``acked``. Flushes (10 s at most) before returning."""
+                  per_s: int, size: int = 8) -> None:
+    """Produce ``v0000000``, ``v0000001``, … padded to ``size`` bytes (about ``per_s`` a second) until
+    ``stop`` is set; record each acknowledged value with its (partition, offset) in ``acked``. Flushes (10 s
+    at most) before returning."""
     lock = threading.Lock()
 
     def report(err: KafkaError | None, msg: Message) -> None:
@@ -56,10 +57,11 @@ def produce_until(bootstrap: str, stop: threading.Event, acked: dict[bytes, tupl
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "retries": 0,
                          "enable.idempotence": False, "message.timeout.ms": 5000})
     i = 0
-    pause = 50 / max(1, per_s)
+    pause = 50 / max(1, per_s)  # seconds after every 50 records
     while not stop.is_set():
         try:
-            producer.produce(TOPIC, key=str(i % 8).encode(), value=f"v{i:07d}".encode(), on_delivery=report)
+            producer.produce(TOPIC, key=str(i % 8).encode(), value=f"v{i:07d}".encode().ljust(size, b"."),
+                             on_delivery=report)
             i += 1
         except BufferError:
             pass
@@ -98,7 +100,7 @@ def read_back(bootstrap: str) -> dict[bytes, tuple[int, int]]:
     return present
 
 
-def run(home: Path, stop_how: str, per_s: int) -> int:
+def run(home: Path, stop_how: str, per_s: int, size: int = 8) -> int:
     """The experiment in ``home``; returns the number of acknowledged records missing after the restart."""
     data = home / "noida" / "data"
     engine = start_noida(data)
@@ -106,7 +108,7 @@ def run(home: Path, stop_how: str, per_s: int) -> int:
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(30)
     acked: dict[bytes, tuple[int, int]] = {}
     stop = threading.Event()
-    thread = threading.Thread(target=produce_until, args=(engine.kafka_bootstrap, stop, acked, per_s))
+    thread = threading.Thread(target=produce_until, args=(engine.kafka_bootstrap, stop, acked, per_s, size))
     thread.start()
     time.sleep(3.0)
     if stop_how == "down":
@@ -123,7 +125,7 @@ def run(home: Path, stop_how: str, per_s: int) -> int:
         present = read_back(engine.kafka_bootstrap)
     finally:
         engine.stop(grace=10)
-    missing = sorted(v for v in acked if v not in present)
+    missing = sorted(v[:8] for v in acked if v not in present)
     print(f"stop: {stop_how}; acknowledged {len(acked)}, present after the restart {len(present)}, "
           f"acknowledged but missing {len(missing)}")
     if missing:
@@ -140,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--stop", choices=["sigterm", "down"], default="sigterm")
     parser.add_argument("--records-per-s", type=int, default=10_000)
+    parser.add_argument("--value-bytes", type=int, default=8, help="size of each record's value")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="noida-ack-loss-") as tmp:
-        lost = run(args.keep or Path(tmp), args.stop, args.records_per_s)
+        lost = run(args.keep or Path(tmp), args.stop, args.records_per_s, args.value_bytes)
     return 1 if lost else 0
 
 
