@@ -69,6 +69,20 @@ class Result:
     recover_s: float = 0.0
     checks: dict[str, bool] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    ledger_short: int = 0
+    """Export events the ledger does not count (broker-restart)."""
+    engine_dropped_findings: int = 0
+    """Lost events the detector handled (their export update is in Kafka): the engine dropped the finding."""
+    engine_dropped_updates: int = 0
+    """Indexed events whose export update is not in Kafka: the engine dropped it (the ledger cannot count it)."""
+
+    @property
+    def only_engine_drops(self) -> bool:
+        """Every loss and every failed check is the engine dropping records it had acknowledged (a lost event with
+        neither output, a ledger short by more, or any other failed check is not)."""
+        failed = {name for name, ok in self.checks.items() if not ok}
+        return (self.duplicated == 0 and failed <= {"ledger counts every flow once"}
+                and self.lost == self.engine_dropped_findings and self.ledger_short == self.engine_dropped_updates)
 
     @property
     def ok(self) -> bool:
@@ -335,10 +349,12 @@ def scenario_broker_restart(home: Path, quick: bool) -> Result:
         result.recover_s = round(time.monotonic() - t_up, 1)
         result.checks["ledger counts every flow once"] = wait_until(
             lambda: ledger_flows(stack) == len(expected), 60)
-        result.notes.append(f"ledger flows {ledger_flows(stack)} for {len(expected)} export events; "
-                            f"outage {outage:.0f} s")
+        counted = ledger_flows(stack)
+        result.ledger_short = len(expected) - counted
+        result.notes.append(f"ledger flows {counted} for {len(expected)} export events; outage {outage:.0f} s")
         if result.lost or not result.checks["ledger counts every flow once"]:
             handled, no_update = engine_drops(stack, warm_raws + backlog_raws + after_raws + via_api, found)
+            result.engine_dropped_findings, result.engine_dropped_updates = handled, no_update
             result.notes.append(
                 f"engine drops: {handled} of the {result.lost} lost events have their export update in Kafka, "
                 f"{no_update} indexed events have none (the detector handled them; the engine dropped a record "
