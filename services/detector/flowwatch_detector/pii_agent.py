@@ -97,10 +97,17 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
         offsets: dict[tuple[str, int], list[int]] = {}
         for event in batch:
             offsets.setdefault((event.topic, event.partition), []).append(event.offset)
+        holes = [(topic, partition, start, end) for (topic, partition), delivered in offsets.items()
+                 for start, end in guard.holes(topic, partition, delivered)]
         skipped: list[RawEvent] = []
-        for (topic, partition), delivered in offsets.items():
-            for start, end in guard.holes(topic, partition, delivered):
-                skipped += [e.message for e in await read_skipped(settings, topic, partition, start, end)]
+
+        async def read_all() -> None:
+            skipped.clear()
+            for topic, partition, start, end in holes:
+                skipped.extend(e.message for e in await read_skipped(settings, topic, partition, start, end))
+
+        if holes:  # a failed read (the broker not back yet) is tried again: escaping the agent would lose the batch
+            await until_applied(read_all, skipped.clear, f"reading {len(holes)} skipped ranges of flow events")
         return skipped
 
     async def emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:
