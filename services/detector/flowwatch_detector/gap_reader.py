@@ -107,16 +107,37 @@ async def read_skipped(settings: KafkaSettings, topic: str, partition: int, star
     return read
 
 
-IN_PROCESS_GAP = 2
-"""Offsets a partition may jump between two batches, with no seek in between, before ``ContiguityGuard`` reads
-the hole: 1 is a transaction marker of a transactional producer (Kafka gives it an offset and no record), so
-such holes of one offset are not read. After a seek every hole is read, one offset included."""
+async def read_holes(settings: KafkaSettings, topic: str, partition: int,
+                     holes: Sequence[tuple[int, int]]) -> list[SkippedEvent]:
+    """The records of ``topic``/``partition`` in ``holes`` ((start, end) ranges, ``start <= offset < end``, in
+    order), read with one ``read_range`` from the first start to the last end in a worker thread (records
+    between the holes are dropped); logged (a warning naming the ranges) and counted in
+    ``flowwatch_input_gap_records_total``. Raises what ``read_range`` raises (the agent retries)."""
+    if not holes:
+        return []
+    read = await asyncio.to_thread(read_range, settings, topic, partition, holes[0][0], holes[-1][1])
+    kept = [e for e in read if any(start <= e.message.offset < end for start, end in holes)]
+    log.warning("%s partition %d: offsets %s never delivered: read the %d skipped records from the broker, "
+                "applied before the batch", topic, partition,
+                ", ".join(f"{start}..{end - 1}" for start, end in holes), len(kept))
+    metrics.GAP_RECORDS.labels(topic=topic).inc(len(kept))
+    return kept
+
+
+IN_PROCESS_GAP = 1
+"""Offsets a partition must jump between two offsets the agent was given before ``ContiguityGuard`` and
+``inner_holes`` read the hole. 1: every hole is read. Faust dropped single offsets too (a broker-restart run
+of 2026-12-04 lost ``flow-events[2]`` offset 545, delivered during recovery between "Resuming flow" and the
+seek: docs/state.md). A transaction marker of a transactional producer (an offset without a record) is
+then read as well and yields nothing; the pii agent reads all holes of a partition and batch in one read
+(``read_holes``), so markers cost one short broker read per partition and batch, and only with transactional
+producers upstream (Flowwatch's own producers are not transactional)."""
 
 
 def inner_holes(offsets: Sequence[int], least: int = IN_PROCESS_GAP) -> list[tuple[int, int]]:
     """The ranges (start, end), ``start <= offset < end``, missing between consecutive ``offsets`` (one
-    partition's offsets of a batch, in delivery order) of at least ``least`` offsets (default: a hole of one is
-    a transaction marker); offsets at or below the highest before them (a replay) open no hole."""
+    partition's offsets of a batch, in delivery order) of at least ``least`` offsets (default
+    ``IN_PROCESS_GAP``: every hole); offsets at or below the highest before them (a replay) open no hole."""
     found: list[tuple[int, int]] = []
     top: int | None = None
     for offset in offsets:
@@ -130,12 +151,12 @@ class ContiguityGuard:
     """For an agent without its own source offsets (the pii agent): which offsets of a source partition
     the Faust consumer skipped.
 
-    The guard remembers the last offset the agent handled per partition (``done``); every batch must start
-    right after it. Between two batches with no seek in between holes of fewer than ``IN_PROCESS_GAP`` offsets
-    are transaction markers; after a seek (Faust's ``Consumer.perform_seek``: every rebalance, and whenever
-    Faust's fetcher finds the flow stopped; ``install_seek_snapshot`` counts them) any hole is read. The
-    committed offsets a seek went to are used only for a partition the agent has handled nothing of since it
-    was assigned (a fresh worker, or a partition that came from another worker): Faust's commit can be past
+    The guard remembers the last offset the agent handled per partition (``done``); every offset of a batch
+    must follow the one before it, the first the last handled (holes of ``IN_PROCESS_GAP`` offsets or more are
+    returned). The committed offsets a seek went to (Faust's ``Consumer.perform_seek``: every rebalance, and
+    whenever Faust's fetcher finds the flow stopped; ``install_seek_snapshot`` records them) are used only for
+    a partition the agent has handled nothing of since it was assigned (a fresh worker, or a partition that
+    came from another worker): Faust's commit can be past
     records no agent handled (``Consumer._add_gap`` takes a skipped range for a compaction gap, and its
     ``_new_offset`` commits over a single missing offset), so it is not trusted while the guard knows better.
     ``holes(topic, partition, offsets)`` returns the (start, end) ranges to read with ``read_range``."""
@@ -161,7 +182,7 @@ class ContiguityGuard:
             expected: int | None = last + 1
         else:  # nothing handled of it since it was assigned: the committed offset of the seek
             expected = committed.get(key) if after_seek else None
-        least = 1 if after_seek else IN_PROCESS_GAP
+        least = IN_PROCESS_GAP
         found: list[tuple[int, int]] = []
         sought = committed.get(key)
         for i, offset in enumerate(offsets):
@@ -175,7 +196,6 @@ class ContiguityGuard:
                                 "agent has not handled (Faust committed over records it never delivered)", topic,
                                 partition, sought, expected)
             expected = offset + 1 if expected is None else max(expected, offset + 1)
-            least = IN_PROCESS_GAP
         return found
 
     def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:

@@ -24,7 +24,7 @@ from flowwatch.settings import DetectorSettings, Topics
 from flowwatch.wire import HEADER_DEAD_LETTER, HEADER_ERROR, HEADER_REASON, HEADER_TRUNCATED, MAX_ERROR_BYTES
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
-from flowwatch_detector.gap_reader import ContiguityGuard, read_skipped
+from flowwatch_detector.gap_reader import ContiguityGuard, read_holes
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
 log = logging.getLogger("flowwatch.detector")
@@ -97,17 +97,16 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
         offsets: dict[tuple[str, int], list[int]] = {}
         for event in batch:
             offsets.setdefault((event.topic, event.partition), []).append(event.offset)
-        holes = [(topic, partition, start, end) for (topic, partition), delivered in offsets.items()
-                 for start, end in guard.holes(topic, partition, delivered)]
+        holes = {key: found for key, delivered in offsets.items() if (found := guard.holes(*key, delivered))}
         skipped: list[RawEvent] = []
 
         async def read_all() -> None:
             skipped.clear()
-            for topic, partition, start, end in holes:
-                skipped.extend(e.message for e in await read_skipped(settings, topic, partition, start, end))
+            for (topic, partition), ranges in holes.items():
+                skipped.extend(e.message for e in await read_holes(settings, topic, partition, ranges))
 
         if holes:  # a failed read (the broker not back yet) is tried again: escaping the agent would lose the batch
-            await until_applied(read_all, skipped.clear, f"reading {len(holes)} skipped ranges of flow events")
+            await until_applied(read_all, skipped.clear, f"reading skipped flow events of {len(holes)} partitions")
         return skipped
 
     async def emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:
