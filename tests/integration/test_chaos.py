@@ -29,6 +29,7 @@ ENGINE_DROPS = (
                          ids=["poison", "broker-restart", "stack-restart"])
 def test_chaos_quick(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
     result = scenario(tmp_path / "stack", True)
+    print(result)  # shown in full on a failure (the assertion message is cut)
     failed = [name for name, ok in result.checks.items() if not ok]
     if scenario is scenario_broker_restart and (result.lost or failed) and result.only_engine_drops:
         # every loss is a record the engine acknowledged and then dropped; a lost event the detector never
