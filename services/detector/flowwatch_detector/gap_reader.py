@@ -13,6 +13,12 @@ source offset in their state (``batched_state.SetLog``, ``"o"``) repair the hole
 beyond the offset the state expects, they read the missing offsets with this reader and apply them first.
 Offsets with no record (compaction, transaction markers) simply yield nothing.
 
+A broker restart (the worker stays, the member rejoins) showed three more kinds of hole (docs/state.md,
+"Broker restart"): a commit Faust moved past records it never delivered, found only at the next seek; a hole
+between two offsets of one batch; a hole of a single offset. The pii agent's ``ContiguityGuard`` therefore
+checks every offset against the one before it and the last one the agent handled, and the egress agent reads
+holes inside a batch (``inner_holes``) as well as before it.
+
 The reader is a plain confluent-kafka consumer outside the consumer group (``assign``, no commits), with
 the deployment's security settings (``flowwatch.kafka_client.confluent_config``). It blocks, so agents run
 it in a thread (``asyncio.to_thread``).
