@@ -194,7 +194,8 @@ def engine_drops(stack: Stack, raws: list[bytes], found: set[str]) -> tuple[int,
     the other after acknowledging it (noida-db does: ``bench/noida_ack_loss.py``, docs/faults.md).
 
     ``raws``: the good events sent; ``found``: the finding ids indexed. Returns (lost events whose export update
-    is in ``export-updates``, indexed events whose export update is not: the ledger cannot count them)."""
+    is in ``export-updates``, indexed events whose export update is not: the ledger cannot count them). Raises
+    what ``topic_values`` raises."""
     topics = stack.topics()
     updated = {orjson.loads(v).get("event_id") for v in topic_values(stack, topics.export_updates)}
     lost_handled = missing_update = 0
