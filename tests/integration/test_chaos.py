@@ -2,6 +2,11 @@
 against the real noida-db stack, asserting no event lost, none duplicated, and every state check of the
 scenario (readiness during the outage, services that survived, dead-letter reasons, API keys, registry,
 export ledger). Measured ≈ 6 minutes in all on the shared 2-core machine (poison ≈ 40 s).
+
+broker-restart on noida-db xfails (instead of failing) only when every loss is the engine's: noida-db drops
+records it had acknowledged when it stops (docs/faults.md), and the scenario counts the events the detector
+handled whose finding or export update the engine then dropped (``Result.only_engine_drops``). A lost event
+the detector never handled, a ledger short by more, or any other failed check fails the test.
 """
 
 from __future__ import annotations
@@ -14,17 +19,21 @@ from bench.chaos import scenario_broker_restart, scenario_poison, scenario_stack
 
 pytestmark = pytest.mark.integration
 
-BROKER_RESTART_DEFECT = pytest.mark.xfail(raises=AssertionError, strict=False, reason=(
-    "open defect (docs/faults.md): after the skipped-input repair a broker restart mid-stream still lost 8 of "
-    "1,858 findings in one run on noida-db (2026-12-03); SIGKILL restarts are exact"))
+ENGINE_DROPS = (
+    "engine quirk (docs/faults.md, 'noida-db drops acknowledged records when it stops'; bench/noida_ack_loss.py): "
+    "noida-db dropped records it had acknowledged (acks=all) before the SIGTERM: {r.engine_dropped_findings} "
+    "findings and {r.engine_dropped_updates} export updates of events the detector had handled; {r.notes}")
 
 
-@pytest.mark.parametrize("scenario", [scenario_poison,
-                                      pytest.param(scenario_broker_restart, marks=BROKER_RESTART_DEFECT),
-                                      scenario_stack_restart],
+@pytest.mark.parametrize("scenario", [scenario_poison, scenario_broker_restart, scenario_stack_restart],
                          ids=["poison", "broker-restart", "stack-restart"])
 def test_chaos_quick(tmp_path: Path, scenario) -> None:  # type: ignore[no-untyped-def]
     result = scenario(tmp_path / "stack", True)
+    print(result)  # shown in full on a failure (the assertion message is cut)
     failed = [name for name, ok in result.checks.items() if not ok]
+    if scenario is scenario_broker_restart and (result.lost or failed) and result.only_engine_drops:
+        # every loss is a record the engine acknowledged and then dropped; a lost event the detector never
+        # handled, or any other failed check, fails below
+        pytest.xfail(ENGINE_DROPS.format(r=result))
     assert result.sent > 0 and result.lost == 0 and result.duplicated == 0, (result, result.notes)
     assert not failed, (failed, result.notes)

@@ -1,6 +1,7 @@
 """``flowwatch_detector.gap_reader.read_range`` against the embedded noida-db: it returns exactly the records
 of the asked offsets, in order, with keys and values, and gives up with ``TimeoutError`` when the range lies
-beyond the end of the partition (the egress agent then retries its batch)."""
+beyond the end of the partition (the egress agent then retries its batch); ``read_holes`` keeps only the
+records of the holes it was given."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from flowwatch.cluster import ensure_topics
 from flowwatch.settings import KafkaSettings
 from flowwatch_detector import metrics
-from flowwatch_detector.gap_reader import read_range, read_skipped
+from flowwatch_detector.gap_reader import read_holes, read_range, read_skipped
 from flowwatch_tools.engines import Engine
 from tests.integration.conftest import produce_keyed
 
@@ -39,6 +40,11 @@ def test_reads_exactly_the_asked_offsets(noida: Engine) -> None:
     skipped = asyncio.run(read_skipped(settings, "g", 0, 30, 33))  # what an agent calls: a thread, counted
     assert [e.message.offset for e in skipped] == [30, 31, 32]
     assert metrics.GAP_RECORDS.labels(topic="g")._value.get() == counted + 3
+
+    holes = asyncio.run(read_holes(settings, "g", 0, [(12, 13), (15, 18), (40, 41)]))  # one read, the holes kept
+    assert [(e.message.offset, e.value) for e in holes] == [(o, f"v{o}".encode()) for o in (12, 15, 16, 17, 40)]
+    assert metrics.GAP_RECORDS.labels(topic="g")._value.get() == counted + 8
+    assert asyncio.run(read_holes(settings, "g", 0, [])) == []
 
 
 def test_gives_up_on_a_range_past_the_end(noida: Engine) -> None:

@@ -13,8 +13,8 @@ changelogged Faust tables holding keyed hashes only, and raises the export alert
   over the registry, the yearly risk-assessment alerts of important-data processors (Decree 790 Art. 33).
 
 Input the Faust consumer skipped (a batch that starts past the source offset the ledger's last record
-expects: ``gap_reader``) is read from the broker and applied before the batch, so the ledger stays exact
-even when a restart's commit went past updates no agent saw.
+expects, or a hole between two offsets of a batch: ``gap_reader``) is read from the broker and applied in its
+place, so the ledger stays exact even when a restart's commit went past updates no agent saw.
 
 Micro-batches (``take_events``, ``FLOWWATCH_BATCH_SIZE`` / ``_WITHIN``), processed per source partition:
 every flow is applied in order, then one record holds the new keys and every touched window
@@ -43,7 +43,7 @@ from flowwatch.settings import EXPORT_PERSONS_TABLE, DetectorSettings, Topics
 from flowwatch.wire import HEADER_ERROR, HEADER_REASON, MAX_ERROR_BYTES
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import RECORD_KEYS, SetLog, as_current_event, await_acks, until_applied
-from flowwatch_detector.gap_reader import read_skipped
+from flowwatch_detector.gap_reader import inner_holes, read_skipped
 from flowwatch_detector.processing import event_id_of
 from flowwatch_detector.registry_reader import RegistryReader
 
@@ -133,6 +133,11 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         send the outputs. Returns the broker-acknowledgement futures."""
         partition = events[-1].message.partition
         first, after = events[0].message.offset, events[-1].message.offset + 1
+        delivered = events
+        if holes := inner_holes([e.message.offset for e in delivered]):  # skipped inside the batch: read them
+            skipped = {end: await read_skipped(settings, topics.export_updates, partition, start, end)
+                       for start, end in holes}
+            events = [e for event in delivered for e in [*skipped.get(event.message.offset, []), event]]
         if (expected := ledger_log.check_offset(partition, first)) is not None:
             # the consumer skipped input (gap_reader's module doc): read it past Faust and apply it first
             events = [*await read_skipped(settings, topics.export_updates, partition, expected, first), *events]

@@ -13,6 +13,12 @@ source offset in their state (``batched_state.SetLog``, ``"o"``) repair the hole
 beyond the offset the state expects, they read the missing offsets with this reader and apply them first.
 Offsets with no record (compaction, transaction markers) simply yield nothing.
 
+A broker restart (the worker stays, the member rejoins) showed three more kinds of hole (docs/state.md,
+"Broker restart"): a commit Faust moved past records it never delivered, found only at the next seek; a hole
+between two offsets of one batch; a hole of a single offset. The pii agent's ``ContiguityGuard`` therefore
+checks every offset against the one before it and the last one the agent handled, and the egress agent reads
+holes inside a batch (``inner_holes``) as well as before it.
+
 The reader is a plain confluent-kafka consumer outside the consumer group (``assign``, no commits), with
 the deployment's security settings (``flowwatch.kafka_client.confluent_config``). It blocks, so agents run
 it in a thread (``asyncio.to_thread``).
@@ -23,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,44 +113,118 @@ async def read_skipped(settings: KafkaSettings, topic: str, partition: int, star
     return read
 
 
-IN_PROCESS_GAP = 2
-"""Offsets a partition may jump while a worker keeps it before ``ContiguityGuard`` reads the hole: 1 is a
-transaction marker of a transactional producer (Kafka gives it an offset and no record), so holes of one
-offset are not read; the first batch after a seek is checked from the committed offset exactly."""
+async def read_holes(settings: KafkaSettings, topic: str, partition: int,
+                     holes: Sequence[tuple[int, int]]) -> list[SkippedEvent]:
+    """The records of ``topic``/``partition`` in ``holes`` ((start, end) ranges, ``start <= offset < end``, in
+    order), read with one ``read_range`` from the first start to the last end in a worker thread (records
+    between the holes are dropped); logged (a warning naming the ranges) and counted in
+    ``flowwatch_input_gap_records_total``. Raises what ``read_range`` raises (the agent retries)."""
+    if not holes:
+        return []
+    read = await asyncio.to_thread(read_range, settings, topic, partition, holes[0][0], holes[-1][1])
+    kept = [e for e in read if any(start <= e.message.offset < end for start, end in holes)]
+    log.warning("%s partition %d: offsets %s never delivered: read the %d skipped records from the broker, "
+                "applied before the batch", topic, partition,
+                ", ".join(f"{start}..{end - 1}" for start, end in holes), len(kept))
+    metrics.GAP_RECORDS.labels(topic=topic).inc(len(kept))
+    return kept
+
+
+IN_PROCESS_GAP = 1
+"""Offsets a partition must jump between two offsets the agent was given before ``ContiguityGuard`` and
+``inner_holes`` read the hole. 1: every hole is read. Faust dropped single offsets too (a broker-restart run
+of 2026-12-04 lost ``flow-events[2]`` offset 545, delivered during recovery between "Resuming flow" and the
+seek: docs/state.md). A transaction marker of a transactional producer (an offset without a record) is
+then read as well and yields nothing; the pii agent reads all holes of a partition and batch in one read
+(``read_holes``), so markers cost one short broker read per partition and batch, and only with transactional
+producers upstream (Flowwatch's own producers are not transactional)."""
+
+
+def inner_holes(offsets: Sequence[int], least: int = IN_PROCESS_GAP) -> list[tuple[int, int]]:
+    """The ranges (start, end), ``start <= offset < end``, missing between consecutive ``offsets`` (one
+    partition's offsets of a batch, in delivery order) of at least ``least`` offsets (default
+    ``IN_PROCESS_GAP``: every hole); offsets at or below the highest before them (a replay) open no hole."""
+    found: list[tuple[int, int]] = []
+    top: int | None = None
+    for offset in offsets:
+        if top is not None and offset - top - 1 >= least:
+            found.append((top + 1, offset))
+        top = offset if top is None else max(top, offset)
+    return found
 
 
 class ContiguityGuard:
     """For an agent without its own source offsets (the pii agent): which offsets of a source partition
     the Faust consumer skipped.
 
-    After each seek to the committed offsets (Faust's ``Consumer.perform_seek``, on every assignment:
-    ``install_seek_snapshot`` records them), the first batch of a partition must start at the committed
-    offset; later batches right after the previous one (holes of fewer than ``IN_PROCESS_GAP`` offsets are
-    transaction markers). ``missing(topic, partition, first)`` returns the (start, end) offsets to read with
-    ``read_range``, or None; ``done(topic, partition, last)`` records the last offset the agent handled."""
+    The guard remembers the last offset the agent handled per partition (``done``); every offset of a batch
+    must follow the one before it, the first the last handled (holes of ``IN_PROCESS_GAP`` offsets or more are
+    returned). The committed offsets a seek went to (Faust's ``Consumer.perform_seek``: every rebalance, and
+    whenever Faust's fetcher finds the flow stopped; ``install_seek_snapshot`` records them) are used only for
+    a partition the agent has handled nothing of since it was assigned (a fresh worker, or a partition that
+    came from another worker): Faust's commit can be past
+    records no agent handled (``Consumer._add_gap`` takes a skipped range for a compaction gap, and its
+    ``_new_offset`` commits over a single missing offset), so it is not trusted while the guard knows better.
+    ``holes(topic, partition, offsets)`` returns the (start, end) ranges to read with ``read_range``."""
 
     def __init__(self, app: Any) -> None:
         self.app = app  # a faust.App; its consumer is read when needed (it is created lazily)
         self._last: dict[tuple[str, int], int] = {}
         self._seen_seek: dict[tuple[str, int], int] = {}
 
-    def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
-        """The offsets before ``first`` (the first of a batch) that were never delivered, as (start, end)."""
+    def holes(self, topic: str, partition: int, offsets: Sequence[int]) -> list[tuple[int, int]]:
+        """The offsets of ``topic``/``partition`` never delivered to the agent before or between ``offsets``
+        (the partition's offsets in one batch, in delivery order), as (start, end) ranges with
+        ``start <= offset < end``, in order; [] when nothing is missing or the guard has nothing to check
+        against (no offset handled and no seek seen for the partition). Faust has been seen to leave a hole in
+        the middle of a batch as well as before it, so every offset is checked. An offset at or below one
+        already handled is a replay (after a seek back), not a hole."""
         key = (topic, partition)
         seeks, committed = _seek_snapshot(self.app.consumer)
-        if self._seen_seek.get(key) != seeks:  # first batch since the last seek: start at the committed offset
-            self._seen_seek[key] = seeks
-            self._last.pop(key, None)
-            start = committed.get(key)
-            return (start, first) if start is not None and first > start else None
+        after_seek = self._seen_seek.get(key) != seeks
+        self._seen_seek[key] = seeks
         last = self._last.get(key)
-        if last is not None and first - last - 1 >= IN_PROCESS_GAP:
-            return last + 1, first
-        return None
+        if last is not None:
+            expected: int | None = last + 1
+        else:  # nothing handled of it since it was assigned: the committed offset of the seek
+            expected = committed.get(key) if after_seek else None
+        least = IN_PROCESS_GAP
+        found: list[tuple[int, int]] = []
+        sought = committed.get(key)
+        for i, offset in enumerate(offsets):
+            if expected is not None and offset - expected >= least:
+                found.append((expected, offset))
+                if i > 0:
+                    log.warning("%s partition %d: offsets %d..%d missing inside a batch (%d delivered after %d)",
+                                topic, partition, expected, offset - 1, offset, offsets[i - 1])
+                elif after_seek and last is not None and sought is not None and sought > expected:
+                    log.warning("%s partition %d: the seek's committed offset %d is past offset %d, the first the "
+                                "agent has not handled (Faust committed over records it never delivered)", topic,
+                                partition, sought, expected)
+            expected = offset + 1 if expected is None else max(expected, offset + 1)
+        return found
+
+    def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
+        """``holes`` of a batch whose first offset of the partition is ``first``, checked on that one: the
+        (start, end) range before it, or None."""
+        found = self.holes(topic, partition, [first])
+        return found[0] if found else None
 
     def done(self, topic: str, partition: int, last: int) -> None:
         """The agent handled everything of ``topic``/``partition`` up to offset ``last``."""
         self._last[(topic, partition)] = max(last, self._last.get((topic, partition), -1))
+
+    def assigned(self, partitions: Any) -> None:
+        """A rebalance assigned ``partitions`` (an iterable of Faust ``TP``, the whole new assignment): forget
+        what was handled of every other partition (another worker may take it on from its committed offset;
+        remembering it would only read records that worker handled again, never lose one)."""
+        keep = {(tp.topic, tp.partition) for tp in partitions}
+        for key in [k for k in self._last if k not in keep]:
+            del self._last[key]
+
+    async def on_partitions_assigned(self, sender: Any, *args: Any, **kwargs: Any) -> None:
+        """Faust ``app.on_partitions_assigned`` signal receiver: ``assigned(...)`` with the new assignment."""
+        self.assigned(args[0] if args else kwargs.get("assigned", ()))
 
 
 def _seek_snapshot(consumer: Any) -> tuple[int, dict[tuple[str, int], int]]:

@@ -24,7 +24,7 @@ from flowwatch.settings import DetectorSettings, Topics
 from flowwatch.wire import HEADER_DEAD_LETTER, HEADER_ERROR, HEADER_REASON, HEADER_TRUNCATED, MAX_ERROR_BYTES
 from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
-from flowwatch_detector.gap_reader import ContiguityGuard, read_skipped
+from flowwatch_detector.gap_reader import ContiguityGuard, read_holes
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
 
 log = logging.getLogger("flowwatch.detector")
@@ -60,6 +60,8 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
     incident_updates_topic = app.topic(topics.incident_updates, **raw)
     export_updates_topic = app.topic(topics.export_updates, **raw)
     guard = ContiguityGuard(app)
+    # mode's SignalHandlerT alias rejects every handler under mypy (as in flowwatch_detector.app)
+    app.on_partitions_assigned.connect(guard.on_partitions_assigned)  # type: ignore[arg-type]
     pool: list[Executor] = []  # created on the first batch, in the worker (not at import)
 
     @app.agent(flow_events, name="flowwatch_detector.app.pii")
@@ -89,16 +91,22 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
                 guard.done(event.topic, event.partition, event.offset)
 
     async def with_skipped(batch: list[RawEvent]) -> list[RawEvent]:
-        """The flow events before ``batch``'s first offset of each partition that the consumer never delivered,
-        read from the broker (``gap_reader``), in offset order; [] when nothing is missing."""
-        firsts: dict[tuple[str, int], int] = {}
+        """The flow events before and between ``batch``'s offsets of each partition that the consumer never
+        delivered, read from the broker (``gap_reader``), in offset order per partition; [] when nothing is
+        missing."""
+        offsets: dict[tuple[str, int], list[int]] = {}
         for event in batch:
-            firsts.setdefault((event.topic, event.partition), event.offset)
+            offsets.setdefault((event.topic, event.partition), []).append(event.offset)
+        holes = {key: found for key, delivered in offsets.items() if (found := guard.holes(*key, delivered))}
         skipped: list[RawEvent] = []
-        for (topic, partition), first in firsts.items():
-            if (hole := guard.missing(topic, partition, first)) is None:
-                continue
-            skipped += [e.message for e in await read_skipped(settings, topic, partition, hole[0], first)]
+
+        async def read_all() -> None:
+            skipped.clear()
+            for (topic, partition), ranges in holes.items():
+                skipped.extend(e.message for e in await read_holes(settings, topic, partition, ranges))
+
+        if holes:  # a failed read (the broker not back yet) is tried again: escaping the agent would lose the batch
+            await until_applied(read_all, skipped.clear, f"reading skipped flow events of {len(holes)} partitions")
         return skipped
 
     async def emit_all(batch: list[RawEvent], outcomes: list[Outcome]) -> None:
