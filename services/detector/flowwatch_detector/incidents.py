@@ -202,6 +202,7 @@ async def fold_updates(incident_log: SetLog, partition: int,
     folded: dict[str, Folded] = {}
     acks: list[Any] = []
     for offset, key, update in updates:
+        await asyncio.sleep(0)  # a batch of 10,000-person updates takes seconds: let the loop's other tasks run
         incident = folded.get(key)
         if incident is None:
             stored = states.get(key)
