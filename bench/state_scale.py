@@ -52,6 +52,9 @@ from flowwatch_tools.stack import Stack  # noqa: E402
 
 RESULTS = HERE / "results" / "state_scale.json"
 PROCESSOR = "p-state-bench"
+RECEIVE_MAX_BYTES = 2_147_483_647
+"""librdkafka's largest response: noida-db answers a fetch with the whole partition from the offset on
+(``gap_reader.FETCH_MAX_BYTES``'s comment), ~125 MB of changelog at 10 M persons."""
 
 
 def person(n: int) -> str:
@@ -113,7 +116,8 @@ class IncidentProgress(threading.Thread):
         self.stopped = False
         self.changed = threading.Condition()
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-state",
-                                  "enable.auto.commit": False, "fetch.message.max.bytes": 8 << 20})
+                                  "enable.auto.commit": False, "fetch.message.max.bytes": 8 << 20,
+                                  "receive.message.max.bytes": RECEIVE_MAX_BYTES})
         self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
 
     def run(self) -> None:
@@ -166,7 +170,7 @@ def changelog_bytes(bootstrap: str, partitions: int) -> tuple[int, int]:
     """(messages, value bytes) in the incident table's changelog topic."""
     topic = f"{DETECTOR_APP_ID}-{INCIDENT_STATE_TABLE}-changelog"
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-state-size", "enable.auto.commit": False,
-                         "fetch.message.max.bytes": 8 << 20})
+                         "fetch.message.max.bytes": 8 << 20, "receive.message.max.bytes": RECEIVE_MAX_BYTES})
     try:
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions) if ends[p]])

@@ -1,7 +1,8 @@
-"""Agent state as a log of batch records: one changelog message per applied batch, holding the batch's new
-set members (person hashes, applied event ids, packed 8 bytes each) and, for the egress agent, the window
-counts after it. Used for the export ledger (``export-persons``) and the incident person sets
-(``incident-state``: the incident persons and states).
+"""Agent state as a log of batch records: one changelog message per applied batch and source partition,
+holding the batch's new set members (person hashes, applied event ids, packed 8 bytes each), the "windows"
+after it (the egress agent's window counts, the incident agent's ``IncidentState``s) and the source offset
+after its last input (``"o"``). Used for the export ledger (``export-persons``) and the incident person sets
+(``incident-state``: the incident persons and states); both agents run it through ``batch_agent``.
 
 Why a log: a Faust table write is one changelog message. The agents used to write one entry per new person
 (a 10,000-person event was 10,000 messages, and a rebalance replayed one message per person ever seen:
@@ -14,7 +15,7 @@ and the counts in it always agree with the members in it. Recovery reads one mes
   of the worker's partitions plus what the current batch added; writes stay in memory until ``flush``.
 - Members are 64-bit (``flowwatch.person_sets``: the collision bound is there, ≤ 2.7 × 10⁻⁶ for a set of
   10 million persons), grouped by namespace (processor and year, processor and incident).
-- ``flush(partition)`` writes one record ``batch\\x1f<partition>\\x1f<seq>`` → ``{"p", "seq", "sets",
+- ``flush(partition, next_offset)`` writes one record ``batch\\x1f<partition>\\x1f<seq>`` → ``{"p", "seq", "o", "sets",
   "windows"}`` (``sets``: namespace → base64 of the packed members), ``seq`` one more than the partition's
   last, and returns the broker acknowledgement to await. A record holds at most ``RECORD_KEYS`` new members
   or one event's (≤ 10,000 subject keys of each kind, the event contract's limit): ≤ ~220 KB, below

@@ -44,6 +44,8 @@ log = logging.getLogger("flowwatch.detector.gaps")
 
 READ_TIMEOUT = 60.0
 """Seconds a gap read may take before it gives up (raises ``TimeoutError``; the agent retries the batch)."""
+FETCH_MAX_BYTES, RECEIVE_MAX_BYTES = 8 << 20, 2_147_483_647
+"""The gap reader's fetch size (bytes) and the largest response it accepts (librdkafka's maximum)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ def read_range(settings: KafkaSettings, topic: str, partition: int, start: int, 
         return []
     consumer = Consumer(confluent_config(settings, **{
         "group.id": "flowwatch-gap-reader", "enable.auto.commit": False, "enable.partition.eof": True,
-        "auto.offset.reset": "earliest", "isolation.level": "read_committed"}))
+        "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+        # noida-db answers a fetch with everything from the offset on, ignoring fetch.max.bytes: 558 MB for a
+        # hole of one update behind 750 10,000-person updates (bench/state_scale.py), which librdkafka refuses
+        # at its default 100 MB, so the read never succeeds. A broker that honours fetch.max.bytes (8 MB
+        # here) never sends that much.
+        "fetch.max.bytes": FETCH_MAX_BYTES, "receive.message.max.bytes": RECEIVE_MAX_BYTES}))
     out: list[SkippedEvent] = []
     try:
         consumer.assign([TopicPartition(topic, partition, start)])

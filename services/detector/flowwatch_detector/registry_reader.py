@@ -14,15 +14,18 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from pydantic import BaseModel, ValidationError
 
 from flowwatch.kafka_client import confluent_config, kafka_settings
 from flowwatch.kafka_idle import IdleFetchGuard
 from flowwatch.settings import KafkaSettings
 
 log = logging.getLogger("flowwatch.detector.registry")
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RegistryReader:
@@ -59,6 +62,17 @@ class RegistryReader:
     def get(self, key: str) -> Any:
         """The decoded value of ``key``, or None."""
         return self.entries.get(key)
+
+    def validated(self, key: str, model: type[M]) -> M | None:
+        """The value of ``key`` as a ``model`` (e.g. ``flowwatch.exports.registry.RegistryEntry``), or None
+        when there is none or it does not validate (then a warning names the key: one unreadable entry
+        must not stop an agent)."""
+        stored = self.entries.get(key)
+        try:
+            return model.model_validate(stored) if stored else None
+        except ValidationError as exc:
+            log.warning("unreadable registry entry %s ignored: %s", key, exc)
+            return None
 
     def _run(self) -> None:
         consumer = Consumer(confluent_config(kafka_settings(self.bootstrap), **{
