@@ -114,7 +114,7 @@ def run(home: Path, stop_how: str, per_s: int, size: int = 8) -> int:
     if stop_how == "down":
         subprocess.run([str(noida_binary()), "down", "--data-dir", str(data)], timeout=60, check=False)
     else:
-        os.killpg(os.getpgid(engine.pid), signal.SIGTERM)
+        os.killpg(os.getpgid(engine.pid), signal.SIGKILL if stop_how == "sigkill" else signal.SIGTERM)
     deadline = time.monotonic() + 30
     while engine.alive() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -140,7 +140,7 @@ def run(home: Path, stop_how: str, per_s: int, size: int = 8) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run once; exit status 1 when an acknowledged record is missing."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stop", choices=["sigterm", "down"], default="sigterm")
+    parser.add_argument("--stop", choices=["sigterm", "down", "sigkill"], default="sigterm")
     parser.add_argument("--records-per-s", type=int, default=10_000)
     parser.add_argument("--value-bytes", type=int, default=8, help="size of each record's value")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
