@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib
 import json
 import os
@@ -101,6 +102,92 @@ def good_events(start: int, n: int, run: str) -> list[bytes]:
     """``n`` valid export events (a mobile number, an e-mail; CN → SG), spread over ``PROCESSORS`` processors."""
     return [orjson.dumps(base_event(f"{run}-{i:06d}", processor=f"proc-{i % PROCESSORS}"))
             for i in range(start, start + n)]
+
+
+RESTRICTED = "Chaos Restricted Trading Pte. Ltd."
+"""A recipient put on the restriction list by stack-restart: every flow to it is one occurrence of one
+``export_restricted_recipient`` alert per processor (PIPL Art. 42), folded into that alert's ``count``."""
+RESTRICTED_EVERY = 10
+"""stack-restart sends every tenth export event to ``RESTRICTED``."""
+INCIDENT_ID = "chaos-leak-1"
+
+
+def restricted_events(start: int, n: int, run: str) -> list[bytes]:
+    """``good_events`` with every ``RESTRICTED_EVERY``-th one sent to the restricted recipient."""
+    out = []
+    for i in range(start, start + n):
+        doc = base_event(f"{run}-{i:06d}", processor=f"proc-{i % PROCESSORS}")
+        if i % RESTRICTED_EVERY == 0:
+            doc["destination"]["recipient"] = RESTRICTED
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def restricted_flows(raws: list[bytes]) -> dict[str, int]:
+    """Flows to ``RESTRICTED`` per processor among ``raws``: the alert count each processor must reach."""
+    counts: dict[str, int] = {}
+    for raw in raws:
+        doc = orjson.loads(raw)
+        if doc.get("kind") == "transfer" and doc["destination"].get("recipient") == RESTRICTED:
+            counts[doc["processor"]["id"]] = counts.get(doc["processor"]["id"], 0) + 1
+    return counts
+
+
+def incident_events(round_: int, events: int = 5, persons: int = 200) -> tuple[list[bytes], set[str]]:
+    """``events`` incident events of ``INCIDENT_ID`` (processor proc-1) for one round, ``persons`` subject keys
+    each, overlapping the previous event by a quarter (so distinct persons < keys sent); returns the raw
+    events and the distinct subject keys they name."""
+    raws, keys_all = [], set()
+    step = persons * 3 // 4
+    for e in range(events):
+        first = (round_ * events + e) * step
+        keys = [hashlib.sha256(f"chaos-person-{k}".encode()).hexdigest()  # uniform, as the platforms' HMACs
+                for k in range(first, first + persons)]
+        keys_all.update(keys)
+        raws.append(orjson.dumps({
+            "schema_version": "1.0", "event_id": f"sr-incident-{round_}-{e}", "kind": "incident",
+            "occurred_at": "2026-11-20T09:30:00+08:00", "processor": {"id": "proc-1", "name": "混沌测试"},
+            "dataset": {"record_count": persons}, "subjects": {"keys": keys, "scheme": "hmac-sha256"},
+            "text": "泄露字段包括手机号13912345678",
+            "incident": {"incident_id": INCIDENT_ID, "type": "leak", "status": "occurred",
+                         "detected_at": "2026-11-20T10:00:00+08:00", "harm_to_individuals": True}}))
+    return raws, keys_all
+
+
+def restricted_alert_counts(stack: Stack, admin: str) -> dict[str, int]:
+    """``count`` of each processor's ``export_restricted_recipient`` alert, read through the API."""
+    resp = httpx.get(stack.state.api_url + "/v1/alerts", timeout=30, headers={"Authorization": f"Bearer {admin}"},
+                     params={"type": "export_restricted_recipient", "size": 100})
+    if resp.status_code != 200:
+        return {}
+    return {a["processor_id"]: int(a["count"]) for a in resp.json()["items"]}
+
+
+def restriction_in_force(stack: Stack, admin: str, run: str, timeout: float = 120.0) -> tuple[bool, list[bytes]]:
+    """Put ``RESTRICTED`` on the restriction list and wait until the detector applies it: the list reaches the
+    workers through the registry topic (a global table), so probe flows to the recipient are sent
+    every 5 s until one raises its alert. Returns (in force, the probe events sent: export flows to account)."""
+    resp = httpx.put(stack.state.api_url + "/v1/restrictions", timeout=30,
+                     headers={"Authorization": f"Bearer {admin}"},
+                     json={"recipients": [{"name": RESTRICTED, "reason": "chaos scenario"}]})
+    if resp.status_code != 202:
+        return False, []
+    probes: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        probe = restricted_events(len(probes) * RESTRICTED_EVERY, 1, f"{run}-probe")
+        produce(stack.state.kafka_bootstrap, stack.topics().flow_events, probe)
+        probes += probe
+        if wait_until(lambda: any(c > 0 for c in restricted_alert_counts(stack, admin).values()), 5):
+            return True, probes
+    return False, probes
+
+
+def incident_persons(stack: Stack, admin: str) -> int | None:
+    """``persons_counted`` of ``INCIDENT_ID`` through the API (None while it is not indexed)."""
+    resp = httpx.get(f"{stack.state.api_url}/v1/incidents/{INCIDENT_ID}", timeout=30,
+                     params={"processor_id": "proc-1"}, headers={"Authorization": f"Bearer {admin}"})
+    return int(resp.json()["persons_counted"]) if resp.status_code == 200 else None
 
 
 def produce_capped(stack: Stack, raws: list[bytes]) -> list[Expected]:
@@ -317,9 +404,13 @@ def scenario_broker_restart(home: Path, quick: bool) -> Result:
         warm_raws = good_events(0, 8, "warm")
         warm = produce(stack.state.kafka_bootstrap, stack.topics().flow_events, warm_raws)
         account(es, stack.state.index_prefix, warm, timeout=120)
+        result.checks["restriction list in force"], probes = restriction_in_force(stack, admin, "br")
+        warm += [expectation(r) for r in probes]
+        warm_raws += probes
+        base = restricted_alert_counts(stack, admin)  # probes sent before the list applied raised nothing
         before = service_pids(stack)
         n = 1500 if quick else 6000
-        backlog_raws = good_events(0, n, "br")
+        backlog_raws = restricted_events(0, n, "br")
         backlog = produce(stack.state.kafka_bootstrap, stack.topics().flow_events, backlog_raws)
         time.sleep(1.0)
         seen = len(account(es, stack.state.index_prefix, backlog, timeout=0)[0])
@@ -345,7 +436,10 @@ def scenario_broker_restart(home: Path, quick: bool) -> Result:
         time.sleep(max(0.0, outage - (time.monotonic() - t_down)))
         stack.up()  # starts only the engine again, on the same ports
         t_up = time.monotonic()
-        result.checks["services survived (same pids)"] = service_pids(stack) == before
+        now_pids = service_pids(stack)
+        result.checks["services survived (same pids)"] = now_pids == before
+        if now_pids != before:
+            result.notes.append(f"restarted: {sorted(n for n in before if now_pids.get(n) != before[n])}")
         result.checks["/readyz 200 again"] = wait_until(lambda: readyz(api)[0] == 200, 60)
         after_raws = good_events(n, n // 5, "br")
         after = produce(stack.state.kafka_bootstrap, stack.topics().flow_events, after_raws)
@@ -359,6 +453,12 @@ def scenario_broker_restart(home: Path, quick: bool) -> Result:
             lambda: ledger_flows(stack) == len(expected), 60)
         counted = ledger_flows(stack)
         result.ledger_short = len(expected) - counted
+        folds = {p: base.get(p, 0) + c for p, c in restricted_flows(backlog_raws).items()}
+        alerts = restricted_alert_counts(stack, admin)
+        # an engine drop can only leave a count short; a count above the flows is an alert raised twice
+        result.checks["no alert occurrence counted twice"] = all(c <= folds.get(p, 0) for p, c in alerts.items())
+        if alerts != folds:
+            result.notes.append(f"restricted-recipient alert counts {alerts}, flows {folds}")
         result.notes.append(f"ledger flows {counted} for {len(expected)} export events; outage {outage:.0f} s")
         if result.lost or not result.checks["ledger counts every flow once"]:
             handled, no_update = engine_drops(stack, warm_raws + backlog_raws + after_raws + via_api, found)
@@ -381,7 +481,8 @@ def scenario_stack_restart(home: Path, quick: bool) -> Result:
     holds (``engine_dropped_inputs``) or whose finding it dropped after the detector handled them, so a loss
     Flowwatch made can be told from one the engine made (``Result.only_engine_drops``)."""
     result = Result("stack-restart", engine_drop_checks=frozenset({
-        "SIGKILL all: replay complete", "SIGKILL all: ledger exact"}))
+        "SIGKILL all: replay complete", "SIGKILL all: ledger exact", "SIGKILL all: incident persons exact",
+        "SIGKILL all: restricted-recipient alerts fold every flow once"}))
     raws: list[bytes] = []
     workers = 1 if quick else 2
     n = 1500 if quick else 6000
@@ -399,9 +500,20 @@ def scenario_stack_restart(home: Path, quick: bool) -> Result:
         result.checks["registry entry accepted"] = reg.status_code == 202
         if reg.status_code != 202:
             result.notes.append(f"registry PUT {reg.status_code}: {reg.text[:200]}")
+        result.checks["restriction list in force"], probes = restriction_in_force(stack, admin, "sr")
+        expected += [expectation(r) for r in probes]
+        raws += probes
+        base = restricted_alert_counts(stack, admin)  # probes sent before the list applied raised nothing
+        persons: set[str] = set()
+        incidents: list[Expected] = []
+        incident_raws: list[bytes] = []
         for round_, how in enumerate(("down/up", "SIGKILL all")):
-            round_raws = good_events(round_ * n, n, "sr")
+            round_raws = restricted_events(round_ * n, n, "sr")
             raws += round_raws
+            inc_raws, inc_keys = incident_events(round_)
+            incident_raws += inc_raws
+            persons |= inc_keys
+            incidents += produce(stack.state.kafka_bootstrap, stack.topics().flow_events, inc_raws)
             batch = produce(stack.state.kafka_bootstrap, stack.topics().flow_events, round_raws)
             expected += batch
             wait_until(lambda b=batch, s=stack: len(account(es_of(s), prefix, b, timeout=0)[0]) > 0, 60)
@@ -418,7 +530,7 @@ def scenario_stack_restart(home: Path, quick: bool) -> Result:
             stack = Stack(home=home, workers=workers, broker="noida", api=True)
             t0 = time.monotonic()
             stack.up()
-            _, _, missing = account(es_of(stack), prefix, expected, timeout=300)
+            _, _, missing = account(es_of(stack), prefix, expected + incidents, timeout=300)
             recover = max(recover, time.monotonic() - t0)
             result.checks[f"{how}: replay complete"] = missing == []
             api = stack.state.api_url
@@ -432,12 +544,27 @@ def scenario_stack_restart(home: Path, quick: bool) -> Result:
             result.checks[f"{how}: ledger exact"] = wait_until(lambda s=stack, w=want: ledger_flows(s) == w, 90)
             if not result.checks[f"{how}: ledger exact"]:
                 result.notes.append(f"{how}: ledger flows {ledger_flows(stack)} want {want}")
-        found, _ = settle(stack, result, expected, timeout=60)
+            # state of the incident agent and the alert folding, after the restart: exact, never doubled
+            want_persons = len(persons)
+            result.checks[f"{how}: incident persons exact"] = wait_until(
+                lambda s=stack, w=want_persons: incident_persons(s, admin) == w, 90)
+            if not result.checks[f"{how}: incident persons exact"]:
+                result.notes.append(f"{how}: incident persons {incident_persons(stack, admin)} want {len(persons)}")
+            folds = {p: base.get(p, 0) + c for p, c in restricted_flows(raws[len(probes):]).items()}
+            result.checks[f"{how}: restricted-recipient alerts fold every flow once"] = wait_until(
+                lambda s=stack, f=folds: restricted_alert_counts(s, admin) == f, 90)
+            counted = restricted_alert_counts(stack, admin)
+            # an engine drop can only leave a count short; a count above the flows is an alert raised twice
+            result.checks[f"{how}: no alert occurrence counted twice"] = all(
+                c <= folds.get(proc, 0) for proc, c in counted.items())
+            if not result.checks[f"{how}: restricted-recipient alerts fold every flow once"]:
+                result.notes.append(f"{how}: alert counts {counted} want {folds}")
+        found, _ = settle(stack, result, expected + incidents, timeout=60)
         result.recover_s = round(recover, 1)
         result.ledger_short = len(expected) - ledger_flows(stack)
         if result.lost or result.ledger_short:
             inputs = {orjson.loads(v).get("event_id") for v in topic_values(stack, stack.topics().flow_events)}
-            gone = [r for r in raws if orjson.loads(r).get("event_id") not in inputs]
+            gone = [r for r in raws + incident_raws if orjson.loads(r).get("event_id") not in inputs]
             result.engine_dropped_inputs = sum(expectation(r).finding_id not in found for r in gone)
             kept = [r for r in raws if orjson.loads(r).get("event_id") in inputs]
             result.engine_dropped_findings, result.engine_dropped_updates = engine_drops(stack, kept, found)

@@ -47,3 +47,9 @@ def test_broker_restart_keeps_its_own_rule() -> None:
     assert result.only_engine_drops
     result.checks["services survived (same pids)"] = False
     assert not result.only_engine_drops
+
+
+def test_an_alert_counted_twice_is_never_the_engine() -> None:
+    result = stack_restart(engine_dropped_inputs=1500)
+    result.checks["SIGKILL all: no alert occurrence counted twice"] = False
+    assert not result.only_engine_drops

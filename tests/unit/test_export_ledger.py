@@ -194,3 +194,21 @@ def test_repeated_alerts_fold_into_one_per_dedup_key_with_a_count() -> None:
     assert all(a.last_raised_at == NOW for a in missing)
     assert all(a.raised_at == NOW and a.processor_id == "p-shop" for a in ledger.alerts)
     assert NOW - timedelta(seconds=1) < ledger.alerts[0].raised_at
+
+
+def test_a_replay_longer_than_the_recent_ids_adds_no_alert_occurrence() -> None:
+    """150 flows to a restricted recipient fold into one alert of count 150; replaying all of them (a restart
+    that re-reads more than ``RECENT_KEPT`` flows) leaves it at 150 (seen at 172 before the fix)."""
+    restrictions = RestrictionList(recipients=[RestrictedRecipient(name="Blocked Analytics Ltd")], updated_at=NOW)
+    ledger = Ledger(restrictions=restrictions)
+    flows = [flow(f"r-{i}", range(i, i + 1), recipient="Blocked Analytics Ltd") for i in range(150)]
+    for update in flows:
+        ledger.send(update)
+    (alert,) = [a for a in ledger.alerts if a.type == "export_restricted_recipient"]
+    assert alert.count == 150
+    sent = len(ledger.occurrences)
+    for update in flows:  # the whole run again, in order
+        assert ledger.send(update).alerts == []
+    assert len(ledger.occurrences) == sent
+    (again,) = [a for a in ledger.alerts if a.type == "export_restricted_recipient"]
+    assert again.count == 150

@@ -236,3 +236,25 @@ def test_lines_name_processor_incident_and_basis() -> None:
     lines = lines_of(alert, localized(alert), "en")
     assert lines[0].startswith("[critical] [policy] Overdue") and "incident: inc-1" in lines[-1]
     assert f"basis: {alert.legal_basis.document}" in lines[-1]
+
+
+def test_a_refused_commit_does_not_end_the_notifier() -> None:
+    """After a broker restart the group moved on: the commit is refused (ILLEGAL_GENERATION) and the notifier
+    keeps running; the batch comes again and its notifications are deduplicated by id."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    from flowwatch_notifier.worker import Notifier
+
+    class Refusing:
+        def commit(self, asynchronous: bool = True) -> None:
+            raise KafkaException(KafkaError(KafkaError.ILLEGAL_GENERATION))
+
+    class Accepting:
+        committed = 0
+
+        def commit(self, asynchronous: bool = True) -> None:
+            self.committed += 1
+
+    assert Notifier._commit(Refusing()) is False  # type: ignore[arg-type]
+    ok = Accepting()
+    assert Notifier._commit(ok) is True and ok.committed == 1  # type: ignore[arg-type]

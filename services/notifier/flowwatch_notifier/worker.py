@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from elasticsearch import Elasticsearch
 from prometheus_client import Counter, Histogram
 from pydantic import Field, ValidationError
@@ -167,6 +167,20 @@ class Notifier:
         """Ask ``run`` to return after the current batch."""
         self._stop.set()
 
+    @staticmethod
+    def _commit(consumer: Consumer) -> bool:
+        """Commit the consumer's position; False (logged) when the broker refuses it because the group moved on
+        under us (a broker restart or a rebalance: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS,
+        transport errors). The batch then comes again to whoever owns its partitions after the rejoin, and its
+        notifications are not sent twice (``notification_id`` claims, ``store.claim``). Before this, the
+        exception ended the notifier during a broker restart (``bench/chaos.py`` broker-restart)."""
+        try:
+            consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offset commit failed, the batch will be delivered again: %s", exc)
+            return False
+        return True
+
     def run(self, topic: str | None = None) -> None:
         """Consume ``topic`` (default: the alerts topic) until ``stop``; commit after each handled batch."""
         s = self.settings
@@ -189,7 +203,7 @@ class Notifier:
                     self._handle_until_done(msg)
                     handled = True
                 if handled:
-                    consumer.commit(asynchronous=False)
+                    self._commit(consumer)
         finally:
             consumer.close()
             self.pool.shutdown(wait=True)
