@@ -99,7 +99,10 @@ def process_update(
     for window in windows:
         states[f"{update.processor_id}\x1f{window.window_id}"] = window.model_dump(mode="json")
     ledger = None
-    if update.is_export is True and (applied or fresh or not counts):
+    # every export flow gives the window's record, a replayed one too: the crash that caused the replay may have
+    # come after the state was written and before its ledger record was sent (records are versioned: a record
+    # sent again changes nothing)
+    if update.is_export is True:
         ledger = ledger_record(update, pack, current, verdict, registry, now)
     return StepResult(fresh, ledger, verdict)
 
