@@ -98,10 +98,16 @@ class Result:
         return self.lost == 0 and self.duplicated == 0 and all(self.checks.values())
 
 
-def good_events(start: int, n: int, run: str) -> list[bytes]:
-    """``n`` valid export events (a mobile number, an e-mail; CN → SG), spread over ``PROCESSORS`` processors."""
-    return [orjson.dumps(base_event(f"{run}-{i:06d}", processor=f"proc-{i % PROCESSORS}"))
-            for i in range(start, start + n)]
+def good_events(start: int, n: int, run: str, restricted_every: int = 0) -> list[bytes]:
+    """``n`` valid export events (a mobile number, an e-mail; CN → SG), spread over ``PROCESSORS`` processors;
+    with ``restricted_every`` > 0, every such event (by index) goes to ``RESTRICTED`` instead."""
+    out = []
+    for i in range(start, start + n):
+        doc = base_event(f"{run}-{i:06d}", processor=f"proc-{i % PROCESSORS}")
+        if restricted_every and i % restricted_every == 0:
+            doc["destination"]["recipient"] = RESTRICTED
+        out.append(orjson.dumps(doc))
+    return out
 
 
 RESTRICTED = "Chaos Restricted Trading Pte. Ltd."
@@ -114,13 +120,7 @@ INCIDENT_ID = "chaos-leak-1"
 
 def restricted_events(start: int, n: int, run: str) -> list[bytes]:
     """``good_events`` with every ``RESTRICTED_EVERY``-th one sent to the restricted recipient."""
-    out = []
-    for i in range(start, start + n):
-        doc = base_event(f"{run}-{i:06d}", processor=f"proc-{i % PROCESSORS}")
-        if i % RESTRICTED_EVERY == 0:
-            doc["destination"]["recipient"] = RESTRICTED
-        out.append(orjson.dumps(doc))
-    return out
+    return good_events(start, n, run, RESTRICTED_EVERY)
 
 
 def restricted_flows(raws: list[bytes]) -> dict[str, int]:
