@@ -3,8 +3,8 @@ start it again: the batched incident log (one record per micro-batch and source 
 states together, the source offset ``"o"`` in it) recovers from its changelog, input the restarted
 consumer skipped is read from the broker (``batch_agent.with_skipped``), and every incident's person
 counts come out exact — every update counted once, every overlapping person once, no record ever counting
-more than exist. The stream goes on after the restart (as in ``test_egress_crash``): a hole at the very end of
-a partition is only seen by the next batch (docs/state.md, "Skipped input after a restart")."""
+more than exist. The stream goes on after the restart (as in ``test_egress_crash``); a hole at the very end of
+a partition is the end-of-partition check's (``tail_repair``, ``tests/integration/test_tail_repair.py``)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ repaired, the batch acknowledged only after the broker acknowledged everything i
 
 ``run_batches`` takes Faust micro-batches (``take_events(settings.batch_size, within=settings.batch_within)``:
 ``FLOWWATCH_BATCH_SIZE`` events, or what arrived within ``FLOWWATCH_BATCH_WITHIN`` seconds), splits each by
-source partition and, per partition, in offset order:
+source partition (dropping records below the offset the log's last record of that partition says was applied:
+a redelivery) and, per partition, in offset order:
 
 1. when the batch starts past the source offset the log's last record of that partition expects
    (``SetLog.check_offset``, the record's ``"o"``), or has a hole between two of its offsets
@@ -20,10 +21,15 @@ Then it waits for every acknowledgement of the batch (``batched_state.await_acks
 settled (``SetLog.settle``) and only then lets Faust acknowledge the input. A failure rolls the log back
 and applies the whole batch again (``batched_state.until_applied``): the agents' ids (event ids in the
 export ledger, update ids in the incident states) make events applied before the failure count once.
+
+A hole at the very end of a partition has no batch after it to reveal it: ``tail_repair.TailRepair`` checks
+every ``FLOWWATCH_TAIL_CHECK_INTERVAL`` seconds that each assigned source partition was applied up to its high
+watermark and applies what is missing through the same ``apply_partition``, under the batch lock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -36,6 +42,7 @@ from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import SetLog, as_current_event, await_acks, until_applied
 from flowwatch_detector.gap_reader import inner_holes, read_skipped
 from flowwatch_detector.processing import event_id_of
+from flowwatch_detector.tail_repair import TailRepair, already_applied
 
 log = logging.getLogger("flowwatch.detector.batches")
 
@@ -60,29 +67,53 @@ def declare_log(app: faust.App, name: str, settings: DetectorSettings, topics: T
     return state
 
 
-async def run_batches(stream: faust.StreamT, settings: DetectorSettings, topic: str, state: SetLog,
+async def run_batches(app: faust.App, stream: faust.StreamT, settings: DetectorSettings, topic: str, state: SetLog,
                       apply_partition: ApplyPartition, what: str) -> None:
     """Consume ``stream`` (of ``topic``) in micro-batches and apply each as the module doc says; never
     returns while the stream runs. ``what`` names the agent's batches in log lines (``"egress batch"``).
     A batch that keeps failing is retried (logged, with backoff) and holds its partitions; it is never
-    skipped."""
-    batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
-    async for events in batches:
-        metrics.EVENTS_IN.labels(topic=topic).inc(len(events))
-        by_partition: dict[int, list[Any]] = {}
-        for event in events:
-            by_partition.setdefault(event.message.partition, []).append(event)
+    skipped. Records below the offset the state already applied (a redelivery) are dropped. Beside the
+    batches, ``tail_repair.TailRepair`` applies the end of a partition the consumer skipped with no batch
+    after it (every ``FLOWWATCH_TAIL_CHECK_INTERVAL`` seconds), under the same lock."""
+    lock = asyncio.Lock()
 
-        async def attempt(parts: dict[int, list[Any]] = by_partition) -> None:
-            acks: list[Any] = []
-            for partition, part_events in parts.items():
-                with as_current_event(part_events[-1]):  # sends attach to this partition's last event
-                    acks += await apply_partition(partition, await with_skipped(settings, topic, state,
-                                                                                 partition, part_events))
+    async def apply_range(partition: int, records: list[Any], end: int) -> None:
+        try:
+            acks = await apply_partition(partition, records) if records else []
+            if (ack := await state.flush(partition, end)) is not None:  # offsets past the last record held none
+                acks.append(ack)
             await await_acks(acks, what)
             state.settle()
+        except BaseException:
+            state.rollback()
+            raise
 
-        await until_applied(attempt, state.rollback, f"{what} of {len(events)} updates")
+    repair = TailRepair(app, settings, topic, state.next_offset, apply_range, lock, settings.tail_check_interval)
+    checker = asyncio.ensure_future(repair.run())
+    try:
+        batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
+        async for events in batches:
+            metrics.EVENTS_IN.labels(topic=topic).inc(len(events))
+            async with lock:
+                by_partition: dict[int, list[Any]] = {}
+                for event in events:
+                    partition = event.message.partition
+                    if not already_applied(event.message.offset, state.next_offset(partition)):
+                        by_partition.setdefault(partition, []).append(event)
+                repair.delivered({event.message.partition for event in events})
+
+                async def attempt(parts: dict[int, list[Any]] = by_partition) -> None:
+                    acks: list[Any] = []
+                    for partition, part_events in parts.items():
+                        with as_current_event(part_events[-1]):  # sends attach to this partition's last event
+                            acks += await apply_partition(partition, await with_skipped(
+                                settings, topic, state, partition, part_events))
+                    await await_acks(acks, what)
+                    state.settle()
+
+                await until_applied(attempt, state.rollback, f"{what} of {len(events)} updates")
+    finally:
+        checker.cancel()
 
 
 async def with_skipped(settings: DetectorSettings, topic: str, state: SetLog, partition: int,

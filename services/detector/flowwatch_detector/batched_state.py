@@ -188,6 +188,11 @@ class SetLog:
         """Members of one namespace (e.g. ``processor\\x1fincident\\x1fp``)."""
         return self.index().sets.size(group)
 
+    def next_offset(self, partition: int) -> int | None:
+        """The source offset after the last input of ``partition`` the records hold (everything before it was
+        applied), or None when no record of the partition holds one."""
+        return self.index().next_offset.get(partition)
+
     def check_offset(self, partition: int, offset: int) -> int | None:
         """The source offset the last record of ``partition`` expects next, when ``offset`` (the first of a
         batch) lies beyond it — input the agent never saw, which the caller logs — else None."""

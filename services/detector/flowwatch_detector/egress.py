@@ -92,7 +92,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
         """Count, evaluate and alert for every export flow, a micro-batch at a time (``batch_agent``)."""
         while not registry.ready.is_set():
             await asyncio.sleep(0.2)
-        await run_batches(stream, settings, topics.export_updates, ledger_log, apply_partition, "egress batch")
+        await run_batches(app, stream, settings, topics.export_updates, ledger_log, apply_partition, "egress batch")
 
     async def apply_partition(partition: int, events: list[Any]) -> list[Any]:
         """Apply the flows of one source partition in order (skipped input already first); write one record

@@ -211,6 +211,15 @@ class ContiguityGuard:
             expected = offset + 1 if expected is None else max(expected, offset + 1)
         return found
 
+    def next_expected(self, topic: str, partition: int) -> int | None:
+        """The offset of ``topic``/``partition`` the agent should be given next: the one after the last it
+        handled, or, when it has handled nothing of the partition since it was assigned, the committed offset
+        of the latest seek (where the previous owner stopped); None when neither is known."""
+        key = (topic, partition)
+        if (last := self._last.get(key)) is not None:
+            return last + 1
+        return _seek_snapshot(self.app.consumer)[1].get(key)
+
     def missing(self, topic: str, partition: int, first: int) -> tuple[int, int] | None:
         """``holes`` of a batch whose first offset of the partition is ``first``, checked on that one: the
         (start, end) range before it, or None."""

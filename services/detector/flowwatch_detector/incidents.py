@@ -94,7 +94,7 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> None
     @app.agent(updates_topic)
     async def incident_agent(stream: faust.StreamT) -> None:
         """Apply the updates (and ticks) of each micro-batch, raise the alerts now due, emit the records."""
-        await run_batches(stream, settings, topics.incident_updates, incident_log, apply_partition,
+        await run_batches(app, stream, settings, topics.incident_updates, incident_log, apply_partition,
                           "incident batch")
 
     async def apply_partition(partition: int, events: list[Any]) -> list[Any]:

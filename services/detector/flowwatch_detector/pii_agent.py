@@ -5,7 +5,9 @@
 pool (``processing.process_batch``), and is acknowledged only after every output it produced was
 acknowledged by the broker: a killed worker loses nothing, and replays produce the same finding ids, which
 the indexer writes idempotently. Offsets the Faust consumer skipped after a restart are read from the broker
-and scanned before the batch (``gap_reader``; docs/state.md, "Skipped input after a restart").
+and scanned before the batch (``gap_reader``; docs/state.md, "Skipped input after a restart"); the end of a
+partition skipped with no batch after it is found by ``tail_repair.TailRepair`` and scanned the same way.
+Events at or below the last offset the agent handled (a redelivery) are not scanned again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from flowwatch_detector import metrics
 from flowwatch_detector.batched_state import await_acks, until_applied
 from flowwatch_detector.gap_reader import ContiguityGuard, read_holes
 from flowwatch_detector.processing import Outcome, RawEvent, init_worker, process_batch
+from flowwatch_detector.tail_repair import TailRepair, already_applied
 
 log = logging.getLogger("flowwatch.detector")
 
@@ -67,28 +70,55 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
     @app.agent(flow_events, name="flowwatch_detector.app.pii")
     async def pii(stream: faust.StreamT) -> None:
         """Validate, scan and emit one finding (or one dead letter) per flow event."""
-        loop = asyncio.get_running_loop()
         if not pool:
             pool.append(make_executor(settings))
-        # take_events exists on faust.Stream; faust's StreamT protocol does not declare it
-        async for events in cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within):
-            batch = [
-                RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                for e in events
-            ]
-            batch = await with_skipped(batch) + batch
-            metrics.EVENTS_IN.labels(topic=topics.flow_events).inc(len(batch))
-            started = time.perf_counter()
-            outcomes = await loop.run_in_executor(pool[0], partial(process_batch, batch, topics.dead_letters))
-            metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
-            # every output, acknowledged by the broker, before the batch is acked; a failed send (a broker
-            # restart) sends the whole batch's outputs again rather than letting Faust skip the batch (no loss;
-            # findings, incident and export updates are idempotent downstream: deterministic ids, update and
-            # event ids)
-            await until_applied(partial(emit_all, batch, outcomes), lambda: None,
-                                f"outputs of a batch of {len(batch)} flow events")
-            for event in batch:
-                guard.done(event.topic, event.partition, event.offset)
+        lock = asyncio.Lock()
+
+        async def apply_range(partition: int, records: list[Any], end: int) -> None:
+            batch = [e.message for e in records]
+            if batch:
+                await handle(batch)
+            guard.done(topics.flow_events, partition, end - 1)  # offsets past the last record held none
+
+        repair = TailRepair(app, settings, topics.flow_events,
+                            partial(guard.next_expected, topics.flow_events), apply_range, lock,
+                            settings.tail_check_interval)
+        checker = asyncio.ensure_future(repair.run())
+        try:
+            # take_events exists on faust.Stream; faust's StreamT protocol does not declare it
+            batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
+            async for events in batches:
+                async with lock:
+                    batch = [
+                        RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                 e.message.value)
+                        for e in events
+                        if not already_applied(e.message.offset,
+                                               guard.next_expected(e.message.topic, e.message.partition))
+                    ]
+                    repair.delivered({e.message.partition for e in events})
+                    batch = await with_skipped(batch) + batch
+                    if batch:
+                        await handle(batch)
+        finally:
+            checker.cancel()
+
+    async def handle(batch: list[RawEvent]) -> None:
+        """Scan ``batch`` in the pool, send every output and wait for the broker's acknowledgements, then mark
+        the offsets handled (``guard.done``)."""
+        metrics.EVENTS_IN.labels(topic=topics.flow_events).inc(len(batch))
+        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        outcomes = await loop.run_in_executor(pool[0], partial(process_batch, batch, topics.dead_letters))
+        metrics.DETECTION_SECONDS.observe(time.perf_counter() - started)
+        # every output, acknowledged by the broker, before the batch is acked; a failed send (a broker
+        # restart) sends the whole batch's outputs again rather than letting Faust skip the batch (no loss;
+        # findings, incident and export updates are idempotent downstream: deterministic ids, update and
+        # event ids)
+        await until_applied(partial(emit_all, batch, outcomes), lambda: None,
+                            f"outputs of a batch of {len(batch)} flow events")
+        for event in batch:
+            guard.done(event.topic, event.partition, event.offset)
 
     async def with_skipped(batch: list[RawEvent]) -> list[RawEvent]:
         """The flow events before and between ``batch``'s offsets of each partition that the consumer never

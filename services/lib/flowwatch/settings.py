@@ -181,6 +181,12 @@ class DetectorSettings(KafkaSettings):
     incident_tick: float = Field(
         default=5.0, gt=0, description="Seconds between checks of incident deadlines (alert precision)."
     )
+    tail_check_interval: float = Field(
+        default=10.0, ge=0,
+        description="Seconds between the checks that every source partition assigned to a worker was consumed to "
+        "its end; a partition that got no batch for that long while the broker holds records past what its agent "
+        "applied is read from the broker and applied (flowwatch_detector.tail_repair). 0 turns the check off.",
+    )
     rule_packs_dir: str | None = Field(
         default=None, description="Folder of extra incident rule packs (*.yaml), loaded beside the built-in ones."
     )
