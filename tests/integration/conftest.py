@@ -73,6 +73,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = ""
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def indexed(es: Elasticsearch, index: str, size: int = 100) -> list[dict[str, Any]]:
+    """The ``_source`` of up to ``size`` documents of ``index`` after a refresh; [] while it does not exist."""
+    try:
+        es.indices.refresh(index=index)
+        return [h["_source"] for h in es.search(index=index, size=size)["hits"]["hits"]]
+    except Exception:  # not created yet
+        return []
+
+
 def produce_keyed(bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]) -> None:
     """Produce ``(key, value)`` records and wait for every acknowledgement."""
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})

@@ -20,7 +20,7 @@ from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import ledger_index
 from flowwatch.settings import DETECTOR_APP_ID, EXPORT_PERSONS_TABLE
-from tests.integration.conftest import produce_keyed, wait_for
+from tests.integration.conftest import indexed, produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -90,12 +90,7 @@ def test_sigkilled_egress_worker_counts_every_person_once(make_stack) -> None:  
     run = f"ec{int(time.time())}"
 
     def ledgers() -> dict[str, dict]:  # type: ignore[type-arg]
-        try:
-            es.indices.refresh(index=ledger_index(stack.state.index_prefix))
-            hits = es.search(index=ledger_index(stack.state.index_prefix), size=100)["hits"]["hits"]
-        except Exception:  # not created yet
-            return {}
-        return {h["_source"]["processor_id"]: h["_source"] for h in hits}
+        return {d["processor_id"]: d for d in indexed(es, ledger_index(stack.state.index_prefix))}
 
     produce_keyed(stack.state.kafka_bootstrap, topic, [keyed(update(i, run + "w")) for i in range(PROCESSORS)])
     wait_for(lambda: len(ledgers()) == PROCESSORS, timeout=120, what="warm-up ledgers")

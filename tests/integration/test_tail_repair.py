@@ -33,7 +33,7 @@ from flowwatch.settings import DETECTOR_APP_ID, KafkaSettings
 from flowwatch.stored_form import incident_from_source
 from flowwatch_detector.tail_repair import TailRepair
 from flowwatch_tools.engines import Engine
-from tests.integration.conftest import produce_keyed, wait_for
+from tests.integration.conftest import indexed, produce_keyed, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -139,20 +139,10 @@ def test_a_skipped_partition_end_is_applied_without_a_later_record(make_stack) -
     run = f"tr{int(time.time())}"
 
     def ledgers() -> dict[str, dict[str, Any]]:
-        try:
-            es.indices.refresh(index=ledger_index(stack.state.index_prefix))
-            hits = es.search(index=ledger_index(stack.state.index_prefix), size=100)["hits"]["hits"]
-        except Exception:  # not created yet
-            return {}
-        return {h["_source"]["processor_id"]: h["_source"] for h in hits}
+        return {d["processor_id"]: d for d in indexed(es, ledger_index(stack.state.index_prefix))}
 
-    def incidents() -> dict[str, dict[str, Any]]:
-        try:
-            es.indices.refresh(index=incidents_index(stack.state.index_prefix))
-            hits = es.search(index=incidents_index(stack.state.index_prefix), size=100)["hits"]["hits"]
-        except Exception:  # not created yet
-            return {}
-        records = [incident_from_source(h["_source"]) for h in hits]  # the stored form packs the rest
+    def incidents() -> dict[str, dict[str, Any]]:  # the stored form packs the rest of a record
+        records = [incident_from_source(d) for d in indexed(es, incidents_index(stack.state.index_prefix))]
         return {r.processor_id: r.model_dump() for r in records}
 
     def produce(numbers: range) -> None:
