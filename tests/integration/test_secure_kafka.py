@@ -29,6 +29,7 @@ from flowwatch.cluster import ensure_topics
 from flowwatch.kafka_client import KafkaConfigError, aiokafka_kwargs, check_kafka, confluent_config
 from flowwatch.settings import KafkaSettings
 from flowwatch_tools.engines import Engine, free_port
+from tests.integration.conftest import wait_for
 from tests.integration.secure_peers import EsAuthPeer, KafkaSecurePeer, Pki, start_tansu_behind
 
 pytestmark = pytest.mark.integration
@@ -218,7 +219,7 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(chosen: Secured, noid
         es_env = {"FLOWWATCH_ES_URL": es_peer.url(), "FLOWWATCH_ES_CA_FILE": secured.pki.ca,
                   "FLOWWATCH_ES_API_KEY": base64.b64encode(b"fw:api-secret").decode(),
                   "FLOWWATCH_ES_INDEX_PREFIX": "attach", "FLOWWATCH_TOPIC_PARTITIONS": "2"}
-        env = {**secured.env(), **es_env}
+        env = {**secured.env(), **es_env, "FLOWWATCH_TAIL_CHECK_INTERVAL": "2"}
         stack = make_stack(broker="external", workers=1, api=True, extra_env=env, ilm=False,
                            static_membership=False)
         assert stack.state.kafka_engine == "external"
@@ -232,6 +233,11 @@ def test_attach_mode_pipeline_over_sasl_ssl_and_es_api_key(chosen: Secured, noid
         assert report.missing == 0, report.as_dict()
         assert report.findings > 0
         assert secured.peer.authenticated.count(("flowwatch", "SCRAM-SHA-512")) >= 3  # detector, indexer, API ...
+        # the end-of-partition check asks the secured broker for high watermarks too (tail_repair.Watermarks)
+        detector_log = Path(stack.state.components["detector-1"].log)
+        wait_for(lambda: "flow-events: end-of-partition check every 2 s" in detector_log.read_text(errors="replace"),
+                 timeout=30, what="the end-of-partition check answered over SASL_SSL")
+        assert "end-of-partition check failed" not in detector_log.read_text(errors="replace")
         bad = subprocess.run(
             [sys.executable, "-m", "flowwatch_tools.cli.main", "init-cluster", "--no-elasticsearch", "--timeout", "5"],
             env={**{k: v for k, v in os.environ.items() if not k.startswith("FLOWWATCH_")}, **env,

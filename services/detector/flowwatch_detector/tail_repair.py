@@ -111,6 +111,7 @@ class TailRepair:
         self.watermarks = Watermarks(settings)
         self._started = time.monotonic()
         self._last_batch: dict[int, float] = {}
+        self._answered = False
 
     def delivered(self, partitions: Iterable[int]) -> None:
         """A batch with records of ``partitions`` is being applied (called by the agent for every batch)."""
@@ -157,6 +158,10 @@ class TailRepair:
         if not candidates:
             return 0
         highs = await asyncio.to_thread(self.watermarks.high, self.topic, sorted(candidates))
+        if not self._answered:  # once: the broker answers the check (a misconfigured client shows as warnings)
+            self._answered = True
+            log.info("%s: end-of-partition check every %.0f s; the broker's ends of partitions %s: %s", self.topic,
+                     self.interval, sorted(candidates), highs)
         applied = 0
         for p, start in candidates.items():
             if highs[p] > start:
