@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from elasticsearch import Elasticsearch  # noqa: E402
 
 from flowwatch.apikeys import Role, create_key  # noqa: E402
@@ -51,7 +51,7 @@ from flowwatch.es_indices import dead_letters_index, findings_pattern, ledger_in
 from flowwatch_api.ops import KAFKA_CHECK_TTL  # noqa: E402
 from flowwatch_tools.engines import pid_alive  # noqa: E402
 from flowwatch_tools.poison import base_event, corpus  # noqa: E402
-from flowwatch_tools.replay import Expected, account, expectation, produce  # noqa: E402
+from flowwatch_tools.replay import Expected, account, expectation, produce, read_topic  # noqa: E402
 from flowwatch_tools.stack import Stack  # noqa: E402
 
 PROCESSORS = 4
@@ -248,35 +248,9 @@ def ledger_flows(stack: Stack) -> int:
 
 
 def topic_values(stack: Stack, topic: str) -> list[bytes]:
-    """The value of every record of ``topic`` now (each partition read from its low to its high watermark,
-    outside any consumer group). Raises RuntimeError on a broker error or when a partition is not read in 60 s."""
-    consumer = Consumer({"bootstrap.servers": stack.state.kafka_bootstrap, "group.id": "chaos-triage",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    values: list[bytes] = []
-    try:
-        for partition in range(stack.state.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(topic, partition, low)])
-            deadline = time.monotonic() + 60
-            while True:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{topic}[{partition}] not read to offset {high} in 60 s")
-                msg = consumer.poll(1.0)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise RuntimeError(f"{topic}[{partition}]: {error}")
-                values.append(msg.value() or b"")
-                if (msg.offset() or 0) + 1 >= high:
-                    break
-    finally:
-        consumer.close()
-    return values
+    """The value of every record of ``topic`` now (``replay.read_topic``). Raises RuntimeError on a broker
+    error or when a partition is not read in 60 s."""
+    return [value for _, _, value in read_topic(stack.state.kafka_bootstrap, topic, stack.state.partitions)]
 
 
 def engine_drops(stack: Stack, raws: list[bytes], found: set[str]) -> tuple[int, int]:

@@ -33,10 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition  # noqa: E402
+from confluent_kafka import KafkaError, Message, Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from flowwatch_tools.engines import noida_binary, start_noida  # noqa: E402
+from flowwatch_tools.replay import read_topic  # noqa: E402
 
 TOPIC = "ack-loss"
 PARTITIONS = 4
@@ -73,31 +74,7 @@ def produce_until(bootstrap: str, stop: threading.Event, acked: dict[bytes, tupl
 
 def read_back(bootstrap: str) -> dict[bytes, tuple[int, int]]:
     """Every record of ``TOPIC``: value → (partition, offset)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ack-loss", "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    present: dict[bytes, tuple[int, int]] = {}
-    try:
-        for partition in range(PARTITIONS):
-            low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, partition), timeout=10)
-            if high <= low:
-                continue
-            consumer.assign([TopicPartition(TOPIC, partition, low)])
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                msg = consumer.poll(1.0)
-                if msg is None:
-                    continue
-                error = msg.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        break
-                    raise RuntimeError(str(error))
-                present[msg.value() or b""] = (partition, msg.offset() or 0)
-                if (msg.offset() or 0) + 1 >= high:
-                    break
-    finally:
-        consumer.close()
-    return present
+    return {value: (partition, offset) for partition, offset, value in read_topic(bootstrap, TOPIC, PARTITIONS)}
 
 
 def run(home: Path, stop_how: str, per_s: int, size: int = 8) -> int:

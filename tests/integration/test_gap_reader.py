@@ -1,7 +1,7 @@
 """``flowwatch_detector.gap_reader.read_range`` against the embedded noida-db: it returns exactly the records
 of the asked offsets, in order, with keys and values, and gives up with ``TimeoutError`` when the range lies
 beyond the end of the partition (the egress agent then retries its batch); ``read_holes`` keeps only the
-records of the holes it was given."""
+records of the holes it was given; the tools' ``replay.read_topic`` reads a whole topic back."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flowwatch.settings import KafkaSettings
 from flowwatch_detector import metrics
 from flowwatch_detector.gap_reader import read_holes, read_range, read_skipped
 from flowwatch_tools.engines import Engine
+from flowwatch_tools.replay import read_topic
 from tests.integration.conftest import produce_keyed
 
 pytestmark = pytest.mark.integration
@@ -51,3 +52,15 @@ def test_gives_up_on_a_range_past_the_end(noida: Engine) -> None:
     produce_keyed(noida.kafka_bootstrap, "g", [(b"k", b"v")] * 5)
     with pytest.raises(TimeoutError, match="not done"):
         read_range(KafkaSettings(kafka_bootstrap=noida.kafka_bootstrap), "g", 0, 3, 9, timeout=3)
+
+
+def test_read_topic_reads_back_every_record_of_every_partition(noida: Engine) -> None:
+    ensure_topics(noida.kafka_bootstrap, {"back": 3})
+    records = [(f"k{i % 5}".encode(), f"v{i}".encode()) for i in range(40)]
+    produce_keyed(noida.kafka_bootstrap, "back", records)
+    got = read_topic(noida.kafka_bootstrap, "back", 3)
+    assert sorted(v for _, _, v in got) == sorted(v for _, v in records)
+    by_partition: dict[int, list[int]] = {}
+    for partition, offset, _ in got:
+        by_partition.setdefault(partition, []).append(offset)
+    assert len(by_partition) > 1 and all(offs == list(range(len(offs))) for offs in by_partition.values())

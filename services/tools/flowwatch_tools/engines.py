@@ -185,6 +185,11 @@ def start_noida(
     ]
     popen = _spawn(cmd, data_dir.parent / "noida-db.log", cwd=data_dir.parent)
     engine = Engine("noida-db", popen.pid, data_dir.parent / "noida-db.log", kafka_port, es_port, popen)
+    return _ready(engine, timeout)
+
+
+def _ready(engine: Engine, timeout: float) -> Engine:
+    """``engine`` once it answers (``wait_ready``); stopped, and EngineError raised, when it does not."""
     try:
         wait_ready(engine, timeout)
     except EngineError:
@@ -202,9 +207,4 @@ def start_tansu(work_dir: Path, kafka_port: int | None = None, timeout: float = 
            "--storage-engine", "memory://tansu/"]
     popen = _spawn(cmd, work_dir / "tansu.log", cwd=work_dir)
     engine = Engine("tansu", popen.pid, work_dir / "tansu.log", kafka_port, None, popen)
-    try:
-        wait_ready(engine, timeout)
-    except EngineError:
-        engine.stop(grace=5)
-        raise
-    return engine
+    return _ready(engine, timeout)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from elasticsearch import Elasticsearch
 
 from flowwatch.es_indices import FINDINGS_PARTITION_FORMAT, dead_letters_index, findings_index, findings_pattern
@@ -136,6 +136,40 @@ def produce(bootstrap: str | KafkaSettings, topic: str, messages: Iterable[bytes
     if producer.flush(60) or errors:
         raise RuntimeError(f"could not deliver every event: {errors[:3] or 'flush timed out'}")
     return expected
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 60.0) -> list[tuple[int, int, bytes]]:
+    """Every record of ``topic`` now, as (partition, offset, value): each of its ``partitions`` read from its
+    low to its high watermark, outside any consumer group (reading back what a broker holds). Raises
+    RuntimeError on a broker error or when a partition is not read within ``timeout`` seconds."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "flowwatch-read-back",
+                         "enable.auto.commit": False, "enable.partition.eof": True})
+    records: list[tuple[int, int, bytes]] = []
+    try:
+        for partition in range(partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, partition, low)])
+            deadline = time.monotonic() + timeout
+            while True:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{topic}[{partition}] not read to offset {high} in {timeout:.0f} s")
+                msg = consumer.poll(1.0)
+                if msg is None:
+                    continue
+                error = msg.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        break
+                    raise RuntimeError(f"{topic}[{partition}]: {error}")
+                offset = msg.offset() or 0
+                records.append((partition, offset, msg.value() or b""))
+                if offset + 1 >= high:
+                    break
+    finally:
+        consumer.close()
+    return records
 
 
 def account(
