@@ -64,7 +64,7 @@ def test_check_applies_exactly_what_lies_past_the_agent(noida: Engine) -> None:
 
     async def scenario() -> None:
         app = FakeApp("t", [full, empty])
-        repair = TailRepair(app, settings, "t", applied.get, apply, asyncio.Lock(), interval=0.5)
+        repair = TailRepair(app, settings, "t", applied.get, apply, interval=0.5)
         try:
             repair.delivered([full])  # a batch just now: not idle yet
             assert await repair.check() == 0 and not calls

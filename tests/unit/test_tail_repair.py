@@ -53,7 +53,7 @@ def make(monkeypatch: pytest.MonkeyPatch, ends: dict[int, int], expected: dict[i
 
     tps = {TP("t", p) for p in (assigned if assigned is not None else list(ends))} | {TP("other", 0)}
     app = SimpleNamespace(rebalancing=False, consumer=SimpleNamespace(assignment=lambda: tps))
-    repair = TailRepair(app, KafkaSettings(), "t", expected.get, apply, asyncio.Lock(), interval=10.0)
+    repair = TailRepair(app, KafkaSettings(), "t", expected.get, apply, interval=10.0)
     repair.watermarks = broker  # type: ignore[assignment]
     repair._started -= 10.0  # the worker has run for one interval
     return repair, broker, applied
@@ -113,11 +113,11 @@ def test_a_failed_apply_is_left_for_the_next_check(monkeypatch: pytest.MonkeyPat
     repair.interval = 0.01
 
     async def run_a_while() -> None:
-        task = asyncio.ensure_future(repair.run())
-        await asyncio.sleep(0.1)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        async with repair:  # the checks run in a task for the block
+            await asyncio.sleep(0.1)
+        assert repair._checker is not None
+        await asyncio.sleep(0)
+        assert repair._checker.cancelled()  # and stop with it
 
     asyncio.run(run_a_while())
     assert len(calls) >= 2  # logged and tried again, the checker still running

@@ -29,7 +29,6 @@ watermark and applies what is missing through the same ``apply_partition``, unde
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -75,7 +74,6 @@ async def run_batches(app: faust.App, stream: faust.StreamT, settings: DetectorS
     skipped. Records below the offset the state already applied (a redelivery) are dropped. Beside the
     batches, ``tail_repair.TailRepair`` applies the end of a partition the consumer skipped with no batch
     after it (every ``FLOWWATCH_TAIL_CHECK_INTERVAL`` seconds), under the same lock."""
-    lock = asyncio.Lock()
 
     async def apply_range(partition: int, records: list[Any], end: int) -> None:
         try:
@@ -88,13 +86,12 @@ async def run_batches(app: faust.App, stream: faust.StreamT, settings: DetectorS
             state.rollback()
             raise
 
-    repair = TailRepair(app, settings, topic, state.next_offset, apply_range, lock, settings.tail_check_interval)
-    checker = asyncio.ensure_future(repair.run())
-    try:
+    async with TailRepair(app, settings, topic, state.next_offset, apply_range,
+                          settings.tail_check_interval) as repair:
         batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
         async for events in batches:
             metrics.EVENTS_IN.labels(topic=topic).inc(len(events))
-            async with lock:
+            async with repair.lock:
                 by_partition: dict[int, list[Any]] = {}
                 for event in events:
                     partition = event.message.partition
@@ -112,8 +109,6 @@ async def run_batches(app: faust.App, stream: faust.StreamT, settings: DetectorS
                     state.settle()
 
                 await until_applied(attempt, state.rollback, f"{what} of {len(events)} updates")
-    finally:
-        checker.cancel()
 
 
 async def with_skipped(settings: DetectorSettings, topic: str, state: SetLog, partition: int,

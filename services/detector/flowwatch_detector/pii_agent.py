@@ -72,23 +72,18 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
         """Validate, scan and emit one finding (or one dead letter) per flow event."""
         if not pool:
             pool.append(make_executor(settings))
-        lock = asyncio.Lock()
-
         async def apply_range(partition: int, records: list[Any], end: int) -> None:
             batch = [e.message for e in records]
             if batch:
                 await handle(batch)
             guard.done(topics.flow_events, partition, end - 1)  # offsets past the last record held none
 
-        repair = TailRepair(app, settings, topics.flow_events,
-                            partial(guard.next_expected, topics.flow_events), apply_range, lock,
-                            settings.tail_check_interval)
-        checker = asyncio.ensure_future(repair.run())
-        try:
+        async with TailRepair(app, settings, topics.flow_events, partial(guard.next_expected, topics.flow_events),
+                              apply_range, settings.tail_check_interval) as repair:
             # take_events exists on faust.Stream; faust's StreamT protocol does not declare it
             batches = cast(faust.Stream, stream).take_events(settings.batch_size, within=settings.batch_within)
             async for events in batches:
-                async with lock:
+                async with repair.lock:
                     batch = [
                         RawEvent(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                                  e.message.value)
@@ -100,8 +95,6 @@ def register(app: faust.App, settings: DetectorSettings, topics: Topics) -> Cont
                     batch = await with_skipped(batch) + batch
                     if batch:
                         await handle(batch)
-        finally:
-            checker.cancel()
 
     async def handle(batch: list[RawEvent]) -> None:
         """Scan ``batch`` in the pool, send every output and wait for the broker's acknowledgements, then mark

@@ -96,22 +96,33 @@ class TailRepair:
 
     ``app``: the Faust app (its consumer's assignment, ``rebalancing``); ``topic``: the agent's source topic;
     ``expected``: the offset the agent expects next per partition; ``apply``: applies a read range;
-    ``lock``: the agent's batch lock (held by every batch); ``interval``: seconds between checks, and how long a
-    partition must have had no batch before it is repaired."""
+    ``interval``: seconds between checks, and how long a partition must have had no batch before it is
+    repaired. ``lock`` is the agent's batch lock: the agent holds it for every batch, a repair holds it while
+    it applies. As an async context manager (``async with TailRepair(...) as repair:``) it runs the checks in a
+    task for the duration of the block."""
 
     def __init__(self, app: Any, settings: KafkaSettings, topic: str, expected: Expected, apply: Apply,
-                 lock: asyncio.Lock, interval: float) -> None:
+                 interval: float) -> None:
         self.app = app
         self.settings = settings
         self.topic = topic
         self.expected = expected
         self.apply = apply
-        self.lock = lock
+        self.lock = asyncio.Lock()
         self.interval = interval
+        self._checker: asyncio.Future[None] | None = None
         self.watermarks = Watermarks(settings)
         self._started = time.monotonic()
         self._last_batch: dict[int, float] = {}
         self._answered = False
+
+    async def __aenter__(self) -> TailRepair:
+        self._checker = asyncio.ensure_future(self.run())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._checker is not None:
+            self._checker.cancel()
 
     def delivered(self, partitions: Iterable[int]) -> None:
         """A batch with records of ``partitions`` is being applied (called by the agent for every batch)."""
